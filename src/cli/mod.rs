@@ -1,0 +1,180 @@
+//! The command line: clap arguments shaped like `docker compose`, one file per verb under
+//! `commands/`. Only this module prints errors and chooses exit codes.
+
+pub mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diag::Diagnostics;
+use crate::load::{LoadOptions, Loaded};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "A Compose-Specification orchestrator for the Docker Engine",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every verb takes, as `docker compose` has them.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Compose configuration files (repeatable)
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Vec<PathBuf>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first compose file)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Enable a profile (repeatable)
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    pub profile: Vec<String>,
+    /// Alternate environment file (repeatable)
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Progress output
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "COMPOSE_PROGRESS",
+        default_value = "auto"
+    )]
+    pub progress: Progress,
+    /// Control when to print ANSI control characters
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "COMPOSE_ANSI",
+        default_value = "auto"
+    )]
+    pub ansi: Ansi,
+    /// Print what would be done, change nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Maximum engine calls in flight (-1: unlimited)
+    #[arg(long, global = true, env = "COMPOSE_PARALLEL_LIMIT", default_value_t = -1, allow_negative_numbers = true)]
+    pub parallel: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Auto,
+    Tty,
+    Plain,
+    Json,
+    Quiet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ansi {
+    Never,
+    Always,
+    Auto,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse, resolve and render the compose file in canonical format
+    Config(commands::config::ConfigArgs),
+    /// Show the wharf version
+    Version(commands::version::VersionArgs),
+}
+
+/// Runs the command line; the binary's whole `main`.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Config(a) => commands::config::run(&cli.global, a),
+        Command::Version(a) => commands::version::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprint!("{}", e.render());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// A failure to report: diagnostics from loading, or a plain message.
+#[derive(Debug)]
+pub enum CliError {
+    Load(Diagnostics),
+    Message {
+        message: String,
+        hint: Option<String>,
+        code: u8,
+    },
+}
+
+impl CliError {
+    pub fn msg(message: impl Into<String>) -> Self {
+        CliError::Message {
+            message: message.into(),
+            hint: None,
+            code: 1,
+        }
+    }
+    pub fn render(&self) -> String {
+        match self {
+            CliError::Load(d) => {
+                let errors = d.errors().count();
+                let mut s = d.render();
+                s.push_str(&format!(
+                    "\n{} error{} in the compose project\n",
+                    errors,
+                    if errors == 1 { "" } else { "s" }
+                ));
+                s
+            }
+            CliError::Message { message, hint, .. } => match hint {
+                Some(h) => format!("error: {message}\n  hint: {h}\n"),
+                None => format!("error: {message}\n"),
+            },
+        }
+    }
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Load(_) => 15,
+            CliError::Message { code, .. } => *code,
+        }
+    }
+}
+
+impl GlobalArgs {
+    pub fn load_options(&self, services: &[String], no_interpolate: bool) -> LoadOptions {
+        LoadOptions {
+            files: self.file.clone(),
+            project_name: self.project_name.clone(),
+            project_directory: self.project_directory.clone(),
+            profiles: self.profile.clone(),
+            env_files: self.env_file.clone(),
+            services: services.to_vec(),
+            no_interpolate,
+            ..LoadOptions::from_process()
+        }
+    }
+
+    /// Loads the project, printing warnings to stderr.
+    pub fn load(&self, services: &[String], no_interpolate: bool) -> Result<Loaded, CliError> {
+        let loaded = crate::load::load(&self.load_options(services, no_interpolate))
+            .map_err(CliError::Load)?;
+        if !loaded.warnings.0.is_empty() {
+            eprint!("{}", loaded.warnings.render());
+        }
+        Ok(loaded)
+    }
+}

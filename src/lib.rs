@@ -1,0 +1,13 @@
+//! wharf: a Compose-Specification orchestrator for the Docker Engine.
+//!
+//! Data flows one way: compose files are [`load`]ed into a typed [`model::Project`], the
+//! [`graph`] orders its services, and the CLI ([`cli`]) drives it all.
+
+pub mod cli;
+pub mod diag;
+pub mod graph;
+pub mod hash;
+pub mod load;
+pub mod model;
+
+pub use load::{LoadOptions, Loaded, load};

@@ -1,0 +1,766 @@
+//! Canonical form: every short syntax becomes its long form, relative paths become absolute,
+//! durations and sizes are normalised, `env_file`s are read into `environment`, and the implicit
+//! `default` network appears. Works on the merged source tree so each problem keeps its location;
+//! shapes it does not recognise are left for typed validation to report.
+
+pub mod ports;
+pub mod volumes;
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::load::dotenv;
+use crate::load::merge::to_map;
+use crate::load::shellwords;
+use crate::load::units::{normalize_duration, parse_bytes};
+use crate::load::yaml::{Node, Value};
+use volumes::resolve_path;
+
+/// What canonicalisation needs to know about the project.
+pub struct Context<'a> {
+    pub project_name: &'a str,
+    pub project_dir: &'a Path,
+    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Context<'_> {
+    fn home(&self) -> Option<String> {
+        (self.lookup)("HOME")
+    }
+}
+
+/// Canonicalises the whole project tree in place.
+pub fn canonicalize(root: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
+    let Some(top) = root.as_map_mut() else { return };
+    let mut uses_default_network = false;
+    if let Some(services) = top.get_mut("services").and_then(Node::as_map_mut) {
+        for (name, svc) in services.iter_mut() {
+            if svc.is_null() {
+                *svc = Node::map(svc.loc.clone());
+            }
+            let path = format!("services.{name}");
+            service(svc, &path, ctx, diags);
+            if let Some(m) = svc.as_map()
+                && m.get("networks")
+                    .and_then(Node::as_map)
+                    .is_some_and(|n| n.contains_key("default"))
+            {
+                uses_default_network = true;
+            }
+        }
+    }
+    for kind in ["networks", "volumes", "secrets", "configs"] {
+        let Some(section) = top.get_mut(kind) else {
+            continue;
+        };
+        if section.is_null() {
+            *section = Node::map(section.loc.clone());
+        }
+        let Some(m) = section.as_map_mut() else {
+            continue;
+        };
+        for (key, def) in m.iter_mut() {
+            if def.is_null() {
+                *def = Node::map(def.loc.clone());
+            }
+            top_level_object(kind, key, def, ctx, diags);
+        }
+    }
+    if uses_default_network {
+        let loc = root.loc.clone();
+        let top = root.as_map_mut().expect("checked above");
+        let nets = top
+            .entry("networks".to_string())
+            .or_insert_with(|| Node::map(loc.clone()));
+        if let Some(n) = nets.as_map_mut()
+            && !n.contains_key("default")
+        {
+            let mut def = Node::map(loc);
+            top_level_object("networks", "default", &mut def, ctx, diags);
+            n.insert("default".into(), def);
+        }
+    }
+}
+
+fn top_level_object(kind: &str, key: &str, def: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
+    let path = format!("{kind}.{key}");
+    let def_loc = def.loc.clone();
+    let Some(m) = def.as_map_mut() else { return };
+    // Legacy `external: {name: x}` means `external: true, name: x`.
+    if let Some(ext) = m.get("external").cloned()
+        && let Some(name) = ext.get("name").and_then(Node::scalar_string)
+    {
+        m.insert(
+            "external".into(),
+            Node::new(Value::Bool(true), ext.loc.clone()),
+        );
+        m.insert("name".into(), Node::str(name, ext.loc.clone()));
+    }
+    let external = matches!(m.get("external").map(|n| &n.value), Some(Value::Bool(true)));
+    if !m.contains_key("name") {
+        let name = if external {
+            key.to_string()
+        } else {
+            format!("{}_{key}", ctx.project_name)
+        };
+        m.insert("name".into(), Node::str(name, def_loc));
+    }
+    let m = def.as_map_mut().expect("checked above");
+    for k in ["labels", "driver_opts"] {
+        map_of_strings(m, k, &path);
+    }
+    if let Some(f) = m.get_mut("file")
+        && let Some(s) = f.as_str()
+    {
+        f.value = Value::Str(resolve_path(s, ctx.project_dir, ctx.home().as_deref()));
+    }
+    let _ = diags;
+}
+
+fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
+    let loc = svc.loc.clone();
+    let Some(m) = svc.as_map_mut() else { return };
+    let home = ctx.home();
+    let home = home.as_deref();
+
+    // build
+    if let Some(b) = m.get_mut("build") {
+        if let Some(s) = b.as_str() {
+            let mut bm = IndexMap::new();
+            bm.insert("context".to_string(), Node::str(s, b.loc.clone()));
+            b.value = Value::Map(bm);
+        }
+        let bl = b.loc.clone();
+        if let Some(bm) = b.as_map_mut() {
+            let ctx_dir = bm
+                .get("context")
+                .and_then(Node::as_str)
+                .unwrap_or(".")
+                .to_string();
+            let abs = if is_remote_context(&ctx_dir) {
+                ctx_dir
+            } else {
+                resolve_path(&ctx_dir, ctx.project_dir, home)
+            };
+            bm.insert("context".into(), Node::str(abs, bl.clone()));
+            if !bm.contains_key("dockerfile") && !bm.contains_key("dockerfile_inline") {
+                bm.insert("dockerfile".into(), Node::str("Dockerfile", bl.clone()));
+            }
+            if let Some(args) = bm.get_mut("args") {
+                *args = to_map(args.clone());
+                resolve_null_values(args, ctx);
+                stringify_values(args);
+            }
+            for k in ["labels", "additional_contexts"] {
+                map_of_strings(bm, k, path);
+            }
+            extra_hosts(bm);
+            if let Some(s) = bm.get_mut("shm_size") {
+                bytes(s, &format!("{path}.build.shm_size"), diags);
+            }
+            for k in ["cache_from", "cache_to", "tags", "platforms", "ssh"] {
+                string_list(bm, k);
+            }
+            if let Some(secrets) = bm.get_mut("secrets") {
+                file_refs(secrets);
+            }
+        }
+    }
+
+    for key in ["command", "entrypoint"] {
+        if let Some(c) = m.get_mut(key) {
+            command(c, &format!("{path}.{key}"), diags);
+        }
+    }
+
+    // environment, then env_file values underneath it (environment wins)
+    if let Some(e) = m.get_mut("environment") {
+        *e = to_map(e.clone());
+        resolve_null_values(e, ctx);
+        stringify_values(e);
+    }
+    if let Some(files) = m.get_mut("env_file") {
+        env_files(files, ctx);
+        let loaded = read_env_files(files, path, ctx, diags);
+        if !loaded.is_empty() {
+            let env = m
+                .entry("environment".to_string())
+                .or_insert_with(|| Node::map(loc.clone()));
+            if let Some(em) = env.as_map_mut() {
+                for (k, v) in loaded {
+                    em.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+
+    for k in ["labels", "annotations", "sysctls"] {
+        map_of_strings(m, k, path);
+    }
+    for k in [
+        "dns",
+        "dns_search",
+        "dns_opt",
+        "tmpfs",
+        "label_file",
+        "expose",
+        "cap_add",
+        "cap_drop",
+        "security_opt",
+        "group_add",
+    ] {
+        string_list(m, k);
+    }
+    if let Some(lf) = m.get_mut("label_file")
+        && let Some(items) = lf_items(lf)
+    {
+        for it in items {
+            if let Some(s) = it.as_str() {
+                it.value = Value::Str(resolve_path(s, ctx.project_dir, home));
+            }
+        }
+    }
+    extra_hosts(m);
+
+    if let Some(p) = m.get_mut("ports") {
+        ports(p, &format!("{path}.ports"), diags);
+    }
+    if let Some(v) = m.get_mut("volumes") {
+        service_volumes(v, &format!("{path}.volumes"), ctx, diags);
+    }
+    if let Some(d) = m.get_mut("depends_on") {
+        *d = to_map(d.clone());
+        if let Some(dm) = d.as_map_mut() {
+            for dep in dm.values_mut() {
+                if dep.is_null() {
+                    *dep = Node::map(dep.loc.clone());
+                }
+                let l = dep.loc.clone();
+                if let Some(x) = dep.as_map_mut() {
+                    x.entry("condition".into())
+                        .or_insert_with(|| Node::str("service_started", l.clone()));
+                    x.entry("required".into())
+                        .or_insert_with(|| Node::new(Value::Bool(true), l));
+                }
+            }
+        }
+    }
+    if let Some(n) = m.get_mut("networks") {
+        *n = to_map(n.clone());
+    }
+    if !m.contains_key("network_mode")
+        && m.get("networks")
+            .and_then(Node::as_map)
+            .is_none_or(|n| n.is_empty())
+    {
+        let mut nets = IndexMap::new();
+        nets.insert("default".to_string(), Node::new(Value::Null, loc.clone()));
+        m.insert("networks".into(), Node::new(Value::Map(nets), loc.clone()));
+    }
+    if let Some(h) = m.get_mut("healthcheck")
+        && let Some(hm) = h.as_map_mut()
+    {
+        if let Some(t) = hm.get_mut("test")
+            && let Some(s) = t.as_str()
+        {
+            let s = s.to_string();
+            t.value = Value::Seq(vec![
+                Node::str("CMD-SHELL", t.loc.clone()),
+                Node::str(s, t.loc.clone()),
+            ]);
+        }
+        for k in ["interval", "timeout", "start_period", "start_interval"] {
+            if let Some(d) = hm.get_mut(k) {
+                duration(d, &format!("{path}.healthcheck.{k}"), diags);
+            }
+        }
+    }
+    if let Some(d) = m.get_mut("stop_grace_period") {
+        duration(d, &format!("{path}.stop_grace_period"), diags);
+    }
+    for k in ["mem_limit", "mem_reservation", "memswap_limit", "shm_size"] {
+        if let Some(b) = m.get_mut(k) {
+            bytes(b, &format!("{path}.{k}"), diags);
+        }
+    }
+    if let Some(c) = m.get_mut("cpus") {
+        float(c);
+    }
+    for k in ["secrets", "configs"] {
+        if let Some(s) = m.get_mut(k) {
+            file_refs(s);
+        }
+    }
+    if let Some(d) = m.get_mut("devices")
+        && let Some(items) = lf_items(d)
+    {
+        for it in items {
+            if let Some(s) = it.as_str() {
+                let parts: Vec<&str> = s.split(':').collect();
+                let mut dm = IndexMap::new();
+                let l = it.loc.clone();
+                dm.insert("source".to_string(), Node::str(parts[0], l.clone()));
+                dm.insert(
+                    "target".to_string(),
+                    Node::str(*parts.get(1).unwrap_or(&parts[0]), l.clone()),
+                );
+                if let Some(p) = parts.get(2) {
+                    dm.insert("permissions".to_string(), Node::str(*p, l));
+                }
+                it.value = Value::Map(dm);
+            }
+        }
+    }
+    if let Some(dep) = m.get_mut("deploy")
+        && let Some(dm) = dep.as_map_mut()
+    {
+        map_of_strings(dm, "labels", path);
+        if let Some(rp) = dm.get_mut("restart_policy").and_then(Node::as_map_mut) {
+            for k in ["delay", "window"] {
+                if let Some(d) = rp.get_mut(k) {
+                    duration(d, &format!("{path}.deploy.restart_policy.{k}"), diags);
+                }
+            }
+        }
+        if let Some(res) = dm.get_mut("resources").and_then(Node::as_map_mut) {
+            for which in ["limits", "reservations"] {
+                if let Some(r) = res.get_mut(which).and_then(Node::as_map_mut) {
+                    if let Some(c) = r.get_mut("cpus") {
+                        float(c);
+                    }
+                    if let Some(b) = r.get_mut("memory") {
+                        bytes(b, &format!("{path}.deploy.resources.{which}.memory"), diags);
+                    }
+                }
+            }
+        }
+    }
+    for k in ["post_start", "pre_stop"] {
+        if let Some(hooks) = m.get_mut(k)
+            && let Some(items) = lf_items(hooks)
+        {
+            for h in items {
+                hook(h, path, diags);
+            }
+        }
+    }
+    if let Some(dev) = m.get_mut("develop")
+        && let Some(watch) = dev
+            .as_map_mut()
+            .and_then(|d| d.get_mut("watch"))
+            .and_then(|w| lf_items(w))
+    {
+        for rule in watch {
+            if let Some(rm) = rule.as_map_mut() {
+                if let Some(p) = rm.get_mut("path")
+                    && let Some(s) = p.as_str()
+                {
+                    p.value = Value::Str(resolve_path(s, ctx.project_dir, home));
+                }
+                if let Some(e) = rm.get_mut("exec") {
+                    hook(e, path, diags);
+                }
+                string_list(rm, "ignore");
+                string_list(rm, "include");
+            }
+        }
+    }
+    if let Some(u) = m.get_mut("ulimits").and_then(Node::as_map_mut) {
+        for v in u.values_mut() {
+            if let Some(s) = v.as_str()
+                && let Ok(n) = s.parse::<i64>()
+            {
+                v.value = Value::Int(n);
+            }
+        }
+    }
+    // `expose` values are strings in canonical form.
+    if let Some(e) = m.get_mut("expose")
+        && let Some(items) = lf_items(e)
+    {
+        for it in items {
+            if let Some(s) = it.scalar_string() {
+                it.value = Value::Str(s);
+            }
+        }
+    }
+}
+
+fn is_remote_context(s: &str) -> bool {
+    s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/")
+}
+
+fn lf_items(n: &mut Node) -> Option<&mut Vec<Node>> {
+    match &mut n.value {
+        Value::Seq(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn hook(h: &mut Node, path: &str, diags: &mut Diagnostics) {
+    if let Some(hm) = h.as_map_mut() {
+        if let Some(c) = hm.get_mut("command") {
+            command(c, &format!("{path}.command"), diags);
+        }
+        if let Some(e) = hm.get_mut("environment") {
+            *e = to_map(e.clone());
+            stringify_values(e);
+        }
+    }
+}
+
+/// A string becomes its words; a list keeps its items, as strings.
+fn command(c: &mut Node, path: &str, diags: &mut Diagnostics) {
+    match &c.value {
+        Value::Str(s) => match shellwords::split(s) {
+            Ok(words) => {
+                c.value = Value::Seq(
+                    words
+                        .into_iter()
+                        .map(|w| Node::str(w, c.loc.clone()))
+                        .collect(),
+                )
+            }
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    c.loc.clone(),
+                    path,
+                    format!("cannot split the command: {e}"),
+                )
+                .with_hint("write the command as a list, e.g. [\"sh\", \"-c\", \"...\"]"),
+            ),
+        },
+        Value::Seq(_) => {
+            if let Some(items) = lf_items(c) {
+                for it in items {
+                    if let Some(s) = it.scalar_string() {
+                        it.value = Value::Str(s);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn resolve_null_values(n: &mut Node, ctx: &Context) {
+    if let Some(m) = n.as_map_mut() {
+        for (k, v) in m.iter_mut() {
+            if v.is_null()
+                && let Some(val) = (ctx.lookup)(k)
+            {
+                v.value = Value::Str(val);
+            }
+        }
+    }
+}
+
+/// Scalar values of a mapping become strings (`1` → `"1"`, `true` → `"true"`).
+fn stringify_values(n: &mut Node) {
+    if let Some(m) = n.as_map_mut() {
+        for v in m.values_mut() {
+            if let Some(s) = v.scalar_string()
+                && !matches!(v.value, Value::Str(_))
+            {
+                v.value = Value::Str(s);
+            }
+        }
+    }
+}
+
+fn map_of_strings(m: &mut IndexMap<String, Node>, key: &str, _path: &str) {
+    if let Some(n) = m.get_mut(key) {
+        *n = to_map(n.clone());
+        if let Some(mm) = n.as_map_mut() {
+            for v in mm.values_mut() {
+                if v.is_null() {
+                    v.value = Value::Str(String::new());
+                }
+            }
+        }
+        stringify_values(n);
+    }
+}
+
+/// A single string becomes a one-item list; items become strings.
+fn string_list(m: &mut IndexMap<String, Node>, key: &str) {
+    if let Some(n) = m.get_mut(key) {
+        if let Some(s) = n.scalar_string() {
+            n.value = Value::Seq(vec![Node::str(s, n.loc.clone())]);
+        }
+        if let Some(items) = lf_items(n) {
+            for it in items {
+                if let Some(s) = it.scalar_string() {
+                    it.value = Value::Str(s);
+                }
+            }
+        }
+    }
+}
+
+/// `extra_hosts` as `host=ip` items, from a mapping or `host:ip` / `host=ip` items.
+fn extra_hosts(m: &mut IndexMap<String, Node>) {
+    let Some(n) = m.get_mut("extra_hosts") else {
+        return;
+    };
+    let loc = n.loc.clone();
+    let items: Vec<Node> = match &n.value {
+        Value::Map(mm) => mm
+            .iter()
+            .flat_map(|(k, v)| match &v.value {
+                Value::Seq(ips) => ips
+                    .iter()
+                    .filter_map(|ip| ip.scalar_string())
+                    .map(|ip| Node::str(format!("{k}={ip}"), v.loc.clone()))
+                    .collect::<Vec<_>>(),
+                _ => vec![Node::str(
+                    format!("{k}={}", v.scalar_string().unwrap_or_default()),
+                    v.loc.clone(),
+                )],
+            })
+            .collect(),
+        Value::Seq(s) => s
+            .iter()
+            .map(|it| match it.as_str() {
+                Some(x) if !x.contains('=') => match x.split_once(':') {
+                    Some((h, ip)) => Node::str(format!("{h}={ip}"), it.loc.clone()),
+                    None => it.clone(),
+                },
+                _ => it.clone(),
+            })
+            .collect(),
+        _ => return,
+    };
+    *n = Node::new(Value::Seq(items), loc);
+}
+
+fn env_files(files: &mut Node, ctx: &Context) {
+    if let Some(s) = files.as_str() {
+        let s = s.to_string();
+        files.value = Value::Seq(vec![Node::str(s, files.loc.clone())]);
+    }
+    let home = ctx.home();
+    if let Some(items) = lf_items(files) {
+        for it in items {
+            if let Some(s) = it.as_str() {
+                let mut m = IndexMap::new();
+                m.insert("path".to_string(), Node::str(s, it.loc.clone()));
+                it.value = Value::Map(m);
+            }
+            let l = it.loc.clone();
+            if let Some(m) = it.as_map_mut() {
+                if let Some(p) = m.get_mut("path")
+                    && let Some(s) = p.as_str()
+                {
+                    p.value = Value::Str(resolve_path(s, ctx.project_dir, home.as_deref()));
+                }
+                m.entry("required".into())
+                    .or_insert_with(|| Node::new(Value::Bool(true), l));
+            }
+        }
+    }
+}
+
+fn read_env_files(
+    files: &Node,
+    path: &str,
+    ctx: &Context,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Node> {
+    let mut out = IndexMap::new();
+    for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
+        let Some(p) = f.get("path").and_then(Node::as_str) else {
+            continue;
+        };
+        let required = !matches!(
+            f.get("required").map(|r| &r.value),
+            Some(Value::Bool(false))
+        );
+        let item_path = format!("{path}.env_file[{i}]");
+        match std::fs::read_to_string(p) {
+            Ok(text) => match dotenv::parse(&text, ctx.lookup) {
+                Ok(vars) => {
+                    for (k, v) in vars {
+                        out.insert(k, Node::str(v, f.loc.clone()));
+                    }
+                }
+                Err(e) => diags.push(Diagnostic::error(
+                    Loc::file_only(Path::new(p)).with_line(e.line),
+                    item_path,
+                    e.message,
+                )),
+            },
+            Err(_) if !required => {}
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    f.loc.clone(),
+                    item_path,
+                    format!("env file `{p}` cannot be read: {e}"),
+                )
+                .with_hint("create the file, or mark it optional with `required: false`"),
+            ),
+        }
+    }
+    out
+}
+
+fn ports(p: &mut Node, path: &str, diags: &mut Diagnostics) {
+    let Some(items) = lf_items(p) else { return };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, it) in items.drain(..).enumerate() {
+        match &it.value {
+            Value::Str(_) | Value::Int(_) => {
+                let spec = it.scalar_string().unwrap_or_default();
+                match ports::parse_port(&spec) {
+                    Ok(parsed) => out.extend(parsed.iter().map(|port| {
+                        Node::from_json(&serde_json::to_value(port).unwrap_or_default(), &it.loc)
+                    })),
+                    Err(e) => diags.push(
+                        Diagnostic::error(it.loc.clone(), format!("{path}[{i}]"), format!("invalid port {spec:?}: {e}"))
+                            .with_hint("use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL], e.g. \"8080:80\" or \"127.0.0.1:5432:5432/tcp\""),
+                    ),
+                }
+            }
+            Value::Map(_) => {
+                let mut it = it;
+                let l = it.loc.clone();
+                if let Some(m) = it.as_map_mut() {
+                    if let Some(pb) = m.get_mut("published")
+                        && let Some(s) = pb.scalar_string()
+                    {
+                        pb.value = Value::Str(s);
+                    }
+                    if let Some(t) = m.get_mut("target")
+                        && let Some(s) = t.as_str()
+                        && let Ok(n) = s.parse::<i64>()
+                    {
+                        t.value = Value::Int(n);
+                    }
+                    m.entry("mode".into())
+                        .or_insert_with(|| Node::str("ingress", l.clone()));
+                    m.entry("protocol".into())
+                        .or_insert_with(|| Node::str("tcp", l));
+                }
+                out.push(it);
+            }
+            _ => out.push(it),
+        }
+    }
+    *items = out;
+}
+
+fn service_volumes(v: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
+    let home = ctx.home();
+    let Some(items) = lf_items(v) else { return };
+    for (i, it) in items.iter_mut().enumerate() {
+        match &it.value {
+            Value::Str(spec) => match volumes::parse_volume(spec, ctx.project_dir, home.as_deref()) {
+                Ok(parsed) => *it = Node::from_json(&serde_json::to_value(&parsed).unwrap_or_default(), &it.loc),
+                Err(e) => diags.push(
+                    Diagnostic::error(it.loc.clone(), format!("{path}[{i}]"), format!("invalid volume {spec:?}: {e}"))
+                        .with_hint("use SOURCE:TARGET[:ro], e.g. \"./data:/data\" or \"db-data:/var/lib/db:ro\""),
+                ),
+            },
+            Value::Map(_) => {
+                let Some(m) = it.as_map_mut() else { continue };
+                let is_bind = m.get("type").and_then(Node::as_str) == Some("bind");
+                if is_bind
+                    && let Some(src) = m.get_mut("source")
+                    && let Some(s) = src.as_str()
+                {
+                    src.value = Value::Str(resolve_path(s, ctx.project_dir, home.as_deref()));
+                }
+                if let Some(t) = m.get_mut("tmpfs").and_then(Node::as_map_mut)
+                    && let Some(size) = t.get_mut("size")
+                {
+                    bytes(size, &format!("{path}[{i}].tmpfs.size"), diags);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn file_refs(n: &mut Node) {
+    if let Some(items) = lf_items(n) {
+        for it in items {
+            if let Some(s) = it.as_str() {
+                let mut m = IndexMap::new();
+                m.insert("source".to_string(), Node::str(s, it.loc.clone()));
+                it.value = Value::Map(m);
+            }
+            if let Some(m) = it.as_map_mut() {
+                for k in ["uid", "gid"] {
+                    if let Some(v) = m.get_mut(k)
+                        && let Some(s) = v.scalar_string()
+                    {
+                        v.value = Value::Str(s);
+                    }
+                }
+                // `mode: 0440` is octal in compose files; YAML 1.2 reads it as decimal 440.
+                if let Some(mode) = m.get_mut("mode")
+                    && let Some(s) = mode.scalar_string()
+                    && let Ok(n) = u32::from_str_radix(s.trim_start_matches("0o"), 8)
+                {
+                    mode.value = Value::Int(n as i64);
+                }
+            }
+        }
+    }
+}
+
+fn duration(d: &mut Node, path: &str, diags: &mut Diagnostics) {
+    let Some(s) = d.scalar_string() else { return };
+    // A bare number is seconds (as compose accepts for some keys).
+    let s = if matches!(d.value, Value::Int(_) | Value::Float(_)) {
+        format!("{s}s")
+    } else {
+        s
+    };
+    match normalize_duration(&s) {
+        Ok(v) => d.value = Value::Str(v),
+        Err(e) => diags.push(
+            Diagnostic::error(d.loc.clone(), path, e)
+                .with_hint("write a duration like `30s`, `1m30s` or `500ms`"),
+        ),
+    }
+}
+
+fn bytes(b: &mut Node, path: &str, diags: &mut Diagnostics) {
+    match &b.value {
+        Value::Int(_) => {}
+        Value::Str(s) => match parse_bytes(s) {
+            Ok(n) => b.value = Value::Int(n),
+            Err(e) => diags.push(
+                Diagnostic::error(b.loc.clone(), path, e)
+                    .with_hint("write a size like `512m` or `1g`"),
+            ),
+        },
+        _ => {}
+    }
+}
+
+fn float(c: &mut Node) {
+    match &c.value {
+        Value::Str(s) => {
+            if let Ok(f) = s.parse::<f64>() {
+                c.value = Value::Float(f);
+            }
+        }
+        Value::Int(i) => c.value = Value::Float(*i as f64),
+        _ => {}
+    }
+}
+
+trait WithLine {
+    fn with_line(self, line: usize) -> Self;
+}
+impl WithLine for Loc {
+    fn with_line(mut self, line: usize) -> Self {
+        self.line = line;
+        self.col = 1;
+        self
+    }
+}

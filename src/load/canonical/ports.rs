@@ -1,0 +1,156 @@
+//! Port short syntax → long form: `[HOST_IP:][HOST_PORT[-END]:]CONTAINER[-END][/PROTOCOL]`.
+//! A container port range becomes one entry per port, as compose does.
+
+use crate::model::Port;
+
+/// Parses one short-syntax port spec.
+pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
+    let (rest, protocol) = match spec.rsplit_once('/') {
+        Some((r, p)) => {
+            if !matches!(p, "tcp" | "udp" | "sctp") {
+                return Err(format!(
+                    "unknown protocol {p:?} (expected tcp, udp or sctp)"
+                ));
+            }
+            (r, p.to_string())
+        }
+        None => (spec, "tcp".to_string()),
+    };
+    // An IPv6 host address is written in brackets: `[::1]:8080:80`.
+    let (host_ip, rest) = if let Some(r) = rest.strip_prefix('[') {
+        let (ip, after) = r
+            .split_once("]:")
+            .ok_or("an IPv6 address must be followed by `]:`")?;
+        (Some(ip.to_string()), after)
+    } else {
+        (None, rest)
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (host_ip, published, container) = match (host_ip, parts.as_slice()) {
+        (None, [c]) => (None, None, *c),
+        (None, [h, c]) => (None, Some(*h), *c),
+        (None, [ip, h, c]) => (Some(ip.to_string()), Some(*h), *c),
+        (Some(ip), [h, c]) => (Some(ip), Some(*h), *c),
+        (Some(ip), [c]) => (Some(ip), None, *c),
+        _ => return Err("too many `:` separators".into()),
+    };
+    let published = published.filter(|p| !p.is_empty());
+    let (c_start, c_end) = range(container).map_err(|e| format!("container port: {e}"))?;
+    let host = match published {
+        Some(p) => Some(range(p).map_err(|e| format!("host port: {e}"))?),
+        None => None,
+    };
+    let count = c_end - c_start + 1;
+    let mut out = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let published = match host {
+            None => None,
+            Some((hs, he)) if he - hs + 1 == count => Some((hs + i).to_string()),
+            Some((hs, he)) if count == 1 => Some(if hs == he {
+                hs.to_string()
+            } else {
+                format!("{hs}-{he}")
+            }),
+            Some(_) => {
+                return Err("the host and container port ranges have different lengths".into());
+            }
+        };
+        out.push(Port {
+            mode: Some("ingress".into()),
+            host_ip: host_ip.clone(),
+            target: (c_start + i) as u16,
+            published,
+            protocol: Some(protocol.clone()),
+            ..Port::default()
+        });
+    }
+    Ok(out)
+}
+
+fn range(s: &str) -> Result<(u32, u32), String> {
+    let port = |p: &str| -> Result<u32, String> {
+        match p.parse::<u32>() {
+            Ok(n) if (0..=65535).contains(&n) => Ok(n),
+            _ => Err(format!("{p:?} is not a port number (0-65535)")),
+        }
+    };
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (port(a)?, port(b)?);
+            if b < a {
+                return Err(format!("range {s:?} ends before it starts"));
+            }
+            Ok((a, b))
+        }
+        None => {
+            let p = port(s)?;
+            Ok((p, p))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(spec: &str) -> (Option<String>, Option<String>, u16, String) {
+        let p = parse_port(spec).unwrap();
+        assert_eq!(p.len(), 1, "{spec}");
+        let p = &p[0];
+        (
+            p.host_ip.clone(),
+            p.published.clone(),
+            p.target,
+            p.protocol.clone().unwrap(),
+        )
+    }
+
+    #[test]
+    fn short_forms() {
+        assert_eq!(one("80"), (None, None, 80, "tcp".into()));
+        assert_eq!(
+            one("8080:80"),
+            (None, Some("8080".into()), 80, "tcp".into())
+        );
+        assert_eq!(
+            one("127.0.0.1:8080:80/udp"),
+            (
+                Some("127.0.0.1".into()),
+                Some("8080".into()),
+                80,
+                "udp".into()
+            )
+        );
+        assert_eq!(
+            one("127.0.0.1::80"),
+            (Some("127.0.0.1".into()), None, 80, "tcp".into())
+        );
+        assert_eq!(
+            one("[::1]:6000:6000"),
+            (Some("::1".into()), Some("6000".into()), 6000, "tcp".into())
+        );
+        assert_eq!(
+            one("8000-8010:80"),
+            (None, Some("8000-8010".into()), 80, "tcp".into())
+        );
+    }
+
+    #[test]
+    fn ranges_expand() {
+        let p = parse_port("9090-9091:8080-8081").unwrap();
+        assert_eq!(
+            p.iter()
+                .map(|p| (p.published.clone().unwrap(), p.target))
+                .collect::<Vec<_>>(),
+            vec![("9090".to_string(), 8080), ("9091".to_string(), 8081)]
+        );
+        assert_eq!(parse_port("3000-3002").unwrap().len(), 3);
+    }
+
+    #[test]
+    fn invalid() {
+        for bad in ["http", "80:80:80:80", "70000", "80/tcpx", "9-1", "1-3:5-6"] {
+            assert!(parse_port(bad).is_err(), "{bad}");
+        }
+    }
+}

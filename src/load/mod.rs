@@ -1,0 +1,749 @@
+//! The loader: compose files → [`Project`]. The pipeline, in order (one module per stage):
+//!
+//! 1. [`discover`]: which files (`-f`, `COMPOSE_FILE`, or `compose.yaml` found upwards);
+//! 2. [`dotenv`]: the project `.env` / `--env-file`s under the shell environment;
+//! 3. [`yaml`]: each file parsed with anchors and merge keys applied, locations kept;
+//! 4. [`interpolate`]: `${VAR}` in every string value, per file, before merging;
+//! 5. `include` (here), then [`extends`], then [`merge`] of the files in order;
+//! 6. profiles (here): inactive services set aside;
+//! 7. [`canonical`]: short syntax to long form, absolute paths, `env_file` read;
+//! 8. [`typed`]: into the typed model, every type error at its source location;
+//! 9. [`validate`]: references, cycles, contradictions — all problems at once.
+
+pub mod canonical;
+pub mod discover;
+pub mod dotenv;
+pub mod extends;
+pub mod interpolate;
+pub mod merge;
+pub mod shellwords;
+pub mod typed;
+pub mod units;
+pub mod validate;
+pub mod variables;
+pub mod yaml;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+
+use crate::diag::{Diagnostic, Diagnostics, Loc, display_path};
+use crate::model::Project;
+use yaml::{Node, Value};
+
+/// Everything that decides how a project loads. Nothing here is read from the process: the
+/// caller passes the environment and the working directory, so loading is reproducible in tests.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// `-f` files, in order (relative to `cwd`).
+    pub files: Vec<PathBuf>,
+    /// `-p`.
+    pub project_name: Option<String>,
+    /// `--project-directory`.
+    pub project_directory: Option<PathBuf>,
+    /// `--profile`.
+    pub profiles: Vec<String>,
+    /// `--env-file`.
+    pub env_files: Vec<PathBuf>,
+    /// Services named on the command line: their profiles count as enabled.
+    pub services: Vec<String>,
+    /// `--no-interpolate`.
+    pub no_interpolate: bool,
+    /// The process environment.
+    pub environment: IndexMap<String, String>,
+    /// The current directory.
+    pub cwd: PathBuf,
+}
+
+impl LoadOptions {
+    /// Options with the real process environment and current directory.
+    pub fn from_process() -> Self {
+        LoadOptions {
+            environment: std::env::vars().collect(),
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")),
+            ..LoadOptions::default()
+        }
+    }
+}
+
+/// A loaded project with what was learnt on the way.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub project: Project,
+    pub warnings: Diagnostics,
+    /// The environment used for interpolation: shell over `.env` files, plus `COMPOSE_PROJECT_NAME`.
+    pub environment: IndexMap<String, String>,
+    /// Every variable the files refer to.
+    pub variables: Vec<variables::Variable>,
+}
+
+/// Loads a project. On failure, every problem found is returned, in file order.
+pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let os = &opts.environment;
+    let abs = |p: &Path| {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            opts.cwd.join(p)
+        }
+    };
+
+    // The working directory decides where `.env` is read and what relative paths mean.
+    let mut workdir = match (&opts.project_directory, opts.files.first()) {
+        (Some(d), _) => abs(d),
+        (None, Some(f)) if f.as_os_str() != "-" => abs(f)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| opts.cwd.clone()),
+        _ => opts.cwd.clone(),
+    };
+    let mut dotenv_vars = read_env_files(opts, &workdir, &mut diags);
+    let lookup_env =
+        |dv: &IndexMap<String, String>, name: &str| os.get(name).or_else(|| dv.get(name)).cloned();
+
+    let files: Vec<PathBuf> = if !opts.files.is_empty() {
+        opts.files.iter().map(|f| abs(f)).collect()
+    } else if let Some(cf) = lookup_env(&dotenv_vars, "COMPOSE_FILE") {
+        let sep = lookup_env(&dotenv_vars, "COMPOSE_PATH_SEPARATOR");
+        discover::split_compose_file(&cf, sep.as_deref())
+            .iter()
+            .map(|f| workdir.join(f))
+            .collect()
+    } else {
+        match discover::discover(&workdir) {
+            Some(found) => {
+                for ignored in &found.ignored {
+                    diags.push(Diagnostic::warning(
+                        Loc::file_only(ignored),
+                        "",
+                        format!(
+                            "found several compose files; using `{}`",
+                            display_path(&found.files[0])
+                        ),
+                    ));
+                }
+                let dir = found.files[0]
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| workdir.clone());
+                if opts.project_directory.is_none() && dir != workdir {
+                    workdir = dir;
+                    dotenv_vars = read_env_files(opts, &workdir, &mut diags);
+                }
+                found.files
+            }
+            None => {
+                diags.push(
+                    Diagnostic::error(
+                        Loc::unknown(),
+                        "",
+                        format!(
+                            "no compose file found in `{}` or its parents",
+                            display_path(&workdir)
+                        ),
+                    )
+                    .with_hint("create `compose.yaml`, or name one with `-f FILE`"),
+                );
+                return Err(diags);
+            }
+        }
+    };
+    if opts.files.is_empty()
+        && opts.project_directory.is_none()
+        && lookup_env(&dotenv_vars, "COMPOSE_FILE").is_some()
+        && let Some(dir) = files.first().and_then(|f| f.parent())
+    {
+        workdir = dir.to_path_buf();
+    }
+
+    // Parse every file first: the project name may come from a `name:` key.
+    let mut trees = Vec::new();
+    let mut vars = Vec::new();
+    for f in &files {
+        match read_yaml(f) {
+            Ok(t) => {
+                variables::collect(&t, &mut vars);
+                trees.push((f.clone(), t));
+            }
+            Err(d) => diags.push(d),
+        }
+    }
+    if diags.has_errors() {
+        return Err(diags.sorted());
+    }
+
+    let base_env: IndexMap<String, String> = {
+        let mut e = dotenv_vars.clone();
+        for (k, v) in os {
+            e.insert(k.clone(), v.clone());
+        }
+        e
+    };
+    let name = match project_name(opts, &base_env, &trees, &workdir, &mut diags) {
+        Some(n) => n,
+        None => return Err(diags.sorted()),
+    };
+    let mut env = base_env;
+    env.insert("COMPOSE_PROJECT_NAME".into(), name.clone());
+    let lookup = |n: &str| env.get(n).cloned();
+
+    let mut ctx = FileCtx {
+        lookup: &lookup,
+        interpolate: !opts.no_interpolate,
+        name: &name,
+        unset: BTreeSet::new(),
+        include_stack: files.clone(),
+    };
+    let mut merged: Option<Node> = None;
+    for (f, tree) in trees {
+        let t = ctx.process(f.as_path(), tree, &mut diags);
+        merged = Some(match merged {
+            None => merge::strip_reset(t),
+            Some(m) => merge::merge_files(m, t),
+        });
+    }
+    let mut root = merged.unwrap_or_else(|| Node::map(Loc::unknown()));
+    let mut warned = BTreeSet::new();
+    for (var, loc) in std::mem::take(&mut ctx.unset) {
+        if warned.insert(var.clone()) {
+            diags.push(
+                Diagnostic::warning(
+                    loc,
+                    "",
+                    format!("the `{var}` variable is not set; defaulting to a blank string"),
+                )
+                .with_hint(format!(
+                    "set `{var}` in the environment or in `.env`, or write `${{{var}:-default}}`"
+                )),
+            );
+        }
+    }
+    if let Some(m) = root.as_map_mut() {
+        if let Some(v) = m.shift_remove("version") {
+            diags.push(
+                Diagnostic::warning(
+                    v.loc.clone(),
+                    "version",
+                    "the attribute `version` is obsolete and is ignored",
+                )
+                .with_hint("remove it"),
+            );
+        }
+        m.shift_remove("include");
+        m.shift_remove("name");
+    }
+
+    let enabled = enabled_profiles(opts, &env);
+    let disabled_nodes = apply_profiles(&mut root, &enabled, &opts.services);
+    canonical::canonicalize(
+        &mut root,
+        &canonical::Context {
+            project_name: &name,
+            project_dir: &workdir,
+            lookup: &lookup,
+        },
+        &mut diags,
+    );
+    let mut project = typed::to_project(&root, &name, &mut diags);
+    for (svc_name, node) in disabled_nodes {
+        let mut throwaway = Diagnostics::default();
+        let mut one = Node::map(node.loc.clone());
+        let mut services = Node::map(node.loc.clone());
+        if let Some(m) = services.as_map_mut() {
+            m.insert(svc_name.clone(), node);
+        }
+        if let Some(m) = one.as_map_mut() {
+            m.insert("services".into(), services);
+        }
+        if let Some(s) = typed::to_project(&one, &name, &mut throwaway)
+            .services
+            .shift_remove(&svc_name)
+        {
+            project.disabled.insert(svc_name, s);
+        }
+    }
+    for s in &opts.services {
+        if !project.services.contains_key(s) && !project.disabled.contains_key(s) {
+            let known: Vec<&str> = project.services.keys().map(String::as_str).collect();
+            let mut d = Diagnostic::error(Loc::unknown(), "", format!("no such service: `{s}`"));
+            if let Some(m) = crate::diag::did_you_mean(s, known) {
+                d = d.with_hint(format!("did you mean `{m}`?"));
+            }
+            diags.push(d);
+        }
+    }
+    validate::validate(&project, &root, &mut diags);
+    project.working_dir = workdir;
+    project.config_files = files;
+    project.env_files = opts.env_files.iter().map(|f| abs(f)).collect();
+
+    if diags.has_errors() {
+        return Err(diags.sorted());
+    }
+    vars.sort_by(|a, b| a.name.cmp(&b.name));
+    vars.dedup_by(|a, b| a.name == b.name);
+    Ok(Loaded {
+        project,
+        warnings: diags.sorted(),
+        environment: env,
+        variables: vars,
+    })
+}
+
+fn read_yaml(f: &Path) -> Result<Node, Diagnostic> {
+    let text = std::fs::read_to_string(f).map_err(|e| {
+        Diagnostic::error(
+            Loc::file_only(f),
+            "",
+            format!("cannot read `{}`: {e}", display_path(f)),
+        )
+        .with_hint("check the path given with `-f` or `COMPOSE_FILE`")
+    })?;
+    let arc = extends::arc(f);
+    yaml::parse(&text, &arc)
+}
+
+/// `--env-file`s, else `COMPOSE_ENV_FILES`, else `<workdir>/.env` (unless disabled).
+fn read_env_files(
+    opts: &LoadOptions,
+    workdir: &Path,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, String> {
+    let os = &opts.environment;
+    let (files, explicit): (Vec<PathBuf>, bool) = if !opts.env_files.is_empty() {
+        (
+            opts.env_files
+                .iter()
+                .map(|f| {
+                    if f.is_absolute() {
+                        f.clone()
+                    } else {
+                        opts.cwd.join(f)
+                    }
+                })
+                .collect(),
+            true,
+        )
+    } else if let Some(list) = os.get("COMPOSE_ENV_FILES").filter(|s| !s.is_empty()) {
+        (
+            list.split(',').map(|f| opts.cwd.join(f.trim())).collect(),
+            true,
+        )
+    } else if os
+        .get("COMPOSE_DISABLE_ENV_FILE")
+        .is_some_and(|v| truthy(v))
+    {
+        (Vec::new(), false)
+    } else {
+        (vec![workdir.join(".env")], false)
+    };
+    let mut vars: IndexMap<String, String> = IndexMap::new();
+    for f in files {
+        if f.is_dir() && !explicit {
+            continue;
+        }
+        match std::fs::read_to_string(&f) {
+            Ok(text) => {
+                let lookup = |n: &str| os.get(n).or_else(|| vars.get(n)).cloned();
+                match dotenv::parse(&text, &lookup) {
+                    Ok(v) => vars.extend(v),
+                    Err(e) => diags.push(Diagnostic::error(
+                        Loc {
+                            line: e.line,
+                            col: 1,
+                            ..Loc::file_only(&f)
+                        },
+                        "",
+                        format!("invalid env file: {}", e.message),
+                    )),
+                }
+            }
+            Err(_) if !explicit => {}
+            Err(e) => diags.push(
+                Diagnostic::error(
+                    Loc::file_only(&f),
+                    "",
+                    format!("cannot read env file `{}`: {e}", display_path(&f)),
+                )
+                .with_hint("check the path given with `--env-file` or `COMPOSE_ENV_FILES`"),
+            ),
+        }
+    }
+    vars
+}
+
+fn truthy(v: &str) -> bool {
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "y" | "on"
+    )
+}
+
+/// Normalises a directory name the way compose does: lower case, `[a-z0-9_-]` only.
+pub fn normalize_project_name(s: &str) -> String {
+    let lower = s.to_lowercase();
+    let kept: String = lower
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect();
+    kept.trim_start_matches(['_', '-']).to_string()
+}
+
+fn valid_project_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// `-p` > `COMPOSE_PROJECT_NAME` > the last `name:` > the project directory's name.
+fn project_name(
+    opts: &LoadOptions,
+    env: &IndexMap<String, String>,
+    trees: &[(PathBuf, Node)],
+    workdir: &Path,
+    diags: &mut Diagnostics,
+) -> Option<String> {
+    let explicit = opts.project_name.clone().map(|n| (n, Loc::unknown(), "-p"));
+    let from_env = || {
+        env.get("COMPOSE_PROJECT_NAME")
+            .filter(|s| !s.is_empty())
+            .map(|n| (n.clone(), Loc::unknown(), "COMPOSE_PROJECT_NAME"))
+    };
+    let from_file = || {
+        trees.iter().rev().find_map(|(_, t)| {
+            let n = t.get("name")?;
+            let raw = n.scalar_string()?;
+            let lookup = |k: &str| env.get(k).cloned();
+            let v = if opts.no_interpolate {
+                raw
+            } else {
+                interpolate::interpolate(&raw, &lookup).ok()?.value
+            };
+            Some((v, n.loc.clone(), "name"))
+        })
+    };
+    if let Some((n, loc, source)) = explicit.or_else(from_env).or_else(from_file) {
+        if valid_project_name(&n) {
+            return Some(n);
+        }
+        diags.push(
+            Diagnostic::error(loc, if source == "name" { "name" } else { "" }, format!("invalid project name {n:?} (from {source})"))
+                .with_hint(format!("a project name has only lowercase letters, digits, `-` and `_`, and starts with a letter or digit; try {:?}", normalize_project_name(&n))),
+        );
+        return None;
+    }
+    let base = workdir
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = normalize_project_name(&base);
+    if n.is_empty() {
+        diags.push(
+            Diagnostic::error(
+                Loc::unknown(),
+                "",
+                format!(
+                    "cannot derive a project name from the directory `{}`",
+                    display_path(workdir)
+                ),
+            )
+            .with_hint("name the project with `-p NAME` or a top-level `name:`"),
+        );
+        return None;
+    }
+    Some(n)
+}
+
+fn enabled_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<String> {
+    if !opts.profiles.is_empty() {
+        return opts
+            .profiles
+            .iter()
+            .flat_map(|p| p.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+    }
+    env.get("COMPOSE_PROFILES")
+        .map(|p| {
+            p.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes services whose profiles are not enabled; returns them (for better errors later).
+fn apply_profiles(root: &mut Node, enabled: &[String], named: &[String]) -> Vec<(String, Node)> {
+    let all = enabled.iter().any(|p| p == "*");
+    let Some(services) = root
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(Node::as_map_mut)
+    else {
+        return Vec::new();
+    };
+    let inactive: Vec<String> = services
+        .iter()
+        .filter(|(name, svc)| {
+            let profiles: Vec<String> = svc
+                .get("profiles")
+                .and_then(Node::as_seq)
+                .map(|s| s.iter().filter_map(Node::scalar_string).collect())
+                .unwrap_or_default();
+            !(profiles.is_empty()
+                || all
+                || named.contains(name)
+                || profiles.iter().any(|p| enabled.contains(p)))
+        })
+        .map(|(n, _)| n.clone())
+        .collect();
+    inactive
+        .into_iter()
+        .filter_map(|n| services.shift_remove(&n).map(|s| (n, s)))
+        .collect()
+}
+
+/// Per-file processing shared by the main files, included files and `extends` targets.
+struct FileCtx<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    interpolate: bool,
+    name: &'a str,
+    unset: BTreeSet<(String, Loc)>,
+    include_stack: Vec<PathBuf>,
+}
+
+impl FileCtx<'_> {
+    fn interpolate(
+        &mut self,
+        tree: &mut Node,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        diags: &mut Diagnostics,
+    ) {
+        if self.interpolate {
+            interpolate::interpolate_tree(tree, "", lookup, &mut self.unset, diags);
+        }
+    }
+
+    /// Interpolate → include → extends, for one file.
+    fn process(&mut self, file: &Path, mut tree: Node, diags: &mut Diagnostics) -> Node {
+        let lookup = self.lookup;
+        self.interpolate(&mut tree, lookup, diags);
+        self.includes(file, &mut tree, diags);
+        let interpolate = self.interpolate;
+        let read = |p: &Path| -> Result<Node, Diagnostic> {
+            let mut t = read_yaml(p)?;
+            if interpolate {
+                let mut d = Diagnostics::default();
+                interpolate::interpolate_tree(&mut t, "", lookup, &mut BTreeSet::new(), &mut d);
+                if let Some(first) = d.errors().next() {
+                    return Err(first.clone());
+                }
+            }
+            Ok(t)
+        };
+        extends::resolve(&mut tree, file, &read, diags);
+        tree
+    }
+
+    /// Loads each `include` entry as a project of its own and adds its resources.
+    fn includes(&mut self, file: &Path, tree: &mut Node, diags: &mut Diagnostics) {
+        let Some(entries) = tree.get("include").cloned() else {
+            return;
+        };
+        let Some(items) = entries.as_seq() else {
+            diags.push(Diagnostic::error(
+                entries.loc.clone(),
+                "include",
+                format!("expected a list, found {}", entries.kind()),
+            ));
+            return;
+        };
+        let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("include[{i}]");
+            let (paths, project_dir, env_files): (Vec<String>, Option<String>, Vec<String>) =
+                match &item.value {
+                    Value::Str(s) => (vec![s.clone()], None, Vec::new()),
+                    Value::Map(m) => {
+                        let list = |k: &str| -> Vec<String> {
+                            match m.get(k).map(|n| &n.value) {
+                                Some(Value::Str(s)) => vec![s.clone()],
+                                Some(Value::Seq(v)) => {
+                                    v.iter().filter_map(Node::scalar_string).collect()
+                                }
+                                _ => Vec::new(),
+                            }
+                        };
+                        (
+                            list("path"),
+                            m.get("project_directory").and_then(Node::scalar_string),
+                            list("env_file"),
+                        )
+                    }
+                    _ => {
+                        diags.push(Diagnostic::error(
+                            item.loc.clone(),
+                            path,
+                            "expected a path or a mapping with `path`",
+                        ));
+                        continue;
+                    }
+                };
+            if paths.is_empty() {
+                diags.push(Diagnostic::error(
+                    item.loc.clone(),
+                    path,
+                    "an include needs a `path`",
+                ));
+                continue;
+            }
+            let files: Vec<PathBuf> = paths
+                .iter()
+                .map(|p| PathBuf::from(canonical::volumes::resolve_path(p, &dir, None)))
+                .collect();
+            if let Some(cycle) = files.iter().find(|f| self.include_stack.contains(f)) {
+                diags.push(Diagnostic::error(
+                    item.loc.clone(),
+                    path,
+                    format!(
+                        "`{}` includes itself (through {})",
+                        display_path(cycle),
+                        self.include_stack
+                            .iter()
+                            .map(|p| display_path(p))
+                            .collect::<Vec<_>>()
+                            .join(" -> ")
+                    ),
+                ));
+                continue;
+            }
+            let sub_dir = project_dir
+                .map(|d| PathBuf::from(canonical::volumes::resolve_path(&d, &dir, None)))
+                .unwrap_or_else(|| files[0].parent().unwrap_or(Path::new("/")).to_path_buf());
+            // The included project's own `.env` (or `env_file`) under the shell environment.
+            let env_paths: Vec<PathBuf> = if env_files.is_empty() {
+                vec![sub_dir.join(".env")]
+            } else {
+                env_files
+                    .iter()
+                    .map(|e| PathBuf::from(canonical::volumes::resolve_path(e, &dir, None)))
+                    .collect()
+            };
+            let mut own: IndexMap<String, String> = IndexMap::new();
+            for e in env_paths {
+                if let Ok(text) = std::fs::read_to_string(&e) {
+                    let l = |n: &str| (self.lookup)(n);
+                    match dotenv::parse(&text, &l) {
+                        Ok(v) => own.extend(v),
+                        Err(err) => diags.push(Diagnostic::error(
+                            Loc {
+                                line: err.line,
+                                col: 1,
+                                ..Loc::file_only(&e)
+                            },
+                            "",
+                            format!("invalid env file: {}", err.message),
+                        )),
+                    }
+                }
+            }
+            let parent = self.lookup;
+            let sub_lookup = move |n: &str| parent(n).or_else(|| own.get(n).cloned());
+            let mut sub = FileCtx {
+                lookup: &sub_lookup,
+                interpolate: self.interpolate,
+                name: self.name,
+                unset: BTreeSet::new(),
+                include_stack: self.include_stack.clone(),
+            };
+            sub.include_stack.extend(files.iter().cloned());
+            let mut merged: Option<Node> = None;
+            for f in &files {
+                match read_yaml(f) {
+                    Ok(t) => {
+                        let t = sub.process(f, t, diags);
+                        merged = Some(match merged {
+                            None => merge::strip_reset(t),
+                            Some(m) => merge::merge_files(m, t),
+                        });
+                    }
+                    Err(d) => diags.push(Diagnostic {
+                        path: path.clone(),
+                        ..d
+                    }),
+                }
+            }
+            self.unset.extend(sub.unset);
+            let Some(mut inc) = merged else { continue };
+            canonical::canonicalize(
+                &mut inc,
+                &canonical::Context {
+                    project_name: self.name,
+                    project_dir: &sub_dir,
+                    lookup: &sub_lookup,
+                },
+                diags,
+            );
+            add_included(tree, inc, &files[0], diags);
+        }
+    }
+}
+
+/// Copies the resources of an included project in; a name defined on both sides is an error.
+fn add_included(tree: &mut Node, inc: Node, inc_file: &Path, diags: &mut Diagnostics) {
+    let loc = tree.loc.clone();
+    let Some(top) = tree.as_map_mut() else { return };
+    let Value::Map(inc_top) = inc.value else {
+        return;
+    };
+    for (kind, section) in inc_top {
+        if !matches!(
+            kind.as_str(),
+            "services" | "networks" | "volumes" | "secrets" | "configs"
+        ) {
+            continue;
+        }
+        let Value::Map(items) = section.value else {
+            continue;
+        };
+        let target = top
+            .entry(kind.clone())
+            .or_insert_with(|| Node::map(loc.clone()));
+        if target.is_null() {
+            *target = Node::map(loc.clone());
+        }
+        let Some(t) = target.as_map_mut() else {
+            continue;
+        };
+        for (name, def) in items {
+            if let Some(existing) = t.get(&name) {
+                // An identical network or volume (e.g. the implicit default) is not a conflict.
+                if kind != "services" && existing.to_json() == def.to_json() {
+                    continue;
+                }
+                diags.push(
+                    Diagnostic::error(
+                        existing.loc.clone(),
+                        format!("{kind}.{name}"),
+                        format!(
+                            "`{name}` is also defined by the included file `{}`",
+                            display_path(inc_file)
+                        ),
+                    )
+                    .with_hint(
+                        "included resources are not merged: rename one of them, or use `extends`",
+                    ),
+                );
+                continue;
+            }
+            t.insert(name, def);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Canonical source tree → typed [`Project`]. Each service and top-level object is converted on
+//! its own, so one mistake per service is reported, not one per project; every type error is
+//! mapped back to the file, line and column of the key it concerns.
+
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
+
+use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::load::yaml::{Node, Value};
+use crate::model::{FileObject, Network, Project, Service, Volume};
+
+pub const TOP_LEVEL_KEYS: [&str; 8] = [
+    "name", "services", "networks", "volumes", "secrets", "configs", "include", "version",
+];
+
+/// Converts the canonical tree; problems go to `diags`, the objects in error are left out.
+pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
+    let mut project = Project {
+        name: name.to_string(),
+        ..Project::default()
+    };
+    let Some(top) = root.as_map() else {
+        diags.push(Diagnostic::error(
+            root.loc.clone(),
+            "",
+            format!("a compose file must be a mapping, found {}", root.kind()),
+        ));
+        return project;
+    };
+    for (k, v) in top {
+        if k.starts_with("x-") {
+            project.extensions.insert(k.clone(), v.to_json());
+        } else if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
+            let mut d = Diagnostic::error(
+                v.loc.clone(),
+                k.clone(),
+                format!("unknown top-level key `{k}`"),
+            );
+            if let Some(s) = did_you_mean(k, TOP_LEVEL_KEYS) {
+                d = d.with_hint(format!("did you mean `{s}`?"));
+            }
+            diags.push(d);
+        }
+    }
+    if let Some(services) = section(top, "services", diags) {
+        for (name, node) in services {
+            if let Some(svc) = convert::<Service>(node, &format!("services.{name}"), diags) {
+                let mut svc = svc;
+                if let Some(m) = node.as_map() {
+                    svc.extensions = m
+                        .iter()
+                        .filter(|(k, _)| k.starts_with("x-"))
+                        .map(|(k, v)| (k.clone(), v.to_json()))
+                        .collect();
+                }
+                project.services.insert(name.clone(), svc);
+            }
+        }
+    }
+    objects::<Network>(top, "networks", &mut project.networks, diags);
+    objects::<Volume>(top, "volumes", &mut project.volumes, diags);
+    objects::<FileObject>(top, "secrets", &mut project.secrets, diags);
+    objects::<FileObject>(top, "configs", &mut project.configs, diags);
+    project
+}
+
+fn section<'a>(
+    top: &'a IndexMap<String, Node>,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> Option<&'a IndexMap<String, Node>> {
+    let node = top.get(key)?;
+    match &node.value {
+        Value::Map(m) => Some(m),
+        Value::Null => None,
+        _ => {
+            diags.push(Diagnostic::error(
+                node.loc.clone(),
+                key,
+                format!("expected a mapping, found {}", node.kind()),
+            ));
+            None
+        }
+    }
+}
+
+fn objects<T: DeserializeOwned>(
+    top: &IndexMap<String, Node>,
+    key: &str,
+    out: &mut IndexMap<String, T>,
+    diags: &mut Diagnostics,
+) {
+    if let Some(m) = section(top, key, diags) {
+        for (name, node) in m {
+            if let Some(v) = convert::<T>(node, &format!("{key}.{name}"), diags) {
+                out.insert(name.clone(), v);
+            }
+        }
+    }
+}
+
+/// Deserialises one object, reporting the first problem at its source location.
+fn convert<T: DeserializeOwned>(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<T> {
+    let mut json = node.to_json();
+    if let Some(o) = json.as_object_mut() {
+        o.retain(|k, _| !k.starts_with("x-"));
+    }
+    match serde_path_to_error::deserialize::<_, T>(json) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let segments: Vec<Segment> = e.path().iter().cloned().collect();
+            let (loc_node, full_path) = locate(node, path, &segments);
+            let inner = e.into_inner().to_string();
+            diags.push(describe(&inner, loc_node, &full_path));
+            None
+        }
+    }
+}
+
+/// The deepest node the error path reaches, and the path written out.
+fn locate<'a>(node: &'a Node, base: &str, segments: &[Segment]) -> (&'a Node, String) {
+    let mut cur = node;
+    let mut path = base.to_string();
+    for s in segments {
+        match s {
+            Segment::Map { key } => {
+                path.push('.');
+                path.push_str(key);
+                if let Some(n) = cur.get(key) {
+                    cur = n;
+                }
+            }
+            Segment::Seq { index } => {
+                path.push_str(&format!("[{index}]"));
+                if let Some(n) = cur.as_seq().and_then(|s| s.get(*index)) {
+                    cur = n;
+                }
+            }
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    (cur, path)
+}
+
+fn describe(inner: &str, node: &Node, path: &str) -> Diagnostic {
+    // serde: "unknown field `restrat`, expected one of `a`, `b`"
+    if let Some(rest) = inner.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        let expected: Vec<&str> = rest
+            .split('`')
+            .skip(1)
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, s)| s)
+            .collect();
+        let key_path = if path.ends_with(&format!(".{field}")) {
+            path.to_string()
+        } else {
+            format!("{path}.{field}")
+        };
+        let loc = node
+            .get(field)
+            .map(|n| n.loc.clone())
+            .unwrap_or_else(|| node.loc.clone());
+        let mut d = Diagnostic::error(loc, key_path, format!("unknown key `{field}`"));
+        d = match did_you_mean(field, expected.iter().copied()) {
+            Some(s) => d.with_hint(format!("did you mean `{s}`?")),
+            None => d.with_hint(
+                "wharf follows the Compose Specification; extension keys must start with `x-`",
+            ),
+        };
+        return d;
+    }
+    let msg = inner
+        .replace("invalid type: ", "")
+        .replace("map, expected", "a mapping, expected")
+        .replace("sequence, expected", "a list, expected")
+        .replace("struct ", "")
+        .replace("a sequence", "a list")
+        .replace("a map", "a mapping");
+    let msg = if msg.contains(", expected") {
+        format!("wrong type: found {msg}")
+    } else {
+        msg
+    };
+    if let Some(field) = inner
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        return Diagnostic::error(
+            node.loc.clone(),
+            path,
+            format!("missing required key `{field}`"),
+        );
+    }
+    Diagnostic::error(node.loc.clone(), path, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::yaml::parse;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    fn diags(text: &str) -> Vec<String> {
+        let n = parse(text, &Arc::new(PathBuf::from("/c.yaml"))).unwrap();
+        let mut d = Diagnostics::default();
+        to_project(&n, "p", &mut d);
+        d.0.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_right_one() {
+        let d = diags("services:\n  web:\n    image: x\n    restrat: always\n");
+        assert_eq!(
+            d,
+            vec![
+                "/c.yaml:4:5: services.web.restrat: unknown key `restrat` (hint: did you mean `restart`?)"
+            ]
+        );
+    }
+
+    #[test]
+    fn one_error_per_service_all_reported() {
+        let d = diags("services:\n  a:\n    imgae: x\n  b:\n    init: maybe\nservces: {}\n");
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(d[0].contains("did you mean `services`"), "{d:?}");
+    }
+
+    #[test]
+    fn wrong_types_point_at_the_value() {
+        let d = diags("services:\n  a:\n    image: x\n    privileged: [1]\n");
+        assert!(
+            d[0].starts_with("/c.yaml:4:5: services.a.privileged: wrong type"),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn extension_keys_are_kept() {
+        let n = parse(
+            "x-top: 1\nservices:\n  a:\n    image: x\n    x-mine: {a: 1}\n",
+            &Arc::new(PathBuf::from("/c.yaml")),
+        )
+        .unwrap();
+        let mut d = Diagnostics::default();
+        let p = to_project(&n, "p", &mut d);
+        assert!(d.0.is_empty());
+        assert_eq!(p.extensions["x-top"], 1);
+        assert_eq!(p.services["a"].extensions["x-mine"]["a"], 1);
+    }
+}

@@ -1,0 +1,226 @@
+//! Semantic validation of a typed project: references to undefined services, networks,
+//! volumes, secrets and configs; dependency cycles; keys that contradict each other. All
+//! problems are collected, each at the location of the key it concerns.
+
+use crate::diag::{Diagnostic, Diagnostics, Loc, did_you_mean};
+use crate::graph::{Graph, implicit_dependencies};
+use crate::load::yaml::Node;
+use crate::model::Project;
+
+/// Location of `path` in the source tree, or of its deepest existing ancestor.
+pub fn loc_of(root: &Node, path: &[&str]) -> Loc {
+    let mut cur = root;
+    for p in path {
+        let next = match p.parse::<usize>() {
+            Ok(i) if cur.as_seq().is_some() => cur.as_seq().and_then(|s| s.get(i)),
+            _ => cur.get(p),
+        };
+        match next {
+            Some(n) => cur = n,
+            None => break,
+        }
+    }
+    cur.loc.clone()
+}
+
+pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
+    let names: Vec<&str> = p.services.keys().map(String::as_str).collect();
+    let undefined = |kind: &str,
+                     what: &str,
+                     known: &[&str],
+                     disabled: bool|
+     -> (String, Option<String>) {
+        let msg = format!("{kind} `{what}` is not defined");
+        let hint = if disabled {
+            Some(format!(
+                "`{what}` is disabled by its profiles: enable one with `--profile`, or mark the dependency `required: false`"
+            ))
+        } else {
+            did_you_mean(what, known.iter().copied()).map(|s| format!("did you mean `{s}`?"))
+        };
+        (msg, hint)
+    };
+    let push =
+        |diags: &mut Diagnostics, loc: Loc, path: String, (msg, hint): (String, Option<String>)| {
+            let mut d = Diagnostic::error(loc, path, msg);
+            if let Some(h) = hint {
+                d = d.with_hint(h);
+            }
+            diags.push(d);
+        };
+
+    for (name, svc) in &p.services {
+        let at = |rest: &[&str]| {
+            let mut v = vec!["services", name.as_str()];
+            v.extend_from_slice(rest);
+            loc_of(root, &v)
+        };
+        if svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
+            diags.push(
+                Diagnostic::error(
+                    at(&[]),
+                    format!("services.{name}"),
+                    "the service has neither an `image` nor a `build` section",
+                )
+                .with_hint("add `image: NAME` or `build: ./DIR`"),
+            );
+        }
+        for (dep, d) in &svc.depends_on {
+            if !p.services.contains_key(dep) {
+                let disabled = p.disabled.contains_key(dep);
+                if !d.required {
+                    continue;
+                }
+                push(
+                    diags,
+                    at(&["depends_on", dep]),
+                    format!("services.{name}.depends_on.{dep}"),
+                    undefined("service", dep, &names, disabled),
+                );
+            }
+        }
+        for dep in implicit_dependencies(svc) {
+            if !p.services.contains_key(&dep) {
+                let disabled = p.disabled.contains_key(&dep);
+                push(
+                    diags,
+                    at(&[]),
+                    format!("services.{name}"),
+                    undefined("service", &dep, &names, disabled),
+                );
+            }
+        }
+        let nets: Vec<&str> = p.networks.keys().map(String::as_str).collect();
+        for net in svc.networks.keys() {
+            if !p.networks.contains_key(net) {
+                push(
+                    diags,
+                    at(&["networks", net]),
+                    format!("services.{name}.networks.{net}"),
+                    undefined("network", net, &nets, false),
+                );
+            }
+        }
+        if svc.network_mode.is_some()
+            && !svc.networks.is_empty()
+            && !(svc.networks.len() == 1 && svc.networks.contains_key("default"))
+        {
+            diags.push(
+                Diagnostic::error(
+                    at(&["network_mode"]),
+                    format!("services.{name}.network_mode"),
+                    "`network_mode` and `networks` cannot be used together",
+                )
+                .with_hint("remove one of them"),
+            );
+        }
+        let vols: Vec<&str> = p.volumes.keys().map(String::as_str).collect();
+        for (i, v) in svc.volumes.iter().enumerate() {
+            if v.kind == "volume"
+                && let Some(src) = &v.source
+                && !p.volumes.contains_key(src)
+            {
+                let idx = i.to_string();
+                let (msg, hint) = undefined("volume", src, &vols, false);
+                let mut d = Diagnostic::error(
+                    at(&["volumes", &idx]),
+                    format!("services.{name}.volumes[{i}]"),
+                    msg,
+                );
+                d = d.with_hint(hint.unwrap_or_else(|| format!("declare it under the top-level `volumes:` key, or write `./{src}` for a bind mount")));
+                diags.push(d);
+            }
+        }
+        for (kind, refs, defined) in [
+            ("secret", &svc.secrets, &p.secrets),
+            ("config", &svc.configs, &p.configs),
+        ] {
+            let known: Vec<&str> = defined.keys().map(String::as_str).collect();
+            for (i, r) in refs.iter().enumerate() {
+                if !defined.contains_key(&r.source) {
+                    let key = format!("{kind}s");
+                    let idx = i.to_string();
+                    push(
+                        diags,
+                        at(&[&key, &idx]),
+                        format!("services.{name}.{kind}s[{i}]"),
+                        undefined(kind, &r.source, &known, false),
+                    );
+                }
+            }
+        }
+        if svc.container_name.is_some() && svc.replicas() > 1 {
+            diags.push(
+                Diagnostic::error(
+                    at(&["container_name"]),
+                    format!("services.{name}.container_name"),
+                    format!(
+                        "`container_name` cannot be used with {} replicas: names must be unique",
+                        svc.replicas()
+                    ),
+                )
+                .with_hint("remove `container_name`, or set the service to one replica"),
+            );
+        }
+        if let Some(r) = &svc.restart {
+            let ok = matches!(
+                r.as_str(),
+                "no" | "always" | "unless-stopped" | "on-failure"
+            ) || r
+                .strip_prefix("on-failure:")
+                .is_some_and(|n| n.parse::<u32>().is_ok());
+            if !ok {
+                diags.push(
+                    Diagnostic::error(
+                        at(&["restart"]),
+                        format!("services.{name}.restart"),
+                        format!("invalid restart policy {r:?}"),
+                    )
+                    .with_hint("use one of `no`, `always`, `on-failure[:N]`, `unless-stopped`"),
+                );
+            }
+        }
+        if let Some(pp) = &svc.pull_policy {
+            let ok = matches!(
+                pp.as_str(),
+                "always"
+                    | "never"
+                    | "missing"
+                    | "build"
+                    | "if_not_present"
+                    | "daily"
+                    | "weekly"
+                    | "refresh"
+            ) || pp
+                .strip_prefix("every_")
+                .is_some_and(|d| crate::load::units::parse_duration(d).is_ok());
+            if !ok {
+                diags.push(
+                    Diagnostic::error(at(&["pull_policy"]), format!("services.{name}.pull_policy"), format!("invalid pull policy {pp:?}"))
+                        .with_hint("use `always`, `never`, `missing`, `build`, `daily`, `weekly` or `every_<duration>`"),
+                );
+            }
+        }
+        if let Some(hc) = &svc.healthcheck
+            && let Some(first) = hc.test.first()
+            && !matches!(first.as_str(), "CMD" | "CMD-SHELL" | "NONE")
+        {
+            diags.push(
+                Diagnostic::error(at(&["healthcheck", "test"]), format!("services.{name}.healthcheck.test"), format!("a healthcheck test list must start with CMD, CMD-SHELL or NONE, not {first:?}"))
+                    .with_hint("write [\"CMD\", \"prog\", \"arg\"] or a string for a shell command"),
+            );
+        }
+    }
+
+    for cycle in Graph::new(p).cycles() {
+        let first = &cycle[0];
+        diags.push(
+            Diagnostic::error(
+                loc_of(root, &["services", first, "depends_on"]),
+                format!("services.{first}.depends_on"),
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            )
+            .with_hint("services cannot wait on each other: remove one of these dependencies"),
+        );
+    }
+}
