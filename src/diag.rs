@@ -17,18 +17,10 @@ pub struct Loc {
 
 impl Loc {
     pub fn new(file: &Arc<PathBuf>, line: usize, col: usize) -> Self {
-        Loc {
-            file: Some(file.clone()),
-            line,
-            col,
-        }
+        Loc { file: Some(file.clone()), line, col }
     }
     pub fn file_only(file: &Path) -> Self {
-        Loc {
-            file: Some(Arc::new(file.to_path_buf())),
-            line: 0,
-            col: 0,
-        }
+        Loc { file: Some(Arc::new(file.to_path_buf())), line: 0, col: 0 }
     }
     pub fn unknown() -> Self {
         Loc::default()
@@ -74,19 +66,10 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(loc: Loc, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            loc,
-            path: path.into(),
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { severity: Severity::Error, loc, path: path.into(), message: message.into(), hint: None }
     }
     pub fn warning(loc: Loc, path: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(loc, path, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(loc, path, message) }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
@@ -126,23 +109,14 @@ impl Diagnostic {
         let line = text.lines().nth(self.loc.line - 1)?;
         let num = self.loc.line.to_string();
         let pad = " ".repeat(num.len());
-        let caret_pad: String = line
-            .chars()
-            .take(self.loc.col.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let caret_pad: String =
+            line.chars().take(self.loc.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         Some(format!("{pad} |\n{num} | {line}\n{pad} | {caret_pad}^\n"))
     }
 
     /// Sort key: errors in file order, so output is stable.
     fn sort_key(&self) -> (Option<Arc<PathBuf>>, usize, usize, String, String) {
-        (
-            self.loc.file.clone(),
-            self.loc.line,
-            self.loc.col,
-            self.path.clone(),
-            self.message.clone(),
-        )
+        (self.loc.file.clone(), self.loc.line, self.loc.col, self.path.clone(), self.message.clone())
     }
 }
 
@@ -189,11 +163,7 @@ impl Diagnostics {
         self
     }
     pub fn render(&self) -> String {
-        self.0
-            .iter()
-            .map(|d| d.render())
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.0.iter().map(|d| d.render()).collect::<Vec<_>>().join("\n")
     }
 }
 
@@ -209,10 +179,7 @@ impl fmt::Display for Diagnostics {
 impl std::error::Error for Diagnostics {}
 
 /// The closest candidate to `word`, for "did you mean" hints.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
@@ -227,25 +194,15 @@ mod tests {
 
     #[test]
     fn suggests_close_keys() {
-        assert_eq!(
-            did_you_mean("restrat", ["restart", "read_only"]),
-            Some("restart")
-        );
+        assert_eq!(did_you_mean("restrat", ["restart", "read_only"]), Some("restart"));
         assert_eq!(did_you_mean("imgae", ["image", "init"]), Some("image"));
         assert_eq!(did_you_mean("zzzzzz", ["image", "init"]), None);
     }
 
     #[test]
     fn renders_location_path_and_hint() {
-        let d = Diagnostic::error(
-            Loc::file_only(Path::new("/nonexistent/compose.yaml")),
-            "services.web",
-            "bad",
-        )
-        .with_hint("fix it");
-        assert_eq!(
-            d.to_string(),
-            "/nonexistent/compose.yaml: services.web: bad (hint: fix it)"
-        );
+        let d = Diagnostic::error(Loc::file_only(Path::new("/nonexistent/compose.yaml")), "services.web", "bad")
+            .with_hint("fix it");
+        assert_eq!(d.to_string(), "/nonexistent/compose.yaml: services.web: bad (hint: fix it)");
     }
 }

@@ -131,20 +131,11 @@ pub fn canonical_json(v: &serde_json::Value) -> String {
             keys.sort();
             let parts: Vec<String> = keys
                 .into_iter()
-                .map(|k| {
-                    format!(
-                        "{}:{}",
-                        serde_json::to_string(k).unwrap_or_default(),
-                        canonical_json(&o[k])
-                    )
-                })
+                .map(|k| format!("{}:{}", serde_json::to_string(k).unwrap_or_default(), canonical_json(&o[k])))
                 .collect();
             format!("{{{}}}", parts.join(","))
         }
-        J::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical_json).collect::<Vec<_>>().join(",")
-        ),
+        J::Array(a) => format!("[{}]", a.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
         other => other.to_string(),
     }
 }
@@ -168,10 +159,7 @@ mod tests {
     /// Golden value: changing it recreates every container users have. Do not update casually.
     #[test]
     fn golden() {
-        assert_eq!(
-            service_hash(&web()),
-            "af06ea0e9fccd908b369233520d24ab1d990bb35ee100d68e6d133643c4cc044"
-        );
+        assert_eq!(service_hash(&web()), "af06ea0e9fccd908b369233520d24ab1d990bb35ee100d68e6d133643c4cc044");
     }
 
     #[test]
@@ -179,14 +167,8 @@ mod tests {
         let mut s = web();
         s.scale = Some(3);
         s.profiles = vec!["dev".into()];
-        s.depends_on.insert(
-            "db".into(),
-            DependsOn {
-                condition: Condition::ServiceHealthy,
-                restart: false,
-                required: true,
-            },
-        );
+        s.depends_on
+            .insert("db".into(), DependsOn { condition: Condition::ServiceHealthy, restart: false, required: true });
         s.pull_policy = Some("always".into());
         assert_eq!(service_hash(&s), service_hash(&web()));
     }

@@ -2,6 +2,7 @@
 //! `commands/`. Only this module prints errors and chooses exit codes.
 
 pub mod commands;
+pub mod yaml_out;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,22 +45,10 @@ pub struct GlobalArgs {
     #[arg(long = "env-file", global = true, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
     /// Progress output
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "COMPOSE_PROGRESS",
-        default_value = "auto"
-    )]
+    #[arg(long, global = true, value_enum, env = "COMPOSE_PROGRESS", default_value = "auto")]
     pub progress: Progress,
     /// Control when to print ANSI control characters
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        env = "COMPOSE_ANSI",
-        default_value = "auto"
-    )]
+    #[arg(long, global = true, value_enum, env = "COMPOSE_ANSI", default_value = "auto")]
     pub ansi: Ansi,
     /// Print what would be done, change nothing
     #[arg(long, global = true)]
@@ -113,20 +102,12 @@ pub fn run() -> ExitCode {
 #[derive(Debug)]
 pub enum CliError {
     Load(Diagnostics),
-    Message {
-        message: String,
-        hint: Option<String>,
-        code: u8,
-    },
+    Message { message: String, hint: Option<String>, code: u8 },
 }
 
 impl CliError {
     pub fn msg(message: impl Into<String>) -> Self {
-        CliError::Message {
-            message: message.into(),
-            hint: None,
-            code: 1,
-        }
+        CliError::Message { message: message.into(), hint: None, code: 1 }
     }
     pub fn render(&self) -> String {
         match self {
@@ -170,8 +151,7 @@ impl GlobalArgs {
 
     /// Loads the project, printing warnings to stderr.
     pub fn load(&self, services: &[String], no_interpolate: bool) -> Result<Loaded, CliError> {
-        let loaded = crate::load::load(&self.load_options(services, no_interpolate))
-            .map_err(CliError::Load)?;
+        let loaded = crate::load::load(&self.load_options(services, no_interpolate)).map_err(CliError::Load)?;
         if !loaded.warnings.0.is_empty() {
             eprint!("{}", loaded.warnings.render());
         }

@@ -31,10 +31,7 @@ pub struct Graph {
 /// The services `network_mode`/`ipc`/`pid`/`volumes_from`/`links` make `svc` depend on.
 pub fn implicit_dependencies(svc: &crate::model::Service) -> Vec<String> {
     let mut out = Vec::new();
-    for v in [&svc.network_mode, &svc.ipc, &svc.pid]
-        .into_iter()
-        .flatten()
-    {
+    for v in [&svc.network_mode, &svc.ipc, &svc.pid].into_iter().flatten() {
         if let Some(s) = v.strip_prefix("service:") {
             out.push(s.to_string());
         }
@@ -53,11 +50,7 @@ pub fn implicit_dependencies(svc: &crate::model::Service) -> Vec<String> {
 impl Graph {
     pub fn new(project: &Project) -> Graph {
         let names: Vec<String> = project.services.keys().cloned().collect();
-        let index: IndexMap<String, usize> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.clone(), i))
-            .collect();
+        let index: IndexMap<String, usize> = names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
         let mut g = DiGraphMap::new();
         for i in 0..names.len() {
             g.add_node(i);
@@ -74,11 +67,7 @@ impl Graph {
                     g.add_edge(
                         from,
                         to,
-                        Edge::DependsOn {
-                            condition: d.condition,
-                            required: d.required,
-                            restart: d.restart,
-                        },
+                        Edge::DependsOn { condition: d.condition, required: d.required, restart: d.restart },
                     );
                 }
             }
@@ -109,11 +98,7 @@ impl Graph {
         seen.insert(start);
         let mut cur = start;
         loop {
-            let mut next: Vec<usize> = self
-                .g
-                .neighbors(cur)
-                .filter(|n| members.contains(n))
-                .collect();
+            let mut next: Vec<usize> = self.g.neighbors(cur).filter(|n| members.contains(n)).collect();
             next.sort();
             if next.contains(&start) {
                 path.push(start);
@@ -139,10 +124,7 @@ impl Graph {
         let Some(&i) = self.index.get(service) else {
             return Vec::new();
         };
-        self.g
-            .edges(i)
-            .map(|(_, to, e)| (self.names[to].clone(), *e))
-            .collect()
+        self.g.edges(i).map(|(_, to, e)| (self.names[to].clone(), *e)).collect()
     }
 
     /// The services that need `service`.
@@ -150,19 +132,13 @@ impl Graph {
         let Some(&i) = self.index.get(service) else {
             return Vec::new();
         };
-        self.g
-            .neighbors_directed(i, petgraph::Direction::Incoming)
-            .map(|n| self.names[n].clone())
-            .collect()
+        self.g.neighbors_directed(i, petgraph::Direction::Incoming).map(|n| self.names[n].clone()).collect()
     }
 
     /// `selected` and everything they need, transitively, in project order.
     pub fn with_dependencies(&self, selected: &[String]) -> IndexSet<String> {
         let mut keep = IndexSet::new();
-        let mut stack: Vec<usize> = selected
-            .iter()
-            .filter_map(|s| self.index.get(s).copied())
-            .collect();
+        let mut stack: Vec<usize> = selected.iter().filter_map(|s| self.index.get(s).copied()).collect();
         while let Some(i) = stack.pop() {
             if keep.insert(i) {
                 stack.extend(self.g.neighbors(i));
@@ -176,19 +152,12 @@ impl Graph {
     /// Dependencies before dependents; ties in project order. `None` if there is a cycle.
     pub fn start_order(&self) -> Option<Vec<String>> {
         let n = self.names.len();
-        let mut missing: Vec<usize> = (0..n)
-            .map(|i| self.g.neighbors(i).filter(|&d| d != i).count())
-            .collect();
-        let mut ready: std::collections::BTreeSet<usize> =
-            (0..n).filter(|&i| missing[i] == 0).collect();
+        let mut missing: Vec<usize> = (0..n).map(|i| self.g.neighbors(i).filter(|&d| d != i).count()).collect();
+        let mut ready: std::collections::BTreeSet<usize> = (0..n).filter(|&i| missing[i] == 0).collect();
         let mut out = Vec::with_capacity(n);
         while let Some(i) = ready.pop_first() {
             out.push(self.names[i].clone());
-            for d in self
-                .g
-                .neighbors_directed(i, petgraph::Direction::Incoming)
-                .filter(|&d| d != i)
-            {
+            for d in self.g.neighbors_directed(i, petgraph::Direction::Incoming).filter(|&d| d != i) {
                 missing[d] -= 1;
                 if missing[d] == 0 {
                     ready.insert(d);
@@ -211,11 +180,7 @@ mod tests {
             for d in *deps {
                 s.depends_on.insert(
                     d.to_string(),
-                    DependsOn {
-                        condition: Condition::ServiceStarted,
-                        restart: false,
-                        required: true,
-                    },
+                    DependsOn { condition: Condition::ServiceStarted, restart: false, required: true },
                 );
             }
             p.services.insert(name.to_string(), s);
@@ -225,41 +190,19 @@ mod tests {
 
     #[test]
     fn order_and_selection() {
-        let p = project(&[
-            ("web", &["api"]),
-            ("api", &["db", "cache"]),
-            ("db", &[]),
-            ("cache", &[]),
-            ("other", &[]),
-        ]);
+        let p = project(&[("web", &["api"]), ("api", &["db", "cache"]), ("db", &[]), ("cache", &[]), ("other", &[])]);
         let g = Graph::new(&p);
-        assert_eq!(
-            g.start_order().unwrap(),
-            vec!["db", "cache", "api", "web", "other"]
-        );
-        assert_eq!(
-            g.with_dependencies(&["api".into()])
-                .into_iter()
-                .collect::<Vec<_>>(),
-            vec!["api", "db", "cache"]
-        );
+        assert_eq!(g.start_order().unwrap(), vec!["db", "cache", "api", "web", "other"]);
+        assert_eq!(g.with_dependencies(&["api".into()]).into_iter().collect::<Vec<_>>(), vec!["api", "db", "cache"]);
         assert_eq!(g.dependents("db"), vec!["api"]);
         assert!(g.cycles().is_empty());
     }
 
     #[test]
     fn cycles_print_as_chains() {
-        let p = project(&[
-            ("web", &["api"]),
-            ("api", &["db"]),
-            ("db", &["api"]),
-            ("solo", &["solo"]),
-        ]);
+        let p = project(&[("web", &["api"]), ("api", &["db"]), ("db", &["api"]), ("solo", &["solo"])]);
         let g = Graph::new(&p);
-        assert_eq!(
-            g.cycles(),
-            vec![vec!["api", "db", "api"], vec!["solo", "solo"]]
-        );
+        assert_eq!(g.cycles(), vec![vec!["api", "db", "api"], vec!["solo", "solo"]]);
         assert!(g.start_order().is_none());
     }
 

@@ -17,10 +17,7 @@ pub struct DotenvError {
 }
 
 /// Parses `text`; variables are interpolated from earlier lines first, then from `lookup`.
-pub fn parse(
-    text: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<IndexMap<String, String>, DotenvError> {
+pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<IndexMap<String, String>, DotenvError> {
     let mut vars: IndexMap<String, String> = IndexMap::new();
     let lines: Vec<&str> = text.lines().collect();
     let mut n = 0;
@@ -31,30 +28,17 @@ pub fn parse(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line
-            .strip_prefix("export ")
-            .map(str::trim_start)
-            .unwrap_or(line);
+        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
         let (key, rest) = match line.find(['=', ' ', '\t']) {
             Some(i) => (&line[..i], line[i..].trim_start()),
             None => (line, ""),
         };
-        if key.is_empty()
-            || !key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-[]".contains(c))
-        {
-            return Err(DotenvError {
-                line: line_no,
-                message: format!("invalid variable name {key:?}"),
-            });
+        if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || "_.-[]".contains(c)) {
+            return Err(DotenvError { line: line_no, message: format!("invalid variable name {key:?}") });
         }
         let Some(raw) = rest.strip_prefix('=') else {
             if !rest.is_empty() && !rest.starts_with('#') {
-                return Err(DotenvError {
-                    line: line_no,
-                    message: format!("expected `=` after `{key}`"),
-                });
+                return Err(DotenvError { line: line_no, message: format!("expected `=` after `{key}`") });
             }
             // A bare `KEY` takes its value from the environment, if it has one.
             if let Some(v) = lookup(key) {
@@ -86,17 +70,11 @@ pub fn parse(
                 if !after.is_empty() && !after.starts_with('#') {
                     return Err(DotenvError {
                         line: line_no,
-                        message: format!(
-                            "unexpected text after the closing quote of `{key}`: {after:?}"
-                        ),
+                        message: format!("unexpected text after the closing quote of `{key}`: {after:?}"),
                     });
                 }
                 let inner = &body[..close];
-                if q == '\'' {
-                    inner.replace("\\'", "'")
-                } else {
-                    expand(&unescape(inner), &lookup_vars, line_no)?
-                }
+                if q == '\'' { inner.replace("\\'", "'") } else { expand(&unescape(inner), &lookup_vars, line_no)? }
             }
             _ => {
                 // An inline comment starts at a `#` that follows whitespace.
@@ -158,24 +136,18 @@ fn unescape(s: &str) -> String {
     out
 }
 
-fn expand(
-    s: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    line: usize,
-) -> Result<String, DotenvError> {
-    interpolate(s, lookup)
-        .map(|r| r.value)
-        .map_err(|e| DotenvError {
-            line,
-            message: match e {
-                InterpolationError::Required { name, message } => {
-                    format!("required variable `{name}` is missing: {message}")
-                }
-                InterpolationError::Invalid { text, reason } => {
-                    format!("invalid interpolation in {text:?}: {reason}")
-                }
-            },
-        })
+fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>, line: usize) -> Result<String, DotenvError> {
+    interpolate(s, lookup).map(|r| r.value).map_err(|e| DotenvError {
+        line,
+        message: match e {
+            InterpolationError::Required { name, message } => {
+                format!("required variable `{name}` is missing: {message}")
+            }
+            InterpolationError::Invalid { text, reason } => {
+                format!("invalid interpolation in {text:?}: {reason}")
+            }
+        },
+    })
 }
 
 #[cfg(test)]

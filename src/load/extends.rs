@@ -16,29 +16,27 @@ pub type FileReader<'a> = dyn Fn(&Path) -> Result<Node, Diagnostic> + 'a;
 
 /// Resolves every `extends` in `tree` (a whole compose file loaded from `file`).
 pub fn resolve(tree: &mut Node, file: &Path, read: &FileReader, diags: &mut Diagnostics) {
-    let mut r = Resolver {
-        read,
-        other_files: HashMap::new(),
-        diags,
-    };
-    let names: Vec<String> = tree
-        .get("services")
-        .and_then(Node::as_map)
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
+    let mut r = Resolver { read, other_files: HashMap::new(), diags, cycles: Vec::new() };
+    let names: Vec<String> =
+        tree.get("services").and_then(Node::as_map).map(|m| m.keys().cloned().collect()).unwrap_or_default();
     let mut resolved = Vec::new();
     for name in names {
-        if let Some(svc) = r.service(tree, file, &name, &mut Vec::new()) {
-            resolved.push((name, svc));
-        }
+        let svc = r.service(tree, file, &name, &mut Vec::new());
+        resolved.push((name, svc));
     }
-    if let Some(services) = tree
-        .as_map_mut()
-        .and_then(|m| m.get_mut("services"))
-        .and_then(Node::as_map_mut)
-    {
+    if let Some(services) = tree.as_map_mut().and_then(|m| m.get_mut("services")).and_then(Node::as_map_mut) {
         for (name, svc) in resolved {
-            services.insert(name, svc);
+            match svc {
+                Some(s) => {
+                    services.insert(name, s);
+                }
+                // Already reported: keep the service without `extends` so nothing else trips on it.
+                None => {
+                    if let Some(m) = services.get_mut(&name).and_then(Node::as_map_mut) {
+                        m.shift_remove("extends");
+                    }
+                }
+            }
         }
     }
 }
@@ -47,17 +45,13 @@ struct Resolver<'a, 'd> {
     read: &'a FileReader<'a>,
     other_files: HashMap<PathBuf, Node>,
     diags: &'d mut Diagnostics,
+    /// Cycles already reported, as sorted member lists (one report per cycle).
+    cycles: Vec<Vec<String>>,
 }
 
 impl Resolver<'_, '_> {
     /// The service `name` of `tree` with its `extends` applied, or `None` after an error.
-    fn service(
-        &mut self,
-        tree: &Node,
-        file: &Path,
-        name: &str,
-        stack: &mut Vec<(PathBuf, String)>,
-    ) -> Option<Node> {
+    fn service(&mut self, tree: &Node, file: &Path, name: &str, stack: &mut Vec<(PathBuf, String)>) -> Option<Node> {
         let svc = tree.get("services")?.get(name)?.clone();
         let Some(ext) = svc.get("extends").cloned() else {
             return Some(svc);
@@ -67,14 +61,16 @@ impl Resolver<'_, '_> {
         if stack.contains(&key) {
             let start = stack.iter().position(|k| *k == key).unwrap_or(0);
             let mut chain: Vec<String> = stack[start..].iter().map(|(_, s)| s.clone()).collect();
+            let mut members = chain.clone();
+            members.sort();
+            if self.cycles.contains(&members) {
+                return None;
+            }
+            self.cycles.push(members);
             chain.push(name.to_string());
             self.diags.push(
-                Diagnostic::error(
-                    ext.loc.clone(),
-                    path,
-                    format!("`extends` forms a cycle: {}", chain.join(" -> ")),
-                )
-                .with_hint("remove one of the `extends` in the chain"),
+                Diagnostic::error(ext.loc.clone(), path, format!("`extends` forms a cycle: {}", chain.join(" -> ")))
+                    .with_hint("remove one of the `extends` in the chain"),
             );
             return None;
         }
@@ -82,17 +78,10 @@ impl Resolver<'_, '_> {
             Value::Str(s) => (s.clone(), None),
             Value::Map(m) => {
                 let Some(s) = m.get("service").and_then(Node::as_str) else {
-                    self.diags.push(Diagnostic::error(
-                        ext.loc.clone(),
-                        path,
-                        "`extends` needs a `service`",
-                    ));
+                    self.diags.push(Diagnostic::error(ext.loc.clone(), path, "`extends` needs a `service`"));
                     return None;
                 };
-                (
-                    s.to_string(),
-                    m.get("file").and_then(Node::as_str).map(str::to_string),
-                )
+                (s.to_string(), m.get("file").and_then(Node::as_str).map(str::to_string))
             }
             _ => {
                 self.diags.push(Diagnostic::error(
@@ -106,11 +95,7 @@ impl Resolver<'_, '_> {
         stack.push(key);
         let base = match other {
             None => {
-                if tree
-                    .get("services")
-                    .and_then(|s| s.get(&base_name))
-                    .is_none()
-                {
+                if tree.get("services").and_then(|s| s.get(&base_name)).is_none() {
                     self.missing(&ext, &path, &base_name, file);
                     stack.pop();
                     return None;
@@ -120,7 +105,7 @@ impl Resolver<'_, '_> {
             Some(f) => {
                 let dir = file.parent().unwrap_or(Path::new("/"));
                 let other_path = PathBuf::from(resolve_path(&f, dir, None));
-                self.from_file(&other_path, &base_name, &ext, &path, stack)
+                self.service_in_file(&other_path, &base_name, &ext, &path, stack)
             }
         };
         stack.pop();
@@ -132,7 +117,7 @@ impl Resolver<'_, '_> {
         Some(merge_service(base, own))
     }
 
-    fn from_file(
+    fn service_in_file(
         &mut self,
         other: &Path,
         base_name: &str,
@@ -147,23 +132,15 @@ impl Resolver<'_, '_> {
                 }
                 Err(e) => {
                     self.diags.push(
-                        Diagnostic::error(
-                            ext.loc.clone(),
-                            path,
-                            format!("cannot load `extends.file`: {}", e.message),
-                        )
-                        .with_hint("the path is relative to the file that declares `extends`"),
+                        Diagnostic::error(ext.loc.clone(), path, format!("cannot load `extends.file`: {}", e.message))
+                            .with_hint("the path is relative to the file that declares `extends`"),
                     );
                     return None;
                 }
             }
         }
         let tree = self.other_files.get(other)?.clone();
-        if tree
-            .get("services")
-            .and_then(|s| s.get(base_name))
-            .is_none()
-        {
+        if tree.get("services").and_then(|s| s.get(base_name)).is_none() {
             self.missing(ext, path, base_name, other);
             return None;
         }
@@ -176,10 +153,7 @@ impl Resolver<'_, '_> {
         self.diags.push(Diagnostic::error(
             ext.loc.clone(),
             path,
-            format!(
-                "extends undefined service `{base}` (in `{}`)",
-                crate::diag::display_path(file)
-            ),
+            format!("extends undefined service `{base}` (in `{}`)", crate::diag::display_path(file)),
         ));
     }
 }
@@ -188,11 +162,7 @@ impl Resolver<'_, '_> {
 pub fn rebase_paths(svc: &mut Node, dir: &Path) {
     let Some(m) = svc.as_map_mut() else { return };
     let abs = |s: &str| {
-        if s.starts_with('/') || s.contains("://") {
-            s.to_string()
-        } else {
-            resolve_path(s, dir, None)
-        }
+        if s.starts_with('/') || s.contains("://") { s.to_string() } else { resolve_path(s, dir, None) }
     };
     if let Some(b) = m.get_mut("build") {
         match &mut b.value {
@@ -266,11 +236,8 @@ mod tests {
         let mut diags = Diagnostics::default();
         let read = |p: &Path| -> Result<Node, Diagnostic> {
             if p == Path::new("/proj/common/base.yaml") {
-                Ok(parse(
-                    "services:\n  base:\n    image: base\n    build: ./ctx\n    env_file: a.env\n",
-                    &arc(p),
-                )
-                .unwrap())
+                Ok(parse("services:\n  base:\n    image: base\n    build: ./ctx\n    env_file: a.env\n", &arc(p))
+                    .unwrap())
             } else {
                 Err(Diagnostic::error(Default::default(), "", "no such file"))
             }
@@ -286,16 +253,12 @@ mod tests {
         );
         assert!(d.0.is_empty(), "{d}");
         let c = t.get("services").unwrap().get("c").unwrap().to_json();
-        assert_eq!(
-            c,
-            serde_json::json!({"image": "y", "environment": {"A": "1", "B": "2"}})
-        );
+        assert_eq!(c, serde_json::json!({"image": "y", "environment": {"A": "1", "B": "2"}}));
     }
 
     #[test]
     fn other_file_paths_are_rebased() {
-        let (t, d) =
-            load("services:\n  w:\n    extends: {file: common/base.yaml, service: base}\n");
+        let (t, d) = load("services:\n  w:\n    extends: {file: common/base.yaml, service: base}\n");
         assert!(d.0.is_empty(), "{d}");
         let w = t.get("services").unwrap().get("w").unwrap().to_json();
         assert_eq!(w["build"], "/proj/common/ctx");
@@ -304,12 +267,8 @@ mod tests {
 
     #[test]
     fn cycles_print_the_chain() {
-        let (_, d) =
-            load("services:\n  a:\n    extends: b\n  b:\n    extends: c\n  c:\n    extends: a\n");
-        assert!(
-            d.0.iter().any(|x| x.message.contains("a -> b -> c -> a")),
-            "{d}"
-        );
+        let (_, d) = load("services:\n  a:\n    extends: b\n  b:\n    extends: c\n  c:\n    extends: a\n");
+        assert!(d.0.iter().any(|x| x.message.contains("a -> b -> c -> a")), "{d}");
     }
 
     #[test]

@@ -28,10 +28,7 @@ pub struct Interpolated {
 }
 
 /// Interpolates `input`, looking names up with `lookup`.
-pub fn interpolate(
-    input: &str,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Interpolated, InterpolationError> {
+pub fn interpolate(input: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Interpolated, InterpolationError> {
     let mut out = Interpolated::default();
     let chars: Vec<char> = input.chars().collect();
     let mut i = 0;
@@ -48,11 +45,10 @@ pub fn interpolate(
                 i += 2;
             }
             Some('{') => {
-                let close =
-                    matching_brace(&chars, i + 2).ok_or_else(|| InterpolationError::Invalid {
-                        text: input.to_string(),
-                        reason: "`${` without a closing `}`".into(),
-                    })?;
+                let close = matching_brace(&chars, i + 2).ok_or_else(|| InterpolationError::Invalid {
+                    text: input.to_string(),
+                    reason: "`${` without a closing `}`".into(),
+                })?;
                 let inner: String = chars[i + 2..close].iter().collect();
                 let v = braced(&inner, input, lookup, &mut out.unset)?;
                 out.value.push_str(&v);
@@ -117,17 +113,10 @@ fn braced(
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut Vec<String>,
 ) -> Result<String, InterpolationError> {
-    let name_end = inner
-        .char_indices()
-        .find(|(_, c)| !is_name_char(*c))
-        .map(|(i, _)| i)
-        .unwrap_or(inner.len());
+    let name_end = inner.char_indices().find(|(_, c)| !is_name_char(*c)).map(|(i, _)| i).unwrap_or(inner.len());
     let name = &inner[..name_end];
     let rest = &inner[name_end..];
-    let invalid = |reason: &str| InterpolationError::Invalid {
-        text: whole.to_string(),
-        reason: reason.to_string(),
-    };
+    let invalid = |reason: &str| InterpolationError::Invalid { text: whole.to_string(), reason: reason.to_string() };
     if name.is_empty() || !name.starts_with(is_name_start) {
         return Err(invalid("a variable name must start with a letter or `_`"));
     }
@@ -188,10 +177,7 @@ fn braced(
                 value.unwrap_or_default()
             } else {
                 let msg = expand(arg)?;
-                return Err(InterpolationError::Required {
-                    name: name.to_string(),
-                    message: msg,
-                });
+                return Err(InterpolationError::Required { name: name.to_string(), message: msg });
             }
         }
         _ => unreachable!("operators are listed above"),
@@ -229,11 +215,7 @@ pub fn interpolate_tree(
         }
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                 interpolate_tree(v, &p, lookup, unset, diags);
             }
         }
@@ -249,16 +231,13 @@ pub fn interpolation_diagnostic(e: InterpolationError, loc: Loc, path: &str) -> 
             } else {
                 format!("required variable `{name}` is missing a value: {message}")
             };
-            Diagnostic::error(loc, path, msg).with_hint(format!(
-                "set `{name}` in the environment or in the project's `.env` file"
-            ))
+            Diagnostic::error(loc, path, msg)
+                .with_hint(format!("set `{name}` in the environment or in the project's `.env` file"))
         }
-        InterpolationError::Invalid { text, reason } => Diagnostic::error(
-            loc,
-            path,
-            format!("invalid interpolation in {text:?}: {reason}"),
-        )
-        .with_hint("write `$$` for a literal `$`"),
+        InterpolationError::Invalid { text, reason } => {
+            Diagnostic::error(loc, path, format!("invalid interpolation in {text:?}: {reason}"))
+                .with_hint("write `$$` for a literal `$`")
+        }
     }
 }
 
@@ -276,9 +255,7 @@ mod tests {
         }
     }
     fn i(s: &str) -> String {
-        interpolate(s, &env)
-            .map(|r| r.value)
-            .unwrap_or_else(|e| format!("ERR {e:?}"))
+        interpolate(s, &env).map(|r| r.value).unwrap_or_else(|e| format!("ERR {e:?}"))
     }
 
     #[test]
@@ -318,13 +295,7 @@ mod tests {
     #[test]
     fn required_variables_fail_with_their_message() {
         let e = interpolate("${UNSET:?must be set}", &env).unwrap_err();
-        assert_eq!(
-            e,
-            InterpolationError::Required {
-                name: "UNSET".into(),
-                message: "must be set".into()
-            }
-        );
+        assert_eq!(e, InterpolationError::Required { name: "UNSET".into(), message: "must be set".into() });
         assert!(interpolate("${EMPTY:?x}", &env).is_err());
         assert_eq!(interpolate("${EMPTY?x}", &env).unwrap().value, "");
         assert_eq!(interpolate("${SET?x}", &env).unwrap().value, "val");
@@ -338,17 +309,8 @@ mod tests {
 
     #[test]
     fn invalid_syntax() {
-        assert!(matches!(
-            interpolate("${", &env),
-            Err(InterpolationError::Invalid { .. })
-        ));
-        assert!(matches!(
-            interpolate("${}", &env),
-            Err(InterpolationError::Invalid { .. })
-        ));
-        assert!(matches!(
-            interpolate("${A/b/c}", &env),
-            Err(InterpolationError::Invalid { .. })
-        ));
+        assert!(matches!(interpolate("${", &env), Err(InterpolationError::Invalid { .. })));
+        assert!(matches!(interpolate("${}", &env), Err(InterpolationError::Invalid { .. })));
+        assert!(matches!(interpolate("${A/b/c}", &env), Err(InterpolationError::Invalid { .. })));
     }
 }

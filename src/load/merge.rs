@@ -100,51 +100,36 @@ fn merge_at(base: Node, over: Node, path: &[&str]) -> Node {
     if over.tag == Some(Tag::Override) {
         return Node { tag: None, ..over };
     }
-    let rule = if path.len() >= 3 && path[0] == "services" {
-        service_rule(&path[2..])
-    } else {
-        Rule::Deep
-    };
+    let rule = if path.len() >= 3 && path[0] == "services" { service_rule(&path[2..]) } else { Rule::Deep };
     match rule {
         Rule::Replace => over,
         Rule::AsMap => {
             let (b, o) = (to_map(base), to_map(over));
             merge_maps(b, o, path)
         }
-        Rule::UniqueBy(key) => match (base.value, over.value) {
-            (Value::Seq(mut b), Value::Seq(o)) => {
-                for item in o {
-                    let k = key(&item);
-                    if let Some(pos) = b.iter().position(|x| key(x) == k) {
-                        b[pos] = item;
-                    } else {
-                        b.push(item);
+        Rule::UniqueBy(key) => {
+            let (loc, tag) = (over.loc.clone(), over.tag);
+            match (as_seq(base).value, as_seq(over).value) {
+                (Value::Seq(mut b), Value::Seq(o)) => {
+                    for item in o {
+                        let k = key(&item);
+                        if let Some(pos) = b.iter().position(|x| key(x) == k) {
+                            b[pos] = item;
+                        } else {
+                            b.push(item);
+                        }
                     }
+                    Node { value: Value::Seq(b), loc, tag: None }
                 }
-                Node {
-                    value: Value::Seq(b),
-                    loc: over.loc,
-                    tag: None,
-                }
+                (_, value) => Node { value, loc, tag },
             }
-            (_, value) => Node {
-                value,
-                loc: over.loc,
-                tag: over.tag,
-            },
-        },
+        }
         Rule::Deep => match (&base.value, &over.value) {
             (Value::Map(_), Value::Map(_)) => merge_maps(base, over, path),
             (Value::Seq(_), Value::Seq(_)) => {
-                let (Value::Seq(mut b), Value::Seq(o)) = (base.value, over.value) else {
-                    unreachable!()
-                };
+                let (Value::Seq(mut b), Value::Seq(o)) = (base.value, over.value) else { unreachable!() };
                 b.extend(o);
-                Node {
-                    value: Value::Seq(b),
-                    loc: over.loc,
-                    tag: None,
-                }
+                Node { value: Value::Seq(b), loc: over.loc, tag: None }
             }
             _ => over,
         },
@@ -163,11 +148,7 @@ fn merge_maps(base: Node, over: Node, path: &[&str]) -> Node {
         }
         let mut child_path: Vec<&str> = path.to_vec();
         // Below `services`, the service name is a wildcard in rule paths.
-        child_path.push(if path.len() == 1 && path[0] == "services" {
-            "*"
-        } else {
-            k.as_str()
-        });
+        child_path.push(if path.len() == 1 && path[0] == "services" { "*" } else { k.as_str() });
         let merged = match b.shift_remove_full(&k) {
             Some((idx, _, old)) => {
                 let m = merge_at(old, v, &child_path);
@@ -178,10 +159,17 @@ fn merge_maps(base: Node, over: Node, path: &[&str]) -> Node {
         };
         b.insert(k, merged);
     }
-    Node {
-        value: Value::Map(b),
-        loc,
-        tag: None,
+    Node { value: Value::Map(b), loc, tag: None }
+}
+
+/// A single scalar where a list is allowed (`env_file: a.env`, `dns: 1.1.1.1`) as a one-item list.
+fn as_seq(n: Node) -> Node {
+    match n.value {
+        Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Bool(_) => {
+            let loc = n.loc.clone();
+            Node { value: Value::Seq(vec![n]), loc, tag: None }
+        }
+        _ => n,
     }
 }
 
@@ -190,19 +178,13 @@ pub fn strip_reset(mut n: Node) -> Node {
     n.tag = None;
     match &mut n.value {
         Value::Map(m) => {
-            let keys: Vec<String> = m
-                .iter()
-                .filter(|(_, v)| v.tag == Some(Tag::Reset))
-                .map(|(k, _)| k.clone())
-                .collect();
+            let keys: Vec<String> =
+                m.iter().filter(|(_, v)| v.tag == Some(Tag::Reset)).map(|(k, _)| k.clone()).collect();
             for k in keys {
                 m.shift_remove(&k);
             }
             for v in m.values_mut() {
-                *v = strip_reset(std::mem::replace(
-                    v,
-                    Node::new(Value::Null, Default::default()),
-                ));
+                *v = strip_reset(std::mem::replace(v, Node::new(Value::Null, Default::default())));
             }
         }
         Value::Seq(s) => {
@@ -235,11 +217,7 @@ pub fn to_map(n: Node) -> Node {
                     }
                 }
             }
-            Node {
-                value: Value::Map(m),
-                loc: n.loc,
-                tag: n.tag,
-            }
+            Node { value: Value::Map(m), loc: n.loc, tag: n.tag }
         }
         value => Node { value, ..n },
     }
@@ -261,22 +239,13 @@ mod tests {
 
     #[test]
     fn mappings_merge_and_scalars_override() {
-        let m = merged(
-            "services:\n  web:\n    image: a\n    init: true\n",
-            "services:\n  web:\n    image: b\n",
-        );
-        assert_eq!(
-            m["services"]["web"],
-            serde_json::json!({"image": "b", "init": true})
-        );
+        let m = merged("services:\n  web:\n    image: a\n    init: true\n", "services:\n  web:\n    image: b\n");
+        assert_eq!(m["services"]["web"], serde_json::json!({"image": "b", "init": true}));
     }
 
     #[test]
     fn command_is_replaced_not_appended() {
-        let m = merged(
-            "services:\n  w:\n    command: [a, b]\n",
-            "services:\n  w:\n    command: [c]\n",
-        );
+        let m = merged("services:\n  w:\n    command: [a, b]\n", "services:\n  w:\n    command: [c]\n");
         assert_eq!(m["services"]["w"]["command"], serde_json::json!(["c"]));
     }
 
@@ -286,10 +255,7 @@ mod tests {
             "services:\n  w:\n    environment: [A=1, B=2]\n",
             "services:\n  w:\n    environment:\n      B: 3\n      C: 4\n",
         );
-        assert_eq!(
-            m["services"]["w"]["environment"],
-            serde_json::json!({"A": "1", "B": 3, "C": 4})
-        );
+        assert_eq!(m["services"]["w"]["environment"], serde_json::json!({"A": "1", "B": 3, "C": 4}));
     }
 
     #[test]
@@ -298,22 +264,13 @@ mod tests {
             "services:\n  w:\n    ports: ['80:80']\n    volumes: ['a:/data', 'b:/other']\n",
             "services:\n  w:\n    ports: ['80:80', '443:443']\n    volumes: ['c:/data']\n",
         );
-        assert_eq!(
-            m["services"]["w"]["ports"],
-            serde_json::json!(["80:80", "443:443"])
-        );
-        assert_eq!(
-            m["services"]["w"]["volumes"],
-            serde_json::json!(["c:/data", "b:/other"])
-        );
+        assert_eq!(m["services"]["w"]["ports"], serde_json::json!(["80:80", "443:443"]));
+        assert_eq!(m["services"]["w"]["volumes"], serde_json::json!(["c:/data", "b:/other"]));
     }
 
     #[test]
     fn other_sequences_append() {
-        let m = merged(
-            "services:\n  w:\n    cap_add: [A]\n",
-            "services:\n  w:\n    cap_add: [B, A]\n",
-        );
+        let m = merged("services:\n  w:\n    cap_add: [A]\n", "services:\n  w:\n    cap_add: [B, A]\n");
         assert_eq!(m["services"]["w"]["cap_add"], serde_json::json!(["A", "B"]));
     }
 
@@ -323,10 +280,7 @@ mod tests {
             "services:\n  w:\n    ports: ['80:80']\n    environment: {A: 1, B: 2}\n",
             "services:\n  w:\n    ports: !reset []\n    environment: !override {C: 3}\n",
         );
-        assert_eq!(
-            m["services"]["w"],
-            serde_json::json!({"environment": {"C": 3}})
-        );
+        assert_eq!(m["services"]["w"], serde_json::json!({"environment": {"C": 3}}));
     }
 
     #[test]

@@ -83,34 +83,25 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
     let os = &opts.environment;
     let abs = |p: &Path| {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            opts.cwd.join(p)
-        }
+        if p.is_absolute() { p.to_path_buf() } else { opts.cwd.join(p) }
     };
 
     // The working directory decides where `.env` is read and what relative paths mean.
     let mut workdir = match (&opts.project_directory, opts.files.first()) {
         (Some(d), _) => abs(d),
-        (None, Some(f)) if f.as_os_str() != "-" => abs(f)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| opts.cwd.clone()),
+        (None, Some(f)) if f.as_os_str() != "-" => {
+            abs(f).parent().map(Path::to_path_buf).unwrap_or_else(|| opts.cwd.clone())
+        }
         _ => opts.cwd.clone(),
     };
     let mut dotenv_vars = read_env_files(opts, &workdir, &mut diags);
-    let lookup_env =
-        |dv: &IndexMap<String, String>, name: &str| os.get(name).or_else(|| dv.get(name)).cloned();
+    let lookup_env = |dv: &IndexMap<String, String>, name: &str| os.get(name).or_else(|| dv.get(name)).cloned();
 
     let files: Vec<PathBuf> = if !opts.files.is_empty() {
         opts.files.iter().map(|f| abs(f)).collect()
     } else if let Some(cf) = lookup_env(&dotenv_vars, "COMPOSE_FILE") {
         let sep = lookup_env(&dotenv_vars, "COMPOSE_PATH_SEPARATOR");
-        discover::split_compose_file(&cf, sep.as_deref())
-            .iter()
-            .map(|f| workdir.join(f))
-            .collect()
+        discover::split_compose_file(&cf, sep.as_deref()).iter().map(|f| workdir.join(f)).collect()
     } else {
         match discover::discover(&workdir) {
             Some(found) => {
@@ -118,16 +109,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
                     diags.push(Diagnostic::warning(
                         Loc::file_only(ignored),
                         "",
-                        format!(
-                            "found several compose files; using `{}`",
-                            display_path(&found.files[0])
-                        ),
+                        format!("found several compose files; using `{}`", display_path(&found.files[0])),
                     ));
                 }
-                let dir = found.files[0]
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| workdir.clone());
+                let dir = found.files[0].parent().map(Path::to_path_buf).unwrap_or_else(|| workdir.clone());
                 if opts.project_directory.is_none() && dir != workdir {
                     workdir = dir;
                     dotenv_vars = read_env_files(opts, &workdir, &mut diags);
@@ -139,10 +124,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
                     Diagnostic::error(
                         Loc::unknown(),
                         "",
-                        format!(
-                            "no compose file found in `{}` or its parents",
-                            display_path(&workdir)
-                        ),
+                        format!("no compose file found in `{}` or its parents", display_path(&workdir)),
                     )
                     .with_hint("create `compose.yaml`, or name one with `-f FILE`"),
                 );
@@ -209,26 +191,16 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     for (var, loc) in std::mem::take(&mut ctx.unset) {
         if warned.insert(var.clone()) {
             diags.push(
-                Diagnostic::warning(
-                    loc,
-                    "",
-                    format!("the `{var}` variable is not set; defaulting to a blank string"),
-                )
-                .with_hint(format!(
-                    "set `{var}` in the environment or in `.env`, or write `${{{var}:-default}}`"
-                )),
+                Diagnostic::warning(loc, "", format!("the `{var}` variable is not set; defaulting to a blank string"))
+                    .with_hint(format!("set `{var}` in the environment or in `.env`, or write `${{{var}:-default}}`")),
             );
         }
     }
     if let Some(m) = root.as_map_mut() {
         if let Some(v) = m.shift_remove("version") {
             diags.push(
-                Diagnostic::warning(
-                    v.loc.clone(),
-                    "version",
-                    "the attribute `version` is obsolete and is ignored",
-                )
-                .with_hint("remove it"),
+                Diagnostic::warning(v.loc.clone(), "version", "the attribute `version` is obsolete and is ignored")
+                    .with_hint("remove it"),
             );
         }
         m.shift_remove("include");
@@ -239,11 +211,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let disabled_nodes = apply_profiles(&mut root, &enabled, &opts.services);
     canonical::canonicalize(
         &mut root,
-        &canonical::Context {
-            project_name: &name,
-            project_dir: &workdir,
-            lookup: &lookup,
-        },
+        &canonical::Context { project_name: &name, project_dir: &workdir, lookup: &lookup },
         &mut diags,
     );
     let mut project = typed::to_project(&root, &name, &mut diags);
@@ -257,10 +225,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         if let Some(m) = one.as_map_mut() {
             m.insert("services".into(), services);
         }
-        if let Some(s) = typed::to_project(&one, &name, &mut throwaway)
-            .services
-            .shift_remove(&svc_name)
-        {
+        if let Some(s) = typed::to_project(&one, &name, &mut throwaway).services.shift_remove(&svc_name) {
             project.disabled.insert(svc_name, s);
         }
     }
@@ -284,57 +249,26 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
     vars.dedup_by(|a, b| a.name == b.name);
-    Ok(Loaded {
-        project,
-        warnings: diags.sorted(),
-        environment: env,
-        variables: vars,
-    })
+    Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars })
 }
 
 fn read_yaml(f: &Path) -> Result<Node, Diagnostic> {
     let text = std::fs::read_to_string(f).map_err(|e| {
-        Diagnostic::error(
-            Loc::file_only(f),
-            "",
-            format!("cannot read `{}`: {e}", display_path(f)),
-        )
-        .with_hint("check the path given with `-f` or `COMPOSE_FILE`")
+        Diagnostic::error(Loc::file_only(f), "", format!("cannot read `{}`: {e}", display_path(f)))
+            .with_hint("check the path given with `-f` or `COMPOSE_FILE`")
     })?;
     let arc = extends::arc(f);
     yaml::parse(&text, &arc)
 }
 
 /// `--env-file`s, else `COMPOSE_ENV_FILES`, else `<workdir>/.env` (unless disabled).
-fn read_env_files(
-    opts: &LoadOptions,
-    workdir: &Path,
-    diags: &mut Diagnostics,
-) -> IndexMap<String, String> {
+fn read_env_files(opts: &LoadOptions, workdir: &Path, diags: &mut Diagnostics) -> IndexMap<String, String> {
     let os = &opts.environment;
     let (files, explicit): (Vec<PathBuf>, bool) = if !opts.env_files.is_empty() {
-        (
-            opts.env_files
-                .iter()
-                .map(|f| {
-                    if f.is_absolute() {
-                        f.clone()
-                    } else {
-                        opts.cwd.join(f)
-                    }
-                })
-                .collect(),
-            true,
-        )
+        (opts.env_files.iter().map(|f| if f.is_absolute() { f.clone() } else { opts.cwd.join(f) }).collect(), true)
     } else if let Some(list) = os.get("COMPOSE_ENV_FILES").filter(|s| !s.is_empty()) {
-        (
-            list.split(',').map(|f| opts.cwd.join(f.trim())).collect(),
-            true,
-        )
-    } else if os
-        .get("COMPOSE_DISABLE_ENV_FILE")
-        .is_some_and(|v| truthy(v))
-    {
+        (list.split(',').map(|f| opts.cwd.join(f.trim())).collect(), true)
+    } else if os.get("COMPOSE_DISABLE_ENV_FILE").is_some_and(|v| truthy(v)) {
         (Vec::new(), false)
     } else {
         (vec![workdir.join(".env")], false)
@@ -350,11 +284,7 @@ fn read_env_files(
                 match dotenv::parse(&text, &lookup) {
                     Ok(v) => vars.extend(v),
                     Err(e) => diags.push(Diagnostic::error(
-                        Loc {
-                            line: e.line,
-                            col: 1,
-                            ..Loc::file_only(&f)
-                        },
+                        Loc { line: e.line, col: 1, ..Loc::file_only(&f) },
                         "",
                         format!("invalid env file: {}", e.message),
                     )),
@@ -362,12 +292,8 @@ fn read_env_files(
             }
             Err(_) if !explicit => {}
             Err(e) => diags.push(
-                Diagnostic::error(
-                    Loc::file_only(&f),
-                    "",
-                    format!("cannot read env file `{}`: {e}", display_path(&f)),
-                )
-                .with_hint("check the path given with `--env-file` or `COMPOSE_ENV_FILES`"),
+                Diagnostic::error(Loc::file_only(&f), "", format!("cannot read env file `{}`: {e}", display_path(&f)))
+                    .with_hint("check the path given with `--env-file` or `COMPOSE_ENV_FILES`"),
             ),
         }
     }
@@ -375,29 +301,21 @@ fn read_env_files(
 }
 
 fn truthy(v: &str) -> bool {
-    matches!(
-        v.to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "y" | "on"
-    )
+    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "y" | "on")
 }
 
 /// Normalises a directory name the way compose does: lower case, `[a-z0-9_-]` only.
 pub fn normalize_project_name(s: &str) -> String {
     let lower = s.to_lowercase();
-    let kept: String = lower
-        .chars()
-        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
-        .collect();
+    let kept: String =
+        lower.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-').collect();
     kept.trim_start_matches(['_', '-']).to_string()
 }
 
 fn valid_project_name(s: &str) -> bool {
     !s.is_empty()
-        && s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// `-p` > `COMPOSE_PROJECT_NAME` > the last `name:` > the project directory's name.
@@ -419,11 +337,7 @@ fn project_name(
             let n = t.get("name")?;
             let raw = n.scalar_string()?;
             let lookup = |k: &str| env.get(k).cloned();
-            let v = if opts.no_interpolate {
-                raw
-            } else {
-                interpolate::interpolate(&raw, &lookup).ok()?.value
-            };
+            let v = if opts.no_interpolate { raw } else { interpolate::interpolate(&raw, &lookup).ok()?.value };
             Some((v, n.loc.clone(), "name"))
         })
     };
@@ -437,20 +351,14 @@ fn project_name(
         );
         return None;
     }
-    let base = workdir
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let base = workdir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let n = normalize_project_name(&base);
     if n.is_empty() {
         diags.push(
             Diagnostic::error(
                 Loc::unknown(),
                 "",
-                format!(
-                    "cannot derive a project name from the directory `{}`",
-                    display_path(workdir)
-                ),
+                format!("cannot derive a project name from the directory `{}`", display_path(workdir)),
             )
             .with_hint("name the project with `-p NAME` or a top-level `name:`"),
         );
@@ -470,23 +378,14 @@ fn enabled_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<S
             .collect();
     }
     env.get("COMPOSE_PROFILES")
-        .map(|p| {
-            p.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
+        .map(|p| p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
         .unwrap_or_default()
 }
 
 /// Removes services whose profiles are not enabled; returns them (for better errors later).
 fn apply_profiles(root: &mut Node, enabled: &[String], named: &[String]) -> Vec<(String, Node)> {
     let all = enabled.iter().any(|p| p == "*");
-    let Some(services) = root
-        .as_map_mut()
-        .and_then(|m| m.get_mut("services"))
-        .and_then(Node::as_map_mut)
-    else {
+    let Some(services) = root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(Node::as_map_mut) else {
         return Vec::new();
     };
     let inactive: Vec<String> = services
@@ -497,17 +396,11 @@ fn apply_profiles(root: &mut Node, enabled: &[String], named: &[String]) -> Vec<
                 .and_then(Node::as_seq)
                 .map(|s| s.iter().filter_map(Node::scalar_string).collect())
                 .unwrap_or_default();
-            !(profiles.is_empty()
-                || all
-                || named.contains(name)
-                || profiles.iter().any(|p| enabled.contains(p)))
+            !(profiles.is_empty() || all || named.contains(name) || profiles.iter().any(|p| enabled.contains(p)))
         })
         .map(|(n, _)| n.clone())
         .collect();
-    inactive
-        .into_iter()
-        .filter_map(|n| services.shift_remove(&n).map(|s| (n, s)))
-        .collect()
+    inactive.into_iter().filter_map(|n| services.shift_remove(&n).map(|s| (n, s))).collect()
 }
 
 /// Per-file processing shared by the main files, included files and `extends` targets.
@@ -520,12 +413,7 @@ struct FileCtx<'a> {
 }
 
 impl FileCtx<'_> {
-    fn interpolate(
-        &mut self,
-        tree: &mut Node,
-        lookup: &dyn Fn(&str) -> Option<String>,
-        diags: &mut Diagnostics,
-    ) {
+    fn interpolate(&mut self, tree: &mut Node, lookup: &dyn Fn(&str) -> Option<String>, diags: &mut Diagnostics) {
         if self.interpolate {
             interpolate::interpolate_tree(tree, "", lookup, &mut self.unset, diags);
         }
@@ -568,46 +456,29 @@ impl FileCtx<'_> {
         let dir = file.parent().unwrap_or(Path::new("/")).to_path_buf();
         for (i, item) in items.iter().enumerate() {
             let path = format!("include[{i}]");
-            let (paths, project_dir, env_files): (Vec<String>, Option<String>, Vec<String>) =
-                match &item.value {
-                    Value::Str(s) => (vec![s.clone()], None, Vec::new()),
-                    Value::Map(m) => {
-                        let list = |k: &str| -> Vec<String> {
-                            match m.get(k).map(|n| &n.value) {
-                                Some(Value::Str(s)) => vec![s.clone()],
-                                Some(Value::Seq(v)) => {
-                                    v.iter().filter_map(Node::scalar_string).collect()
-                                }
-                                _ => Vec::new(),
-                            }
-                        };
-                        (
-                            list("path"),
-                            m.get("project_directory").and_then(Node::scalar_string),
-                            list("env_file"),
-                        )
-                    }
-                    _ => {
-                        diags.push(Diagnostic::error(
-                            item.loc.clone(),
-                            path,
-                            "expected a path or a mapping with `path`",
-                        ));
-                        continue;
-                    }
-                };
+            let (paths, project_dir, env_files): (Vec<String>, Option<String>, Vec<String>) = match &item.value {
+                Value::Str(s) => (vec![s.clone()], None, Vec::new()),
+                Value::Map(m) => {
+                    let list = |k: &str| -> Vec<String> {
+                        match m.get(k).map(|n| &n.value) {
+                            Some(Value::Str(s)) => vec![s.clone()],
+                            Some(Value::Seq(v)) => v.iter().filter_map(Node::scalar_string).collect(),
+                            _ => Vec::new(),
+                        }
+                    };
+                    (list("path"), m.get("project_directory").and_then(Node::scalar_string), list("env_file"))
+                }
+                _ => {
+                    diags.push(Diagnostic::error(item.loc.clone(), path, "expected a path or a mapping with `path`"));
+                    continue;
+                }
+            };
             if paths.is_empty() {
-                diags.push(Diagnostic::error(
-                    item.loc.clone(),
-                    path,
-                    "an include needs a `path`",
-                ));
+                diags.push(Diagnostic::error(item.loc.clone(), path, "an include needs a `path`"));
                 continue;
             }
-            let files: Vec<PathBuf> = paths
-                .iter()
-                .map(|p| PathBuf::from(canonical::volumes::resolve_path(p, &dir, None)))
-                .collect();
+            let files: Vec<PathBuf> =
+                paths.iter().map(|p| PathBuf::from(canonical::volumes::resolve_path(p, &dir, None))).collect();
             if let Some(cycle) = files.iter().find(|f| self.include_stack.contains(f)) {
                 diags.push(Diagnostic::error(
                     item.loc.clone(),
@@ -615,11 +486,7 @@ impl FileCtx<'_> {
                     format!(
                         "`{}` includes itself (through {})",
                         display_path(cycle),
-                        self.include_stack
-                            .iter()
-                            .map(|p| display_path(p))
-                            .collect::<Vec<_>>()
-                            .join(" -> ")
+                        self.include_stack.iter().map(|p| display_path(p)).collect::<Vec<_>>().join(" -> ")
                     ),
                 ));
                 continue;
@@ -631,10 +498,7 @@ impl FileCtx<'_> {
             let env_paths: Vec<PathBuf> = if env_files.is_empty() {
                 vec![sub_dir.join(".env")]
             } else {
-                env_files
-                    .iter()
-                    .map(|e| PathBuf::from(canonical::volumes::resolve_path(e, &dir, None)))
-                    .collect()
+                env_files.iter().map(|e| PathBuf::from(canonical::volumes::resolve_path(e, &dir, None))).collect()
             };
             let mut own: IndexMap<String, String> = IndexMap::new();
             for e in env_paths {
@@ -643,11 +507,7 @@ impl FileCtx<'_> {
                     match dotenv::parse(&text, &l) {
                         Ok(v) => own.extend(v),
                         Err(err) => diags.push(Diagnostic::error(
-                            Loc {
-                                line: err.line,
-                                col: 1,
-                                ..Loc::file_only(&e)
-                            },
+                            Loc { line: err.line, col: 1, ..Loc::file_only(&e) },
                             "",
                             format!("invalid env file: {}", err.message),
                         )),
@@ -674,21 +534,14 @@ impl FileCtx<'_> {
                             Some(m) => merge::merge_files(m, t),
                         });
                     }
-                    Err(d) => diags.push(Diagnostic {
-                        path: path.clone(),
-                        ..d
-                    }),
+                    Err(d) => diags.push(Diagnostic { path: path.clone(), ..d }),
                 }
             }
             self.unset.extend(sub.unset);
             let Some(mut inc) = merged else { continue };
             canonical::canonicalize(
                 &mut inc,
-                &canonical::Context {
-                    project_name: self.name,
-                    project_dir: &sub_dir,
-                    lookup: &sub_lookup,
-                },
+                &canonical::Context { project_name: self.name, project_dir: &sub_dir, lookup: &sub_lookup },
                 diags,
             );
             add_included(tree, inc, &files[0], diags);
@@ -704,18 +557,13 @@ fn add_included(tree: &mut Node, inc: Node, inc_file: &Path, diags: &mut Diagnos
         return;
     };
     for (kind, section) in inc_top {
-        if !matches!(
-            kind.as_str(),
-            "services" | "networks" | "volumes" | "secrets" | "configs"
-        ) {
+        if !matches!(kind.as_str(), "services" | "networks" | "volumes" | "secrets" | "configs") {
             continue;
         }
         let Value::Map(items) = section.value else {
             continue;
         };
-        let target = top
-            .entry(kind.clone())
-            .or_insert_with(|| Node::map(loc.clone()));
+        let target = top.entry(kind.clone()).or_insert_with(|| Node::map(loc.clone()));
         if target.is_null() {
             *target = Node::map(loc.clone());
         }
@@ -732,14 +580,9 @@ fn add_included(tree: &mut Node, inc: Node, inc_file: &Path, diags: &mut Diagnos
                     Diagnostic::error(
                         existing.loc.clone(),
                         format!("{kind}.{name}"),
-                        format!(
-                            "`{name}` is also defined by the included file `{}`",
-                            display_path(inc_file)
-                        ),
+                        format!("`{name}` is also defined by the included file `{}`", display_path(inc_file)),
                     )
-                    .with_hint(
-                        "included resources are not merged: rename one of them, or use `extends`",
-                    ),
+                    .with_hint("included resources are not merged: rename one of them, or use `extends`"),
                 );
                 continue;
             }

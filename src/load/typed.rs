@@ -10,16 +10,12 @@ use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::load::yaml::{Node, Value};
 use crate::model::{FileObject, Network, Project, Service, Volume};
 
-pub const TOP_LEVEL_KEYS: [&str; 8] = [
-    "name", "services", "networks", "volumes", "secrets", "configs", "include", "version",
-];
+pub const TOP_LEVEL_KEYS: [&str; 8] =
+    ["name", "services", "networks", "volumes", "secrets", "configs", "include", "version"];
 
 /// Converts the canonical tree; problems go to `diags`, the objects in error are left out.
 pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
-    let mut project = Project {
-        name: name.to_string(),
-        ..Project::default()
-    };
+    let mut project = Project { name: name.to_string(), ..Project::default() };
     let Some(top) = root.as_map() else {
         diags.push(Diagnostic::error(
             root.loc.clone(),
@@ -32,11 +28,7 @@ pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
         if k.starts_with("x-") {
             project.extensions.insert(k.clone(), v.to_json());
         } else if !TOP_LEVEL_KEYS.contains(&k.as_str()) {
-            let mut d = Diagnostic::error(
-                v.loc.clone(),
-                k.clone(),
-                format!("unknown top-level key `{k}`"),
-            );
+            let mut d = Diagnostic::error(v.loc.clone(), k.clone(), format!("unknown top-level key `{k}`"));
             if let Some(s) = did_you_mean(k, TOP_LEVEL_KEYS) {
                 d = d.with_hint(format!("did you mean `{s}`?"));
             }
@@ -48,11 +40,8 @@ pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
             if let Some(svc) = convert::<Service>(node, &format!("services.{name}"), diags) {
                 let mut svc = svc;
                 if let Some(m) = node.as_map() {
-                    svc.extensions = m
-                        .iter()
-                        .filter(|(k, _)| k.starts_with("x-"))
-                        .map(|(k, v)| (k.clone(), v.to_json()))
-                        .collect();
+                    svc.extensions =
+                        m.iter().filter(|(k, _)| k.starts_with("x-")).map(|(k, v)| (k.clone(), v.to_json())).collect();
                 }
                 project.services.insert(name.clone(), svc);
             }
@@ -75,11 +64,7 @@ fn section<'a>(
         Value::Map(m) => Some(m),
         Value::Null => None,
         _ => {
-            diags.push(Diagnostic::error(
-                node.loc.clone(),
-                key,
-                format!("expected a mapping, found {}", node.kind()),
-            ));
+            diags.push(Diagnostic::error(node.loc.clone(), key, format!("expected a mapping, found {}", node.kind())));
             None
         }
     }
@@ -147,28 +132,14 @@ fn describe(inner: &str, node: &Node, path: &str) -> Diagnostic {
     // serde: "unknown field `restrat`, expected one of `a`, `b`"
     if let Some(rest) = inner.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or("");
-        let expected: Vec<&str> = rest
-            .split('`')
-            .skip(1)
-            .enumerate()
-            .filter(|(i, _)| i % 2 == 1)
-            .map(|(_, s)| s)
-            .collect();
-        let key_path = if path.ends_with(&format!(".{field}")) {
-            path.to_string()
-        } else {
-            format!("{path}.{field}")
-        };
-        let loc = node
-            .get(field)
-            .map(|n| n.loc.clone())
-            .unwrap_or_else(|| node.loc.clone());
+        let expected: Vec<&str> =
+            rest.split('`').skip(1).enumerate().filter(|(i, _)| i % 2 == 1).map(|(_, s)| s).collect();
+        let key_path = if path.ends_with(&format!(".{field}")) { path.to_string() } else { format!("{path}.{field}") };
+        let loc = node.get(field).map(|n| n.loc.clone()).unwrap_or_else(|| node.loc.clone());
         let mut d = Diagnostic::error(loc, key_path, format!("unknown key `{field}`"));
         d = match did_you_mean(field, expected.iter().copied()) {
             Some(s) => d.with_hint(format!("did you mean `{s}`?")),
-            None => d.with_hint(
-                "wharf follows the Compose Specification; extension keys must start with `x-`",
-            ),
+            None => d.with_hint("wharf follows the Compose Specification; extension keys must start with `x-`"),
         };
         return d;
     }
@@ -179,20 +150,9 @@ fn describe(inner: &str, node: &Node, path: &str) -> Diagnostic {
         .replace("struct ", "")
         .replace("a sequence", "a list")
         .replace("a map", "a mapping");
-    let msg = if msg.contains(", expected") {
-        format!("wrong type: found {msg}")
-    } else {
-        msg
-    };
-    if let Some(field) = inner
-        .strip_prefix("missing field `")
-        .and_then(|r| r.split('`').next())
-    {
-        return Diagnostic::error(
-            node.loc.clone(),
-            path,
-            format!("missing required key `{field}`"),
-        );
+    let msg = if msg.contains(", expected") { format!("wrong type: found {msg}") } else { msg };
+    if let Some(field) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        return Diagnostic::error(node.loc.clone(), path, format!("missing required key `{field}`"));
     }
     Diagnostic::error(node.loc.clone(), path, msg)
 }
@@ -214,12 +174,7 @@ mod tests {
     #[test]
     fn unknown_keys_suggest_the_right_one() {
         let d = diags("services:\n  web:\n    image: x\n    restrat: always\n");
-        assert_eq!(
-            d,
-            vec![
-                "/c.yaml:4:5: services.web.restrat: unknown key `restrat` (hint: did you mean `restart`?)"
-            ]
-        );
+        assert_eq!(d, vec!["/c.yaml:4:5: services.web.restrat: unknown key `restrat` (hint: did you mean `restart`?)"]);
     }
 
     #[test]
@@ -232,19 +187,14 @@ mod tests {
     #[test]
     fn wrong_types_point_at_the_value() {
         let d = diags("services:\n  a:\n    image: x\n    privileged: [1]\n");
-        assert!(
-            d[0].starts_with("/c.yaml:4:5: services.a.privileged: wrong type"),
-            "{d:?}"
-        );
+        assert!(d[0].starts_with("/c.yaml:4:5: services.a.privileged: wrong type"), "{d:?}");
     }
 
     #[test]
     fn extension_keys_are_kept() {
-        let n = parse(
-            "x-top: 1\nservices:\n  a:\n    image: x\n    x-mine: {a: 1}\n",
-            &Arc::new(PathBuf::from("/c.yaml")),
-        )
-        .unwrap();
+        let n =
+            parse("x-top: 1\nservices:\n  a:\n    image: x\n    x-mine: {a: 1}\n", &Arc::new(PathBuf::from("/c.yaml")))
+                .unwrap();
         let mut d = Diagnostics::default();
         let p = to_project(&n, "p", &mut d);
         assert!(d.0.is_empty());

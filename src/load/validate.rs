@@ -25,11 +25,7 @@ pub fn loc_of(root: &Node, path: &[&str]) -> Loc {
 
 pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
     let names: Vec<&str> = p.services.keys().map(String::as_str).collect();
-    let undefined = |kind: &str,
-                     what: &str,
-                     known: &[&str],
-                     disabled: bool|
-     -> (String, Option<String>) {
+    let undefined = |kind: &str, what: &str, known: &[&str], disabled: bool| -> (String, Option<String>) {
         let msg = format!("{kind} `{what}` is not defined");
         let hint = if disabled {
             Some(format!(
@@ -40,14 +36,13 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
         };
         (msg, hint)
     };
-    let push =
-        |diags: &mut Diagnostics, loc: Loc, path: String, (msg, hint): (String, Option<String>)| {
-            let mut d = Diagnostic::error(loc, path, msg);
-            if let Some(h) = hint {
-                d = d.with_hint(h);
-            }
-            diags.push(d);
-        };
+    let push = |diags: &mut Diagnostics, loc: Loc, path: String, (msg, hint): (String, Option<String>)| {
+        let mut d = Diagnostic::error(loc, path, msg);
+        if let Some(h) = hint {
+            d = d.with_hint(h);
+        }
+        diags.push(d);
+    };
 
     for (name, svc) in &p.services {
         let at = |rest: &[&str]| {
@@ -82,12 +77,7 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
         for dep in implicit_dependencies(svc) {
             if !p.services.contains_key(&dep) {
                 let disabled = p.disabled.contains_key(&dep);
-                push(
-                    diags,
-                    at(&[]),
-                    format!("services.{name}"),
-                    undefined("service", &dep, &names, disabled),
-                );
+                push(diags, at(&[]), format!("services.{name}"), undefined("service", &dep, &names, disabled));
             }
         }
         let nets: Vec<&str> = p.networks.keys().map(String::as_str).collect();
@@ -122,19 +112,14 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             {
                 let idx = i.to_string();
                 let (msg, hint) = undefined("volume", src, &vols, false);
-                let mut d = Diagnostic::error(
-                    at(&["volumes", &idx]),
-                    format!("services.{name}.volumes[{i}]"),
-                    msg,
-                );
-                d = d.with_hint(hint.unwrap_or_else(|| format!("declare it under the top-level `volumes:` key, or write `./{src}` for a bind mount")));
+                let mut d = Diagnostic::error(at(&["volumes", &idx]), format!("services.{name}.volumes[{i}]"), msg);
+                d = d.with_hint(hint.unwrap_or_else(|| {
+                    format!("declare it under the top-level `volumes:` key, or write `./{src}` for a bind mount")
+                }));
                 diags.push(d);
             }
         }
-        for (kind, refs, defined) in [
-            ("secret", &svc.secrets, &p.secrets),
-            ("config", &svc.configs, &p.configs),
-        ] {
+        for (kind, refs, defined) in [("secret", &svc.secrets, &p.secrets), ("config", &svc.configs, &p.configs)] {
             let known: Vec<&str> = defined.keys().map(String::as_str).collect();
             for (i, r) in refs.iter().enumerate() {
                 if !defined.contains_key(&r.source) {
@@ -154,21 +139,14 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
                 Diagnostic::error(
                     at(&["container_name"]),
                     format!("services.{name}.container_name"),
-                    format!(
-                        "`container_name` cannot be used with {} replicas: names must be unique",
-                        svc.replicas()
-                    ),
+                    format!("`container_name` cannot be used with {} replicas: names must be unique", svc.replicas()),
                 )
                 .with_hint("remove `container_name`, or set the service to one replica"),
             );
         }
         if let Some(r) = &svc.restart {
-            let ok = matches!(
-                r.as_str(),
-                "no" | "always" | "unless-stopped" | "on-failure"
-            ) || r
-                .strip_prefix("on-failure:")
-                .is_some_and(|n| n.parse::<u32>().is_ok());
+            let ok = matches!(r.as_str(), "no" | "always" | "unless-stopped" | "on-failure")
+                || r.strip_prefix("on-failure:").is_some_and(|n| n.parse::<u32>().is_ok());
             if !ok {
                 diags.push(
                     Diagnostic::error(
@@ -183,21 +161,16 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
         if let Some(pp) = &svc.pull_policy {
             let ok = matches!(
                 pp.as_str(),
-                "always"
-                    | "never"
-                    | "missing"
-                    | "build"
-                    | "if_not_present"
-                    | "daily"
-                    | "weekly"
-                    | "refresh"
-            ) || pp
-                .strip_prefix("every_")
-                .is_some_and(|d| crate::load::units::parse_duration(d).is_ok());
+                "always" | "never" | "missing" | "build" | "if_not_present" | "daily" | "weekly" | "refresh"
+            ) || pp.strip_prefix("every_").is_some_and(|d| crate::load::units::parse_duration(d).is_ok());
             if !ok {
                 diags.push(
-                    Diagnostic::error(at(&["pull_policy"]), format!("services.{name}.pull_policy"), format!("invalid pull policy {pp:?}"))
-                        .with_hint("use `always`, `never`, `missing`, `build`, `daily`, `weekly` or `every_<duration>`"),
+                    Diagnostic::error(
+                        at(&["pull_policy"]),
+                        format!("services.{name}.pull_policy"),
+                        format!("invalid pull policy {pp:?}"),
+                    )
+                    .with_hint("use `always`, `never`, `missing`, `build`, `daily`, `weekly` or `every_<duration>`"),
                 );
             }
         }
@@ -206,8 +179,12 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             && !matches!(first.as_str(), "CMD" | "CMD-SHELL" | "NONE")
         {
             diags.push(
-                Diagnostic::error(at(&["healthcheck", "test"]), format!("services.{name}.healthcheck.test"), format!("a healthcheck test list must start with CMD, CMD-SHELL or NONE, not {first:?}"))
-                    .with_hint("write [\"CMD\", \"prog\", \"arg\"] or a string for a shell command"),
+                Diagnostic::error(
+                    at(&["healthcheck", "test"]),
+                    format!("services.{name}.healthcheck.test"),
+                    format!("a healthcheck test list must start with CMD, CMD-SHELL or NONE, not {first:?}"),
+                )
+                .with_hint("write [\"CMD\", \"prog\", \"arg\"] or a string for a shell command"),
             );
         }
     }

@@ -44,25 +44,11 @@ fn scan(s: &str, out: &mut Vec<Variable>) {
                     j += 1;
                 }
                 let inner: String = b[start..j.saturating_sub(1).max(start)].iter().collect();
-                let name_end = inner
-                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .unwrap_or(inner.len());
+                let name_end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
                 let (name, rest) = inner.split_at(name_end);
                 if !name.is_empty() {
-                    let mut v = Variable {
-                        name: name.to_string(),
-                        required: false,
-                        default: None,
-                        alternate: None,
-                    };
-                    for (op, kind) in [
-                        (":-", 0),
-                        (":?", 1),
-                        (":+", 2),
-                        ("-", 0),
-                        ("?", 1),
-                        ("+", 2),
-                    ] {
+                    let mut v = Variable { name: name.to_string(), required: false, default: None, alternate: None };
+                    for (op, kind) in [(":-", 0), (":?", 1), (":+", 2), ("-", 0), ("?", 1), ("+", 2)] {
                         if let Some(arg) = rest.strip_prefix(op) {
                             match kind {
                                 0 => v.default = Some(arg.to_string()),

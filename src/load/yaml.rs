@@ -45,11 +45,7 @@ pub struct Node {
 
 impl Node {
     pub fn new(value: Value, loc: Loc) -> Self {
-        Node {
-            value,
-            loc,
-            tag: None,
-        }
+        Node { value, loc, tag: None }
     }
     pub fn str(s: impl Into<String>, loc: Loc) -> Self {
         Node::new(Value::Str(s.into()), loc)
@@ -117,9 +113,7 @@ impl Node {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(J::Number)
-                .unwrap_or(J::Null),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map(J::Number).unwrap_or(J::Null),
             Value::Str(s) => J::String(s.clone()),
             Value::Seq(s) => J::Array(s.iter().map(Node::to_json).collect()),
             Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
@@ -138,22 +132,14 @@ impl Node {
             },
             J::String(s) => Value::Str(s.clone()),
             J::Array(a) => Value::Seq(a.iter().map(|x| Node::from_json(x, loc)).collect()),
-            J::Object(o) => Value::Map(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), Node::from_json(x, loc)))
-                    .collect(),
-            ),
+            J::Object(o) => Value::Map(o.iter().map(|(k, x)| (k.clone(), Node::from_json(x, loc))).collect()),
         };
         Node::new(value, loc.clone())
     }
 }
 
 pub fn format_float(f: f64) -> String {
-    if f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{}", f as i64)
-    } else {
-        f.to_string()
-    }
+    if f.fract() == 0.0 && f.abs() < 1e15 { format!("{}", f as i64) } else { f.to_string() }
 }
 
 /// Parses one compose file. An empty document is an empty mapping.
@@ -173,24 +159,17 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, Diagnostic> {
 }
 
 fn yaml_error(e: &serde_saphyr::Error, file: &Arc<PathBuf>) -> Diagnostic {
-    let (line, col) = e
-        .location()
-        .map(|l| (l.line() as usize, l.column() as usize))
-        .unwrap_or((0, 0));
+    let (line, col) = e.location().map(|l| (l.line() as usize, l.column() as usize)).unwrap_or((0, 0));
     let text = e.without_snippet().to_string();
     let first = text.lines().next().unwrap_or("").to_string();
     // serde-saphyr prefixes "line N column M: "; we show the location ourselves.
     let msg = match first.split_once(": ") {
-        Some((pre, rest)) if pre.starts_with("line ") || pre.starts_with("error: line ") => {
-            rest.to_string()
-        }
+        Some((pre, rest)) if pre.starts_with("line ") || pre.starts_with("error: line ") => rest.to_string(),
         _ => first.trim_start_matches("error: ").to_string(),
     };
-    let mut d = Diagnostic::error(
-        Loc::new(file, line, col),
-        "",
-        format!("invalid YAML: {msg}"),
-    );
+    // Drop serde-saphyr's own position suffix and its advice meant for programmers.
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    let mut d = Diagnostic::error(Loc::new(file, line, col), "", format!("invalid YAML: {msg}"));
     if msg.contains("duplicate mapping key") {
         d = d.with_hint("a key may appear only once in a mapping: remove or rename one of them");
     } else if msg.contains("alias") && (msg.contains("limit") || msg.contains("budget")) {
@@ -242,19 +221,13 @@ impl<'de> Deserialize<'de> for RawValue {
                 Ok(RawValue::Int(i))
             }
             fn visit_u64<E>(self, i: u64) -> Result<RawValue, E> {
-                Ok(i64::try_from(i)
-                    .map(RawValue::Int)
-                    .unwrap_or(RawValue::Float(i as f64)))
+                Ok(i64::try_from(i).map(RawValue::Int).unwrap_or(RawValue::Float(i as f64)))
             }
             fn visit_i128<E>(self, i: i128) -> Result<RawValue, E> {
-                Ok(i64::try_from(i)
-                    .map(RawValue::Int)
-                    .unwrap_or(RawValue::Float(i as f64)))
+                Ok(i64::try_from(i).map(RawValue::Int).unwrap_or(RawValue::Float(i as f64)))
             }
             fn visit_u128<E>(self, i: u128) -> Result<RawValue, E> {
-                Ok(i64::try_from(i)
-                    .map(RawValue::Int)
-                    .unwrap_or(RawValue::Float(i as f64)))
+                Ok(i64::try_from(i).map(RawValue::Int).unwrap_or(RawValue::Float(i as f64)))
             }
             fn visit_f64<E>(self, f: f64) -> Result<RawValue, E> {
                 Ok(RawValue::Float(f))
@@ -286,11 +259,7 @@ impl<'de> Deserialize<'de> for RawValue {
 
 fn convert(raw: Raw, file: &Arc<PathBuf>) -> Node {
     let spanned = raw.0;
-    let loc = Loc::new(
-        file,
-        spanned.referenced.line() as usize,
-        spanned.referenced.column() as usize,
-    );
+    let loc = Loc::new(file, spanned.referenced.line() as usize, spanned.referenced.column() as usize);
     let Tagged(value, tag) = spanned.value;
     convert_value(value, tag, loc, file)
 }
@@ -311,11 +280,7 @@ fn convert_value(value: RawValue, tag: Option<String>, loc: Loc, file: &Arc<Path
         RawValue::Map(entries) => {
             let mut m = IndexMap::with_capacity(entries.len());
             for (k, v) in entries {
-                let key_loc = Loc::new(
-                    file,
-                    k.referenced.line() as usize,
-                    k.referenced.column() as usize,
-                );
+                let key_loc = Loc::new(file, k.referenced.line() as usize, k.referenced.column() as usize);
                 let mut child = convert(v, file);
                 // Point a mapping entry at its key: that is where a user looks for it.
                 child.loc = key_loc;
@@ -377,7 +342,9 @@ mod tests {
         let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         let mut prev = 'a';
         for c in 'b'..='k' {
-            s.push_str(&format!("{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+            s.push_str(&format!(
+                "{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
             prev = c;
         }
         let e = p(&s).unwrap_err();

@@ -555,8 +555,6 @@ pub struct TmpfsOptions {
 impl Service {
     /// The number of replicas: `scale`, else `deploy.replicas`, else 1.
     pub fn replicas(&self) -> u32 {
-        self.scale
-            .or_else(|| self.deploy.as_ref().and_then(|d| d.replicas))
-            .unwrap_or(1)
+        self.scale.or_else(|| self.deploy.as_ref().and_then(|d| d.replicas)).unwrap_or(1)
     }
 }

@@ -72,12 +72,8 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
     } else if a.networks {
         lines(project.networks.keys().cloned().collect());
     } else if a.profiles {
-        let mut p: Vec<String> = project
-            .services
-            .values()
-            .chain(project.disabled.values())
-            .flat_map(|s| s.profiles.clone())
-            .collect();
+        let mut p: Vec<String> =
+            project.services.values().chain(project.disabled.values()).flat_map(|s| s.profiles.clone()).collect();
         p.sort();
         p.dedup();
         lines(p);
@@ -86,31 +82,18 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
             project
                 .services
                 .iter()
-                .map(|(n, s)| {
-                    s.image
-                        .clone()
-                        .unwrap_or_else(|| format!("{}-{n}", project.name))
-                })
+                .map(|(n, s)| s.image.clone().unwrap_or_else(|| format!("{}-{n}", project.name)))
                 .collect(),
         );
     } else if let Some(h) = &a.hash {
-        let wanted: Vec<&str> = if h == "*" {
-            project.services.keys().map(String::as_str).collect()
-        } else {
-            h.split(',').collect()
-        };
+        let wanted: Vec<&str> =
+            if h == "*" { project.services.keys().map(String::as_str).collect() } else { h.split(',').collect() };
         for name in wanted {
-            let svc = project
-                .services
-                .get(name)
-                .ok_or_else(|| CliError::msg(format!("no such service: `{name}`")))?;
+            let svc = project.services.get(name).ok_or_else(|| CliError::msg(format!("no such service: `{name}`")))?;
             out.push_str(&format!("{name} {}\n", service_hash(svc)));
         }
     } else if a.variables {
-        out.push_str(&format!(
-            "{:<24}{:<10}{:<16}{}\n",
-            "NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"
-        ));
+        out.push_str(&format!("{:<24}{:<10}{:<16}{}\n", "NAME", "REQUIRED", "DEFAULT VALUE", "ALTERNATE VALUE"));
         for v in &loaded.variables {
             out.push_str(&format!(
                 "{:<24}{:<10}{:<16}{}\n",
@@ -121,26 +104,36 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
             ));
         }
     } else {
-        let json = project.to_json();
+        let mut json = project.to_json();
+        if !a.no_interpolate {
+            escape_dollars(&mut json);
+        }
         out = match a.format.as_str() {
-            "json" => {
-                serde_json::to_string_pretty(&json).map_err(|e| CliError::msg(e.to_string()))?
-                    + "\n"
-            }
-            "yaml" => serde_saphyr::to_string(&json).map_err(|e| CliError::msg(e.to_string()))?,
+            "json" => serde_json::to_string_pretty(&json).map_err(|e| CliError::msg(e.to_string()))? + "\n",
+            "yaml" => crate::cli::yaml_out::to_yaml(&json),
             other => {
-                return Err(CliError::msg(format!(
-                    "unknown format {other:?} (expected yaml or json)"
-                )));
+                return Err(CliError::msg(format!("unknown format {other:?} (expected yaml or json)")));
             }
         };
     }
+    // A process about to exit need not free a large tree piece by piece.
+    std::mem::forget(project);
     match &a.output {
-        Some(p) => std::fs::write(p, out)
-            .map_err(|e| CliError::msg(format!("cannot write `{}`: {e}", p.display())))?,
+        Some(p) => std::fs::write(p, out).map_err(|e| CliError::msg(format!("cannot write `{}`: {e}", p.display())))?,
         None => {
             let _ = std::io::stdout().write_all(out.as_bytes());
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Interpolation already happened: a `$` left in a value is literal, so it is written `$$`
+/// to read back the same (as compose does).
+fn escape_dollars(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        serde_json::Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        _ => {}
+    }
 }

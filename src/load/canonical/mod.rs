@@ -43,9 +43,7 @@ pub fn canonicalize(root: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
             let path = format!("services.{name}");
             service(svc, &path, ctx, diags);
             if let Some(m) = svc.as_map()
-                && m.get("networks")
-                    .and_then(Node::as_map)
-                    .is_some_and(|n| n.contains_key("default"))
+                && m.get("networks").and_then(Node::as_map).is_some_and(|n| n.contains_key("default"))
             {
                 uses_default_network = true;
             }
@@ -71,9 +69,7 @@ pub fn canonicalize(root: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
     if uses_default_network {
         let loc = root.loc.clone();
         let top = root.as_map_mut().expect("checked above");
-        let nets = top
-            .entry("networks".to_string())
-            .or_insert_with(|| Node::map(loc.clone()));
+        let nets = top.entry("networks".to_string()).or_insert_with(|| Node::map(loc.clone()));
         if let Some(n) = nets.as_map_mut()
             && !n.contains_key("default")
         {
@@ -92,19 +88,12 @@ fn top_level_object(kind: &str, key: &str, def: &mut Node, ctx: &Context, diags:
     if let Some(ext) = m.get("external").cloned()
         && let Some(name) = ext.get("name").and_then(Node::scalar_string)
     {
-        m.insert(
-            "external".into(),
-            Node::new(Value::Bool(true), ext.loc.clone()),
-        );
+        m.insert("external".into(), Node::new(Value::Bool(true), ext.loc.clone()));
         m.insert("name".into(), Node::str(name, ext.loc.clone()));
     }
     let external = matches!(m.get("external").map(|n| &n.value), Some(Value::Bool(true)));
     if !m.contains_key("name") {
-        let name = if external {
-            key.to_string()
-        } else {
-            format!("{}_{key}", ctx.project_name)
-        };
+        let name = if external { key.to_string() } else { format!("{}_{key}", ctx.project_name) };
         m.insert("name".into(), Node::str(name, def_loc));
     }
     let m = def.as_map_mut().expect("checked above");
@@ -134,16 +123,8 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
         }
         let bl = b.loc.clone();
         if let Some(bm) = b.as_map_mut() {
-            let ctx_dir = bm
-                .get("context")
-                .and_then(Node::as_str)
-                .unwrap_or(".")
-                .to_string();
-            let abs = if is_remote_context(&ctx_dir) {
-                ctx_dir
-            } else {
-                resolve_path(&ctx_dir, ctx.project_dir, home)
-            };
+            let ctx_dir = bm.get("context").and_then(Node::as_str).unwrap_or(".").to_string();
+            let abs = if is_remote_context(&ctx_dir) { ctx_dir } else { resolve_path(&ctx_dir, ctx.project_dir, home) };
             bm.insert("context".into(), Node::str(abs, bl.clone()));
             if !bm.contains_key("dockerfile") && !bm.contains_key("dockerfile_inline") {
                 bm.insert("dockerfile".into(), Node::str("Dockerfile", bl.clone()));
@@ -181,13 +162,12 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
         resolve_null_values(e, ctx);
         stringify_values(e);
     }
-    if let Some(files) = m.get_mut("env_file") {
-        env_files(files, ctx);
-        let loaded = read_env_files(files, path, ctx, diags);
+    // Like compose, the files are read into `environment` and then dropped.
+    if let Some(mut files) = m.shift_remove("env_file") {
+        env_files(&mut files, ctx);
+        let loaded = read_env_files(&files, path, ctx, diags);
         if !loaded.is_empty() {
-            let env = m
-                .entry("environment".to_string())
-                .or_insert_with(|| Node::map(loc.clone()));
+            let env = m.entry("environment".to_string()).or_insert_with(|| Node::map(loc.clone()));
             if let Some(em) = env.as_map_mut() {
                 for (k, v) in loaded {
                     em.entry(k).or_insert(v);
@@ -239,10 +219,8 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
                 }
                 let l = dep.loc.clone();
                 if let Some(x) = dep.as_map_mut() {
-                    x.entry("condition".into())
-                        .or_insert_with(|| Node::str("service_started", l.clone()));
-                    x.entry("required".into())
-                        .or_insert_with(|| Node::new(Value::Bool(true), l));
+                    x.entry("condition".into()).or_insert_with(|| Node::str("service_started", l.clone()));
+                    x.entry("required".into()).or_insert_with(|| Node::new(Value::Bool(true), l));
                 }
             }
         }
@@ -250,11 +228,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     if let Some(n) = m.get_mut("networks") {
         *n = to_map(n.clone());
     }
-    if !m.contains_key("network_mode")
-        && m.get("networks")
-            .and_then(Node::as_map)
-            .is_none_or(|n| n.is_empty())
-    {
+    if !m.contains_key("network_mode") && m.get("networks").and_then(Node::as_map).is_none_or(|n| n.is_empty()) {
         let mut nets = IndexMap::new();
         nets.insert("default".to_string(), Node::new(Value::Null, loc.clone()));
         m.insert("networks".into(), Node::new(Value::Map(nets), loc.clone()));
@@ -266,10 +240,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
             && let Some(s) = t.as_str()
         {
             let s = s.to_string();
-            t.value = Value::Seq(vec![
-                Node::str("CMD-SHELL", t.loc.clone()),
-                Node::str(s, t.loc.clone()),
-            ]);
+            t.value = Value::Seq(vec![Node::str("CMD-SHELL", t.loc.clone()), Node::str(s, t.loc.clone())]);
         }
         for k in ["interval", "timeout", "start_period", "start_interval"] {
             if let Some(d) = hm.get_mut(k) {
@@ -288,9 +259,19 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     if let Some(c) = m.get_mut("cpus") {
         float(c);
     }
-    for k in ["secrets", "configs"] {
+    for (k, default_dir) in [("secrets", "/run/secrets/"), ("configs", "/")] {
         if let Some(s) = m.get_mut(k) {
             file_refs(s);
+            for it in lf_items(s).into_iter().flatten() {
+                let l = it.loc.clone();
+                if let Some(fm) = it.as_map_mut()
+                    && !fm.contains_key("target")
+                    && let Some(src) = fm.get("source").and_then(Node::as_str)
+                {
+                    let t = format!("{default_dir}{src}");
+                    fm.insert("target".into(), Node::str(t, l));
+                }
+            }
         }
     }
     if let Some(d) = m.get_mut("devices")
@@ -302,10 +283,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
                 let mut dm = IndexMap::new();
                 let l = it.loc.clone();
                 dm.insert("source".to_string(), Node::str(parts[0], l.clone()));
-                dm.insert(
-                    "target".to_string(),
-                    Node::str(*parts.get(1).unwrap_or(&parts[0]), l.clone()),
-                );
+                dm.insert("target".to_string(), Node::str(*parts.get(1).unwrap_or(&parts[0]), l.clone()));
                 if let Some(p) = parts.get(2) {
                     dm.insert("permissions".to_string(), Node::str(*p, l));
                 }
@@ -347,10 +325,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
         }
     }
     if let Some(dev) = m.get_mut("develop")
-        && let Some(watch) = dev
-            .as_map_mut()
-            .and_then(|d| d.get_mut("watch"))
-            .and_then(|w| lf_items(w))
+        && let Some(watch) = dev.as_map_mut().and_then(|d| d.get_mut("watch")).and_then(|w| lf_items(w))
     {
         for rule in watch {
             if let Some(rm) = rule.as_map_mut() {
@@ -415,21 +390,10 @@ fn hook(h: &mut Node, path: &str, diags: &mut Diagnostics) {
 fn command(c: &mut Node, path: &str, diags: &mut Diagnostics) {
     match &c.value {
         Value::Str(s) => match shellwords::split(s) {
-            Ok(words) => {
-                c.value = Value::Seq(
-                    words
-                        .into_iter()
-                        .map(|w| Node::str(w, c.loc.clone()))
-                        .collect(),
-                )
-            }
+            Ok(words) => c.value = Value::Seq(words.into_iter().map(|w| Node::str(w, c.loc.clone())).collect()),
             Err(e) => diags.push(
-                Diagnostic::error(
-                    c.loc.clone(),
-                    path,
-                    format!("cannot split the command: {e}"),
-                )
-                .with_hint("write the command as a list, e.g. [\"sh\", \"-c\", \"...\"]"),
+                Diagnostic::error(c.loc.clone(), path, format!("cannot split the command: {e}"))
+                    .with_hint("write the command as a list, e.g. [\"sh\", \"-c\", \"...\"]"),
             ),
         },
         Value::Seq(_) => {
@@ -515,10 +479,7 @@ fn extra_hosts(m: &mut IndexMap<String, Node>) {
                     .filter_map(|ip| ip.scalar_string())
                     .map(|ip| Node::str(format!("{k}={ip}"), v.loc.clone()))
                     .collect::<Vec<_>>(),
-                _ => vec![Node::str(
-                    format!("{k}={}", v.scalar_string().unwrap_or_default()),
-                    v.loc.clone(),
-                )],
+                _ => vec![Node::str(format!("{k}={}", v.scalar_string().unwrap_or_default()), v.loc.clone())],
             })
             .collect(),
         Value::Seq(s) => s
@@ -556,28 +517,19 @@ fn env_files(files: &mut Node, ctx: &Context) {
                 {
                     p.value = Value::Str(resolve_path(s, ctx.project_dir, home.as_deref()));
                 }
-                m.entry("required".into())
-                    .or_insert_with(|| Node::new(Value::Bool(true), l));
+                m.entry("required".into()).or_insert_with(|| Node::new(Value::Bool(true), l));
             }
         }
     }
 }
 
-fn read_env_files(
-    files: &Node,
-    path: &str,
-    ctx: &Context,
-    diags: &mut Diagnostics,
-) -> IndexMap<String, Node> {
+fn read_env_files(files: &Node, path: &str, ctx: &Context, diags: &mut Diagnostics) -> IndexMap<String, Node> {
     let mut out = IndexMap::new();
     for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
         let Some(p) = f.get("path").and_then(Node::as_str) else {
             continue;
         };
-        let required = !matches!(
-            f.get("required").map(|r| &r.value),
-            Some(Value::Bool(false))
-        );
+        let required = !matches!(f.get("required").map(|r| &r.value), Some(Value::Bool(false)));
         let item_path = format!("{path}.env_file[{i}]");
         match std::fs::read_to_string(p) {
             Ok(text) => match dotenv::parse(&text, ctx.lookup) {
@@ -586,20 +538,14 @@ fn read_env_files(
                         out.insert(k, Node::str(v, f.loc.clone()));
                     }
                 }
-                Err(e) => diags.push(Diagnostic::error(
-                    Loc::file_only(Path::new(p)).with_line(e.line),
-                    item_path,
-                    e.message,
-                )),
+                Err(e) => {
+                    diags.push(Diagnostic::error(Loc::file_only(Path::new(p)).with_line(e.line), item_path, e.message))
+                }
             },
             Err(_) if !required => {}
             Err(e) => diags.push(
-                Diagnostic::error(
-                    f.loc.clone(),
-                    item_path,
-                    format!("env file `{p}` cannot be read: {e}"),
-                )
-                .with_hint("create the file, or mark it optional with `required: false`"),
+                Diagnostic::error(f.loc.clone(), item_path, format!("env file `{p}` cannot be read: {e}"))
+                    .with_hint("create the file, or mark it optional with `required: false`"),
             ),
         }
     }
@@ -638,10 +584,8 @@ fn ports(p: &mut Node, path: &str, diags: &mut Diagnostics) {
                     {
                         t.value = Value::Int(n);
                     }
-                    m.entry("mode".into())
-                        .or_insert_with(|| Node::str("ingress", l.clone()));
-                    m.entry("protocol".into())
-                        .or_insert_with(|| Node::str("tcp", l));
+                    m.entry("mode".into()).or_insert_with(|| Node::str("ingress", l.clone()));
+                    m.entry("protocol".into()).or_insert_with(|| Node::str("tcp", l));
                 }
                 out.push(it);
             }
@@ -714,16 +658,11 @@ fn file_refs(n: &mut Node) {
 fn duration(d: &mut Node, path: &str, diags: &mut Diagnostics) {
     let Some(s) = d.scalar_string() else { return };
     // A bare number is seconds (as compose accepts for some keys).
-    let s = if matches!(d.value, Value::Int(_) | Value::Float(_)) {
-        format!("{s}s")
-    } else {
-        s
-    };
+    let s = if matches!(d.value, Value::Int(_) | Value::Float(_)) { format!("{s}s") } else { s };
     match normalize_duration(&s) {
         Ok(v) => d.value = Value::Str(v),
         Err(e) => diags.push(
-            Diagnostic::error(d.loc.clone(), path, e)
-                .with_hint("write a duration like `30s`, `1m30s` or `500ms`"),
+            Diagnostic::error(d.loc.clone(), path, e).with_hint("write a duration like `30s`, `1m30s` or `500ms`"),
         ),
     }
 }
@@ -733,10 +672,9 @@ fn bytes(b: &mut Node, path: &str, diags: &mut Diagnostics) {
         Value::Int(_) => {}
         Value::Str(s) => match parse_bytes(s) {
             Ok(n) => b.value = Value::Int(n),
-            Err(e) => diags.push(
-                Diagnostic::error(b.loc.clone(), path, e)
-                    .with_hint("write a size like `512m` or `1g`"),
-            ),
+            Err(e) => {
+                diags.push(Diagnostic::error(b.loc.clone(), path, e).with_hint("write a size like `512m` or `1g`"))
+            }
         },
         _ => {}
     }

@@ -8,9 +8,7 @@ pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
     let (rest, protocol) = match spec.rsplit_once('/') {
         Some((r, p)) => {
             if !matches!(p, "tcp" | "udp" | "sctp") {
-                return Err(format!(
-                    "unknown protocol {p:?} (expected tcp, udp or sctp)"
-                ));
+                return Err(format!("unknown protocol {p:?} (expected tcp, udp or sctp)"));
             }
             (r, p.to_string())
         }
@@ -18,9 +16,7 @@ pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
     };
     // An IPv6 host address is written in brackets: `[::1]:8080:80`.
     let (host_ip, rest) = if let Some(r) = rest.strip_prefix('[') {
-        let (ip, after) = r
-            .split_once("]:")
-            .ok_or("an IPv6 address must be followed by `]:`")?;
+        let (ip, after) = r.split_once("]:").ok_or("an IPv6 address must be followed by `]:`")?;
         (Some(ip.to_string()), after)
     } else {
         (None, rest)
@@ -46,11 +42,7 @@ pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
         let published = match host {
             None => None,
             Some((hs, he)) if he - hs + 1 == count => Some((hs + i).to_string()),
-            Some((hs, he)) if count == 1 => Some(if hs == he {
-                hs.to_string()
-            } else {
-                format!("{hs}-{he}")
-            }),
+            Some((hs, he)) if count == 1 => Some(if hs == he { hs.to_string() } else { format!("{hs}-{he}") }),
             Some(_) => {
                 return Err("the host and container port ranges have different lengths".into());
             }
@@ -97,51 +89,24 @@ mod tests {
         let p = parse_port(spec).unwrap();
         assert_eq!(p.len(), 1, "{spec}");
         let p = &p[0];
-        (
-            p.host_ip.clone(),
-            p.published.clone(),
-            p.target,
-            p.protocol.clone().unwrap(),
-        )
+        (p.host_ip.clone(), p.published.clone(), p.target, p.protocol.clone().unwrap())
     }
 
     #[test]
     fn short_forms() {
         assert_eq!(one("80"), (None, None, 80, "tcp".into()));
-        assert_eq!(
-            one("8080:80"),
-            (None, Some("8080".into()), 80, "tcp".into())
-        );
-        assert_eq!(
-            one("127.0.0.1:8080:80/udp"),
-            (
-                Some("127.0.0.1".into()),
-                Some("8080".into()),
-                80,
-                "udp".into()
-            )
-        );
-        assert_eq!(
-            one("127.0.0.1::80"),
-            (Some("127.0.0.1".into()), None, 80, "tcp".into())
-        );
-        assert_eq!(
-            one("[::1]:6000:6000"),
-            (Some("::1".into()), Some("6000".into()), 6000, "tcp".into())
-        );
-        assert_eq!(
-            one("8000-8010:80"),
-            (None, Some("8000-8010".into()), 80, "tcp".into())
-        );
+        assert_eq!(one("8080:80"), (None, Some("8080".into()), 80, "tcp".into()));
+        assert_eq!(one("127.0.0.1:8080:80/udp"), (Some("127.0.0.1".into()), Some("8080".into()), 80, "udp".into()));
+        assert_eq!(one("127.0.0.1::80"), (Some("127.0.0.1".into()), None, 80, "tcp".into()));
+        assert_eq!(one("[::1]:6000:6000"), (Some("::1".into()), Some("6000".into()), 6000, "tcp".into()));
+        assert_eq!(one("8000-8010:80"), (None, Some("8000-8010".into()), 80, "tcp".into()));
     }
 
     #[test]
     fn ranges_expand() {
         let p = parse_port("9090-9091:8080-8081").unwrap();
         assert_eq!(
-            p.iter()
-                .map(|p| (p.published.clone().unwrap(), p.target))
-                .collect::<Vec<_>>(),
+            p.iter().map(|p| (p.published.clone().unwrap(), p.target)).collect::<Vec<_>>(),
             vec![("9090".to_string(), 8080), ("9091".to_string(), 8081)]
         );
         assert_eq!(parse_port("3000-3002").unwrap().len(), 3);

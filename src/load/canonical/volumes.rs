@@ -20,24 +20,18 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<Servi
     if !target.starts_with('/') {
         return Err(format!("the container path {target:?} must be absolute"));
     }
-    let mut v = ServiceVolume {
-        target: target.to_string(),
-        ..ServiceVolume::default()
-    };
+    let mut v = ServiceVolume { target: target.to_string(), ..ServiceVolume::default() };
     let is_path = |s: &str| s.starts_with('.') || s.starts_with('/') || s.starts_with('~');
     match source {
         None => {
             v.kind = "volume".into();
             v.volume = Some(VolumeOptions::default());
         }
-        Some(s) if s.is_empty() => return Err("the source is empty".into()),
+        Some("") => return Err("the source is empty".into()),
         Some(s) if is_path(s) => {
             v.kind = "bind".into();
             v.source = Some(resolve_path(s, base, home));
-            v.bind = Some(BindOptions {
-                create_host_path: Some(true),
-                ..BindOptions::default()
-            });
+            v.bind = Some(BindOptions { create_host_path: Some(true), ..BindOptions::default() });
         }
         Some(s) => {
             v.kind = "volume".into();
@@ -49,16 +43,10 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<Servi
         match m {
             "ro" => v.read_only = Some(true),
             "rw" => v.read_only = None,
-            "z" | "Z" if v.kind == "bind" => {
-                v.bind.get_or_insert_with(Default::default).selinux = Some(m.to_string())
-            }
-            "nocopy" if v.kind == "volume" => {
-                v.volume.get_or_insert_with(Default::default).nocopy = Some(true)
-            }
+            "z" | "Z" if v.kind == "bind" => v.bind.get_or_insert_with(Default::default).selinux = Some(m.to_string()),
+            "nocopy" if v.kind == "volume" => v.volume.get_or_insert_with(Default::default).nocopy = Some(true),
             "cached" | "delegated" | "consistent" => v.consistency = Some(m.to_string()),
-            "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate"
-                if v.kind == "bind" =>
-            {
+            "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate" if v.kind == "bind" => {
                 v.bind.get_or_insert_with(Default::default).propagation = Some(m.to_string())
             }
             "" => {}
@@ -74,11 +62,8 @@ pub fn resolve_path(p: &str, base: &Path, home: Option<&str>) -> String {
         (Some(rest), Some(h)) if rest.is_empty() || rest.starts_with('/') => format!("{h}{rest}"),
         _ => p.to_string(),
     };
-    let joined = if Path::new(&expanded).is_absolute() {
-        Path::new(&expanded).to_path_buf()
-    } else {
-        base.join(&expanded)
-    };
+    let joined =
+        if Path::new(&expanded).is_absolute() { Path::new(&expanded).to_path_buf() } else { base.join(&expanded) };
     clean(&joined)
 }
 
@@ -110,25 +95,14 @@ mod tests {
     fn short_forms() {
         let b = v("./data:/data:ro");
         assert_eq!(
-            (
-                b.kind.as_str(),
-                b.source.as_deref(),
-                b.target.as_str(),
-                b.read_only
-            ),
+            (b.kind.as_str(), b.source.as_deref(), b.target.as_str(), b.read_only),
             ("bind", Some("/proj/data"), "/data", Some(true))
         );
         assert_eq!(b.bind.unwrap().create_host_path, Some(true));
         let n = v("db-data:/var/lib/db");
-        assert_eq!(
-            (n.kind.as_str(), n.source.as_deref()),
-            ("volume", Some("db-data"))
-        );
+        assert_eq!((n.kind.as_str(), n.source.as_deref()), ("volume", Some("db-data")));
         let a = v("/cache");
-        assert_eq!(
-            (a.kind.as_str(), a.source, a.target.as_str()),
-            ("volume", None, "/cache")
-        );
+        assert_eq!((a.kind.as_str(), a.source, a.target.as_str()), ("volume", None, "/cache"));
         assert_eq!(v("~/x:/x").source.as_deref(), Some("/home/u/x"));
         assert_eq!(v("../up:/x").source.as_deref(), Some("/up"));
         assert_eq!(v("/abs:/x:z").bind.unwrap().selinux.as_deref(), Some("z"));
@@ -137,13 +111,7 @@ mod tests {
 
     #[test]
     fn invalid() {
-        for bad in [
-            "a:b:c:d",
-            "data:relative",
-            ":/x",
-            "n:/x:bogus",
-            "/a:/b:nocopy",
-        ] {
+        for bad in ["a:b:c:d", "data:relative", ":/x", "n:/x:bogus", "/a:/b:nocopy"] {
             assert!(parse_volume(bad, Path::new("/p"), None).is_err(), "{bad}");
         }
     }

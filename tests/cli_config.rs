@@ -1,0 +1,138 @@
+//! `wharf config` as a user runs it: canonical output and diagnostics, snapshot-tested.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Runs wharf in `dir` with a clean, fixed environment; returns (exit code, stdout, stderr).
+fn wharf(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", "/home/user")
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .expect("run wharf");
+    let root = fixtures().to_string_lossy().into_owned();
+    let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&root, "<fixtures>");
+    (out.status.code().unwrap_or(-1), clean(&out.stdout), clean(&out.stderr))
+}
+
+#[test]
+fn diagnostics_name_file_line_key_and_fix() {
+    let (code, out, err) = wharf(&fixtures().join("bad-many"), &["config"]);
+    assert_eq!(code, 15);
+    assert_eq!(out, "");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn duplicate_key_is_refused() {
+    let (code, _, err) = wharf(&fixtures().join("bad-yaml"), &["config"]);
+    assert_eq!(code, 15);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn required_variable_message() {
+    let (code, _, err) = wharf(&fixtures().join("bad-var"), &["config"]);
+    assert_eq!(code, 15);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn extends_cycle_is_a_chain() {
+    let (code, _, err) = wharf(&fixtures().join("bad-extends"), &["config"]);
+    assert_eq!(code, 15);
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn full_project_canonical_yaml() {
+    let (code, out, err) = wharf(&fixtures().join("good-full"), &["config"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn profiles_and_service_selection() {
+    let dir = fixtures().join("good-full");
+    let (_, out, _) = wharf(&dir, &["config", "--services"]);
+    assert_eq!(out, "web\ncache\nincluded\n");
+    let (_, out, _) = wharf(&dir, &["--profile", "tools", "config", "--services"]);
+    assert_eq!(out, "web\ncache\ntools\nincluded\n");
+    let (_, out, _) = wharf(&dir, &["config", "--services", "tools"]);
+    assert_eq!(out, "tools\n");
+    let (_, out, _) = wharf(&dir, &["config", "--profiles"]);
+    assert_eq!(out, "tools\n");
+    let (_, out, _) = wharf(&dir, &["config", "--volumes"]);
+    assert_eq!(out, "data\n");
+    let (_, out, _) = wharf(&dir, &["config", "--networks"]);
+    assert_eq!(out, "front\ndefault\n");
+}
+
+#[test]
+fn project_name_precedence() {
+    let dir = fixtures().join("good-full");
+    let (_, out, _) = wharf(&dir, &["config", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["name"], "full");
+    let (_, out, _) = wharf(&dir, &["-p", "other", "config", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["name"], "other");
+    assert_eq!(v["volumes"]["data"]["name"], "other_data");
+    let (code, _, err) = wharf(&dir, &["-p", "Bad Name", "config"]);
+    assert_eq!(code, 15);
+    assert!(err.contains("invalid project name \"Bad Name\""), "{err}");
+    assert!(err.contains("try \"badname\""), "{err}");
+}
+
+#[test]
+fn hash_matches_between_config_and_library() {
+    let dir = fixtures().join("good-full");
+    let (_, out, _) = wharf(&dir, &["config", "--hash", "*"]);
+    let mut opts = wharf::LoadOptions { cwd: dir.clone(), ..Default::default() };
+    opts.environment.insert("HOME".into(), "/home/user".into());
+    let loaded = wharf::load(&opts).unwrap();
+    let want: String =
+        loaded.project.services.iter().map(|(n, s)| format!("{n} {}\n", wharf::hash::service_hash(s))).collect();
+    assert_eq!(out, want);
+}
+
+#[test]
+fn variables_are_listed() {
+    let (_, out, _) = wharf(&fixtures().join("good-full"), &["config", "--variables"]);
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn no_compose_file_found() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, _, err) = wharf(tmp.path(), &["config"]);
+    assert_eq!(code, 15);
+    assert!(err.contains("no compose file found"), "{err}");
+    assert!(err.contains("hint: create `compose.yaml`"), "{err}");
+}
+
+#[test]
+fn compose_file_variable_and_env_file_precedence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("a.yml"), "services:\n  s:\n    image: \"x:${TAG}\"\n    environment: [\"V=${V}\"]\n")
+        .unwrap();
+    std::fs::write(d.join(".env"), "TAG=from-dotenv\nV=dotenv\nCOMPOSE_FILE=a.yml\n").unwrap();
+    std::fs::write(d.join("other.env"), "TAG=from-env-file\n").unwrap();
+    let (code, out, err) = wharf(d, &["config", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["services"]["s"]["image"], "x:from-dotenv");
+    // --env-file replaces the default .env
+    let (_, out, err) = wharf(d, &["-f", "a.yml", "--env-file", "other.env", "config", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{err}"));
+    assert_eq!(v["services"]["s"]["image"], "x:from-env-file");
+    assert!(err.contains("the `V` variable is not set"), "{err}");
+}
