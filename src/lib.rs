@@ -5,9 +5,12 @@
 
 pub mod cli;
 pub mod diag;
+pub mod engine;
 pub mod graph;
 pub mod hash;
 pub mod load;
 pub mod model;
+pub mod plan;
+pub mod scheduler;
 
 pub use load::{LoadOptions, Loaded, load};

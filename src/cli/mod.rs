@@ -13,12 +13,7 @@ use crate::diag::Diagnostics;
 use crate::load::{LoadOptions, Loaded};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "wharf",
-    version,
-    about = "A Compose-Specification orchestrator for the Docker Engine",
-    propagate_version = true
-)]
+#[command(name = "wharf", version, about = "A Compose-Specification orchestrator for the Docker Engine")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -78,6 +73,14 @@ pub enum Ansi {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(commands::config::ConfigArgs),
+    /// Create and start containers (`-d` only for now)
+    Up(commands::lifecycle::UpArgs),
+    /// Create containers without starting them
+    Create(commands::lifecycle::UpArgs),
+    /// Stop and remove containers and networks (`-v`: volumes too)
+    Down(commands::lifecycle::DownArgs),
+    /// List containers
+    Ps(commands::lifecycle::PsArgs),
     /// Show the wharf version
     Version(commands::version::VersionArgs),
 }
@@ -88,6 +91,10 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Config(a) => commands::config::run(&cli.global, a),
         Command::Version(a) => commands::version::run(a),
+        Command::Up(a) => commands::lifecycle::up(&cli.global, a, false),
+        Command::Create(a) => commands::lifecycle::up(&cli.global, a, true),
+        Command::Down(a) => commands::lifecycle::down_cmd(&cli.global, a),
+        Command::Ps(a) => commands::lifecycle::ps(&cli.global, a),
     };
     match result {
         Ok(code) => code,

@@ -109,11 +109,16 @@ fn plain_is_safe(s: &str) -> bool {
     if s.ends_with([' ', ':']) || s.contains(": ") || s.contains(" #") {
         return false;
     }
-    if !s.chars().all(|c| c.is_ascii_graphic() || c == ' ') || s.contains(['{', '}', '[', ']', ',', '"', '\'', '`', '|', '>', '&', '*', '!', '%', '@']) {
+    if !s.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        || s.contains(['{', '}', '[', ']', ',', '"', '\'', '`', '|', '>', '&', '*', '!', '%', '@'])
+    {
         return false;
     }
     let lower = s.to_ascii_lowercase();
-    if matches!(lower.as_str(), "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~" | ".inf" | ".nan") {
+    if matches!(
+        lower.as_str(),
+        "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~" | ".inf" | ".nan"
+    ) {
         return false;
     }
     // Anything that looks like a number (including 0x, 0o, 1e3, 1_000, 12:30) stays quoted.

@@ -168,7 +168,8 @@ fn yaml_error(e: &serde_saphyr::Error, file: &Arc<PathBuf>) -> Diagnostic {
         _ => first.trim_start_matches("error: ").to_string(),
     };
     // Drop serde-saphyr's own position suffix and its advice meant for programmers.
-    let msg = msg.split(" at line ").next().unwrap_or(&msg).replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    let msg =
+        msg.split(" at line ").next().unwrap_or(&msg).replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     let mut d = Diagnostic::error(Loc::new(file, line, col), "", format!("invalid YAML: {msg}"));
     if msg.contains("duplicate mapping key") {
         d = d.with_hint("a key may appear only once in a mapping: remove or rename one of them");

@@ -1,4 +1,5 @@
 //! One module per verb.
 
 pub mod config;
+pub mod lifecycle;
 pub mod version;

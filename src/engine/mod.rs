@@ -1,0 +1,308 @@
+//! The engine boundary: domain types and the [`Engine`] trait that everything above it uses.
+//! [`docker`] is the one implementation against the Docker Engine API (the only module that
+//! imports bollard).
+
+pub mod docker;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// What went wrong talking to the engine, with the subject named.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum EngineError {
+    #[error("cannot connect to the Docker Engine at {endpoint}: {reason}")]
+    Unreachable { endpoint: String, reason: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("{what} already exists")]
+    Conflict { what: String },
+    #[error("image `{image}` is not available locally and cannot be pulled: {reason}")]
+    ImageMissing { image: String, reason: String },
+    #[error("host port {port} is already allocated")]
+    PortAllocated { port: String },
+    #[error("network `{network}` still has active endpoints")]
+    NetworkInUse { network: String },
+    #[error("the engine refused {operation}: {message}")]
+    Api { operation: String, status: u16, message: String },
+}
+
+impl EngineError {
+    /// A likely fix, for the CLI's `hint:` line.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            EngineError::Unreachable { .. } => Some(
+                "is the Docker daemon running? set `DOCKER_HOST` (e.g. `unix:///var/run/docker.sock`) if it listens elsewhere"
+                    .into(),
+            ),
+            EngineError::ImageMissing { image, .. } => {
+                Some(format!("build or load `{image}` locally (`docker build -t {image} …`); no registry is reachable"))
+            }
+            EngineError::PortAllocated { port } => {
+                Some(format!("another container or process uses host port {port}: free it or change the published port"))
+            }
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// The state of a container as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl State {
+    pub fn parse(s: &str) -> State {
+        match s {
+            "running" => State::Running,
+            "paused" => State::Paused,
+            "restarting" => State::Restarting,
+            "removing" => State::Removing,
+            "exited" => State::Exited,
+            "dead" => State::Dead,
+            _ => State::Created,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running => "running",
+            State::Paused => "paused",
+            State::Restarting => "restarting",
+            State::Removing => "removing",
+            State::Exited => "exited",
+            State::Dead => "dead",
+        }
+    }
+}
+
+/// A volume mounted in a container, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountInfo {
+    pub kind: String,
+    /// The volume name for `volume` mounts.
+    pub name: Option<String>,
+    pub source: String,
+    pub destination: String,
+}
+
+/// A published port, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    pub ip: Option<String>,
+    pub private: u16,
+    pub public: Option<u16>,
+    pub protocol: String,
+}
+
+/// A container as one list call reports it: enough for `ps` and for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    pub command: String,
+    pub created: i64,
+    pub state: State,
+    pub status: String,
+    pub labels: BTreeMap<String, String>,
+    pub mounts: Vec<MountInfo>,
+    pub ports: Vec<PortInfo>,
+    /// Network names the container is attached to.
+    pub networks: Vec<String>,
+}
+
+impl ContainerInfo {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+}
+
+/// Details only an inspect gives: health and exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerDetails {
+    pub state: State,
+    /// `starting`, `healthy`, `unhealthy`, or `None` without a healthcheck.
+    pub health: Option<String>,
+    /// The output of the last health probe.
+    pub last_health_output: Option<String>,
+    pub exit_code: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInfo {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeInfo {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub driver: Option<String>,
+    pub driver_opts: BTreeMap<String, String>,
+    pub internal: bool,
+    pub attachable: bool,
+    pub enable_ipv6: bool,
+    pub labels: BTreeMap<String, String>,
+    /// (subnet, gateway, ip_range)
+    pub ipam: Vec<(Option<String>, Option<String>, Option<String>)>,
+    pub ipam_driver: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeSpec {
+    pub name: String,
+    pub driver: Option<String>,
+    pub driver_opts: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// How a container joins one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    pub network: String,
+    pub aliases: Vec<String>,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mount {
+    /// `bind`, `volume` or `tmpfs`.
+    pub kind: String,
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+    pub create_host_path: bool,
+    pub nocopy: bool,
+    pub propagation: Option<String>,
+    pub tmpfs_size: Option<i64>,
+    pub tmpfs_mode: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortBinding {
+    /// `80/tcp`
+    pub container: String,
+    pub host_ip: Option<String>,
+    /// Empty for an ephemeral port.
+    pub host_port: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    pub test: Vec<String>,
+    pub interval_ns: Option<i64>,
+    pub timeout_ns: Option<i64>,
+    pub start_period_ns: Option<i64>,
+    pub retries: Option<i64>,
+}
+
+/// Everything needed to create one container, in engine terms but free of bollard types.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub image: String,
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub mac_address: Option<String>,
+    pub exposed_ports: Vec<String>,
+    pub tty: bool,
+    pub stdin_open: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
+    pub healthcheck: Option<Health>,
+    pub mounts: Vec<Mount>,
+    pub port_bindings: Vec<PortBinding>,
+    pub network_mode: Option<String>,
+    /// The first endpoint is given at create; the others are connected afterwards (API < 1.44).
+    pub endpoints: Vec<Endpoint>,
+    pub restart_policy: Option<(String, Option<i64>)>,
+    pub init: Option<bool>,
+    pub privileged: bool,
+    pub read_only: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub extra_hosts: Vec<String>,
+    pub ulimits: Vec<(String, i64, i64)>,
+    pub sysctls: BTreeMap<String, String>,
+    pub tmpfs: BTreeMap<String, String>,
+    /// (host path, container path, permissions)
+    pub devices: Vec<(String, String, String)>,
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    pub uts: Option<String>,
+    pub userns_mode: Option<String>,
+    pub shm_size: Option<i64>,
+    pub memory: Option<i64>,
+    pub memory_reservation: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    pub cpuset: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub volumes_from: Vec<String>,
+    pub log_driver: Option<String>,
+    pub log_opts: BTreeMap<String, String>,
+    pub group_add: Vec<String>,
+    pub oom_score_adj: Option<i64>,
+    pub runtime: Option<String>,
+    pub cgroup_parent: Option<String>,
+    pub links: Vec<String>,
+}
+
+/// The operations wharf needs from a container engine. Futures are `Send` so the scheduler can
+/// run them on any worker thread.
+pub trait Engine: Clone + Send + Sync + 'static {
+    /// Containers of `project` (one list call), running or not.
+    fn list_containers(&self, project: &str) -> impl Future<Output = Result<Vec<ContainerInfo>>> + Send;
+    /// Every project with containers on the engine: (name, states of its containers, config files).
+    fn list_projects(&self) -> impl Future<Output = Result<Vec<ContainerInfo>>> + Send;
+    fn list_networks(&self, project: &str) -> impl Future<Output = Result<Vec<NetworkInfo>>> + Send;
+    fn list_volumes(&self, project: &str) -> impl Future<Output = Result<Vec<VolumeInfo>>> + Send;
+    /// `Ok(None)` when the network does not exist.
+    fn network_exists(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn volume_exists(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn create_network(&self, spec: &NetworkSpec) -> impl Future<Output = Result<String>> + Send;
+    fn remove_network(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    fn create_volume(&self, spec: &VolumeSpec) -> impl Future<Output = Result<()>> + Send;
+    fn remove_volume(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    /// The image's ID, or `None` when it is not present locally.
+    fn image_id(&self, image: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+    /// Creates the container (attached to its first endpoint) and connects the other endpoints.
+    fn create_container(&self, spec: &ContainerSpec) -> impl Future<Output = Result<String>> + Send;
+    fn start_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn stop_container(&self, id: &str, timeout_s: Option<i64>) -> impl Future<Output = Result<()>> + Send;
+    fn kill_container(&self, id: &str, signal: &str) -> impl Future<Output = Result<()>> + Send;
+    fn pause_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn unpause_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    fn remove_container(&self, id: &str, force: bool, volumes: bool) -> impl Future<Output = Result<()>> + Send;
+    fn rename_container(&self, id: &str, name: &str) -> impl Future<Output = Result<()>> + Send;
+    fn inspect_container(&self, id: &str) -> impl Future<Output = Result<ContainerDetails>> + Send;
+}

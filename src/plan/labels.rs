@@ -1,0 +1,20 @@
+//! The labels docker compose writes, so a stack can move between compose and wharf.
+
+pub const PROJECT: &str = "com.docker.compose.project";
+pub const SERVICE: &str = "com.docker.compose.service";
+pub const NUMBER: &str = "com.docker.compose.container-number";
+pub const ONEOFF: &str = "com.docker.compose.oneoff";
+pub const CONFIG_HASH: &str = "com.docker.compose.config-hash";
+pub const WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+pub const CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+pub const ENV_FILE: &str = "com.docker.compose.project.environment_file";
+pub const DEPENDS_ON: &str = "com.docker.compose.depends_on";
+pub const IMAGE: &str = "com.docker.compose.image";
+pub const VERSION: &str = "com.docker.compose.version";
+pub const NETWORK: &str = "com.docker.compose.network";
+pub const VOLUME: &str = "com.docker.compose.volume";
+pub const REPLACE: &str = "com.docker.compose.replace";
+
+/// The compose version we write in `com.docker.compose.version` (the compose v2 release whose
+/// behaviour wharf follows), so compose does not consider the containers foreign.
+pub const COMPOSE_VERSION: &str = "2.40.3";

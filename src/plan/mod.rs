@@ -1,0 +1,314 @@
+//! Deciding what to do: labels, container specs, and `reconcile(project, observed) -> Plan`.
+//! Everything here is pure: no engine calls, so plans are tested as text.
+
+pub mod labels;
+pub mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use crate::engine::{ContainerInfo, ContainerSpec, Mount, NetworkInfo, NetworkSpec, VolumeInfo, VolumeSpec};
+use crate::hash::service_hash;
+use crate::model::Project;
+use labels::*;
+
+/// What exists on the engine for a project, from one list call per resource kind.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub containers: Vec<ContainerInfo>,
+    pub networks: Vec<NetworkInfo>,
+    pub volumes: Vec<VolumeInfo>,
+    /// Image reference → local image ID (`None`: not present).
+    pub images: HashMap<String, Option<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub force_recreate: bool,
+    pub no_recreate: bool,
+    pub remove_orphans: bool,
+    pub ignore_orphans: bool,
+    pub renew_anon_volumes: bool,
+    pub no_start: bool,
+    /// `--scale SERVICE=N`.
+    pub scale: HashMap<String, u32>,
+    /// Services to converge (empty: all of them).
+    pub services: Vec<String>,
+}
+
+/// One engine-level change and why it is needed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    CreateNetwork(NetworkSpec),
+    CreateVolume(VolumeSpec),
+    /// Create a new container; started later unless `--no-start`.
+    CreateContainer {
+        service: String,
+        spec: Box<ContainerSpec>,
+    },
+    /// Replace `old` with a container made from `spec`: create under a temporary name, stop and
+    /// remove the old one, rename the new one.
+    Recreate {
+        service: String,
+        old_id: String,
+        old_name: String,
+        spec: Box<ContainerSpec>,
+    },
+    /// Start an existing container that is not running.
+    Start {
+        service: String,
+        id: String,
+        name: String,
+    },
+    /// Stop and remove a container (orphan or surplus replica).
+    Remove {
+        service: String,
+        id: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub action: Action,
+    pub cause: String,
+}
+
+/// The changes that make the engine match the project.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Containers left as they are: (service, name).
+    pub unchanged: Vec<(String, String)>,
+    pub warnings: Vec<String>,
+}
+
+/// Something that makes the plan impossible.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("service `{service}` needs image `{image}`, which is not available locally")]
+    ImageMissing { service: String, image: String },
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.steps {
+            let what = match &s.action {
+                Action::CreateNetwork(n) => format!("create network {}", n.name),
+                Action::CreateVolume(v) => format!("create volume {}", v.name),
+                Action::CreateContainer { spec, .. } => format!("create container {}", spec.name),
+                Action::Recreate { old_name, .. } => format!("recreate container {old_name}"),
+                Action::Start { name, .. } => format!("start container {name}"),
+                Action::Remove { name, .. } => format!("remove container {name}"),
+            };
+            writeln!(f, "{what:<48} ({})", s.cause)?;
+        }
+        for (_, name) in &self.unchanged {
+            writeln!(f, "{:<48} (up to date)", format!("keep container {name}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The labels of a project network or volume.
+fn resource_labels(
+    project: &str,
+    key_label: &str,
+    key: &str,
+    own: &indexmap::IndexMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut l: BTreeMap<String, String> = own.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    l.insert(PROJECT.into(), project.into());
+    l.insert(key_label.into(), key.into());
+    l.insert(VERSION.into(), COMPOSE_VERSION.into());
+    l
+}
+
+/// Decides what to change. Pure: `observed` is everything known about the engine.
+pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<Plan, PlanError> {
+    let mut plan = Plan::default();
+    let selected: Vec<String> = if opts.services.is_empty() {
+        p.services.keys().cloned().collect()
+    } else {
+        crate::graph::Graph::new(p).with_dependencies(&opts.services).into_iter().collect()
+    };
+
+    // Networks and volumes used by the selected services.
+    let mut used_nets = std::collections::BTreeSet::new();
+    let mut used_vols = std::collections::BTreeSet::new();
+    for name in &selected {
+        let svc = &p.services[name];
+        used_nets.extend(svc.networks.keys().cloned());
+        used_vols.extend(svc.volumes.iter().filter(|v| v.kind == "volume").filter_map(|v| v.source.clone()));
+    }
+    for (key, n) in &p.networks {
+        if !used_nets.contains(key) || n.external == Some(true) {
+            continue;
+        }
+        let name = n.name.clone().unwrap_or_else(|| format!("{}_{key}", p.name));
+        if !observed.networks.iter().any(|o| o.name == name) {
+            plan.steps.push(Step {
+                action: Action::CreateNetwork(NetworkSpec {
+                    name,
+                    driver: n.driver.clone(),
+                    driver_opts: n.driver_opts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    internal: n.internal.unwrap_or(false),
+                    attachable: n.attachable.unwrap_or(false),
+                    enable_ipv6: n.enable_ipv6.unwrap_or(false),
+                    labels: resource_labels(&p.name, NETWORK, key, &n.labels),
+                    ipam: n
+                        .ipam
+                        .iter()
+                        .flat_map(|i| i.config.iter())
+                        .map(|c| (c.subnet.clone(), c.gateway.clone(), c.ip_range.clone()))
+                        .collect(),
+                    ipam_driver: n.ipam.as_ref().and_then(|i| i.driver.clone()),
+                }),
+                cause: "missing".into(),
+            });
+        }
+    }
+    for (key, v) in &p.volumes {
+        if !used_vols.contains(key) || v.external == Some(true) {
+            continue;
+        }
+        let name = v.name.clone().unwrap_or_else(|| format!("{}_{key}", p.name));
+        if !observed.volumes.iter().any(|o| o.name == name) {
+            plan.steps.push(Step {
+                action: Action::CreateVolume(VolumeSpec {
+                    name,
+                    driver: v.driver.clone(),
+                    driver_opts: v.driver_opts.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    labels: resource_labels(&p.name, VOLUME, key, &v.labels),
+                }),
+                cause: "missing".into(),
+            });
+        }
+    }
+
+    // Containers, service by service.
+    let mine = |c: &&ContainerInfo| c.label(ONEOFF) != Some("True");
+    for name in &selected {
+        let svc = &p.services[name];
+        let image = spec::image_name(&p.name, name, svc);
+        let image_id = match observed.images.get(&image) {
+            Some(Some(id)) => id.clone(),
+            _ => return Err(PlanError::ImageMissing { service: name.clone(), image }),
+        };
+        let want = opts.scale.get(name).copied().unwrap_or_else(|| svc.replicas());
+        let hash = service_hash(svc);
+        let mut existing: Vec<&ContainerInfo> =
+            observed.containers.iter().filter(mine).filter(|c| c.label(SERVICE) == Some(name)).collect();
+        let number = |c: &ContainerInfo| c.label(NUMBER).and_then(|n| n.parse::<u32>().ok()).unwrap_or(u32::MAX);
+        existing.sort_by_key(|c| number(c));
+        // Surplus replicas go, highest numbers first.
+        let split = existing.len().min(want as usize);
+        let (keep, surplus) = existing.split_at(split);
+        for c in surplus.iter().rev() {
+            plan.steps.push(Step {
+                action: Action::Remove { service: name.clone(), id: c.id.clone(), name: c.name.clone() },
+                cause: format!("scaled to {want}"),
+            });
+        }
+        let taken: Vec<u32> = keep.iter().map(|c| number(c)).collect();
+        for c in keep {
+            let n = number(c);
+            let cause = if opts.no_recreate {
+                None
+            } else if opts.force_recreate {
+                Some("--force-recreate")
+            } else if c.label(CONFIG_HASH) != Some(hash.as_str()) {
+                Some("config hash changed")
+            } else if c.label(IMAGE) != Some(image_id.as_str()) {
+                Some("image changed")
+            } else {
+                None
+            };
+            match cause {
+                Some(cause) => {
+                    let mut s = spec::container_spec(p, name, svc, n, &image_id);
+                    if !opts.renew_anon_volumes {
+                        carry_anonymous_volumes(c, &mut s);
+                    }
+                    plan.steps.push(Step {
+                        action: Action::Recreate {
+                            service: name.clone(),
+                            old_id: c.id.clone(),
+                            old_name: c.name.clone(),
+                            spec: Box::new(s),
+                        },
+                        cause: cause.into(),
+                    });
+                }
+                None if c.state != crate::engine::State::Running
+                    && c.state != crate::engine::State::Restarting
+                    && !opts.no_start =>
+                {
+                    plan.steps.push(Step {
+                        action: Action::Start { service: name.clone(), id: c.id.clone(), name: c.name.clone() },
+                        cause: c.state.as_str().to_string(),
+                    });
+                }
+                None => plan.unchanged.push((name.clone(), c.name.clone())),
+            }
+        }
+        // Missing replicas take the lowest free numbers.
+        let mut n = 1;
+        for _ in keep.len()..want as usize {
+            while taken.contains(&n) {
+                n += 1;
+            }
+            let s = spec::container_spec(p, name, svc, n, &image_id);
+            plan.steps.push(Step {
+                action: Action::CreateContainer { service: name.clone(), spec: Box::new(s) },
+                cause: "missing".into(),
+            });
+            n += 1;
+        }
+    }
+
+    // Orphans: containers of the project whose service is gone.
+    if opts.services.is_empty() {
+        for c in observed.containers.iter().filter(mine) {
+            let svc = c.label(SERVICE).unwrap_or("");
+            if p.services.contains_key(svc) {
+                continue;
+            }
+            if opts.remove_orphans {
+                plan.steps.push(Step {
+                    action: Action::Remove { service: svc.into(), id: c.id.clone(), name: c.name.clone() },
+                    cause: "orphan".into(),
+                });
+            } else if !opts.ignore_orphans {
+                plan.warnings.push(format!(
+                    "found orphan container `{}` for service `{svc}`, which is not in the project; remove it with `--remove-orphans`, or set COMPOSE_IGNORE_ORPHANS=1 to silence this",
+                    c.name
+                ));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Anonymous volumes of the old container are mounted again in the new one, so data survives.
+fn carry_anonymous_volumes(old: &ContainerInfo, spec: &mut ContainerSpec) {
+    for m in &old.mounts {
+        let Some(name) = &m.name else { continue };
+        let anonymous = m.kind == "volume" && name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit());
+        if !anonymous {
+            continue;
+        }
+        if let Some(mount) =
+            spec.mounts.iter_mut().find(|x| x.target == m.destination && x.kind == "volume" && x.source.is_none())
+        {
+            mount.source = Some(name.clone());
+        } else if !spec.mounts.iter().any(|x| x.target == m.destination) {
+            spec.mounts.push(Mount {
+                kind: "volume".into(),
+                source: Some(name.clone()),
+                target: m.destination.clone(),
+                ..Mount::default()
+            });
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! Service → [`ContainerSpec`]: what one replica's container looks like. Pure.
+
+use std::collections::BTreeMap;
+
+use crate::engine::{ContainerSpec, Endpoint, Health, Mount, PortBinding};
+use crate::hash::service_hash;
+use crate::load::units::parse_duration;
+use crate::model::{Project, Service};
+use crate::plan::labels::*;
+
+/// The container name of replica `n` (compose: `<project>-<service>-<n>`).
+pub fn container_name(project: &str, service: &str, svc: &Service, n: u32) -> String {
+    match &svc.container_name {
+        Some(name) => name.clone(),
+        None => format!("{project}-{service}-{n}"),
+    }
+}
+
+/// The image a service runs: `image`, else the name compose gives a built image.
+pub fn image_name(project: &str, service: &str, svc: &Service) -> String {
+    svc.image.clone().unwrap_or_else(|| format!("{project}-{service}"))
+}
+
+fn seconds(d: &Option<String>) -> Option<i64> {
+    d.as_deref().and_then(|d| parse_duration(d).ok()).map(|ns| (ns / 1_000_000_000) as i64)
+}
+
+fn nanos(d: &Option<String>) -> Option<i64> {
+    d.as_deref().and_then(|d| parse_duration(d).ok()).map(|ns| ns as i64)
+}
+
+/// The stop grace period in seconds (default 10, as the engine).
+pub fn stop_timeout(svc: &Service) -> Option<i64> {
+    seconds(&svc.stop_grace_period)
+}
+
+/// The labels every container of `service` carries.
+pub fn container_labels(p: &Project, service: &str, svc: &Service, n: u32, image_id: &str) -> BTreeMap<String, String> {
+    let mut l: BTreeMap<String, String> = svc.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    l.insert(PROJECT.into(), p.name.clone());
+    l.insert(SERVICE.into(), service.into());
+    l.insert(NUMBER.into(), n.to_string());
+    l.insert(ONEOFF.into(), "False".into());
+    l.insert(CONFIG_HASH.into(), service_hash(svc));
+    l.insert(WORKING_DIR.into(), p.working_dir.display().to_string());
+    l.insert(CONFIG_FILES.into(), p.config_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(","));
+    if !p.env_files.is_empty() {
+        l.insert(ENV_FILE.into(), p.env_files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(","));
+    }
+    let deps: Vec<String> =
+        svc.depends_on.iter().map(|(d, c)| format!("{d}:{}:{}", c.condition.as_str(), c.restart)).collect();
+    l.insert(DEPENDS_ON.into(), deps.join(","));
+    l.insert(IMAGE.into(), image_id.to_string());
+    l.insert(VERSION.into(), COMPOSE_VERSION.into());
+    l
+}
+
+/// The full container spec for replica `n` of `service`.
+pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_id: &str) -> ContainerSpec {
+    let name = container_name(&p.name, service, svc, n);
+    let mut s = ContainerSpec {
+        name: name.clone(),
+        image: image_name(&p.name, service, svc),
+        cmd: svc.command.clone(),
+        entrypoint: svc.entrypoint.clone(),
+        env: svc.environment.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect(),
+        labels: container_labels(p, service, svc, n, image_id),
+        working_dir: svc.working_dir.clone(),
+        user: svc.user.clone(),
+        hostname: svc.hostname.clone(),
+        domainname: svc.domainname.clone(),
+        mac_address: svc.mac_address.clone(),
+        tty: svc.tty.unwrap_or(false),
+        stdin_open: svc.stdin_open.unwrap_or(false),
+        stop_signal: svc.stop_signal.clone(),
+        stop_timeout: stop_timeout(svc),
+        init: svc.init,
+        privileged: svc.privileged.unwrap_or(false),
+        read_only: svc.read_only.unwrap_or(false),
+        cap_add: svc.cap_add.clone(),
+        cap_drop: svc.cap_drop.clone(),
+        security_opt: svc.security_opt.clone(),
+        dns: svc.dns.clone(),
+        dns_search: svc.dns_search.clone(),
+        dns_options: svc.dns_opt.clone(),
+        extra_hosts: svc.extra_hosts.clone(),
+        sysctls: svc.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        pid: svc.pid.clone(),
+        ipc: svc.ipc.clone(),
+        uts: svc.uts.clone(),
+        userns_mode: svc.userns_mode.clone(),
+        shm_size: svc.shm_size,
+        memory: svc.mem_limit,
+        memory_reservation: svc.mem_reservation,
+        memory_swap: svc.memswap_limit,
+        cpu_shares: svc.cpu_shares,
+        cpuset: svc.cpuset.clone(),
+        pids_limit: svc.pids_limit,
+        group_add: svc.group_add.clone(),
+        oom_score_adj: svc.oom_score_adj,
+        runtime: svc.runtime.clone(),
+        cgroup_parent: svc.cgroup_parent.clone(),
+        ..ContainerSpec::default()
+    };
+    s.nano_cpus = svc.cpus.map(|c| (c * 1e9) as i64);
+    if let Some(limits) = svc.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.limits.as_ref()) {
+        s.memory = s.memory.or(limits.memory);
+        s.nano_cpus = s.nano_cpus.or(limits.cpus.map(|c| (c * 1e9) as i64));
+        s.pids_limit = s.pids_limit.or(limits.pids);
+    }
+    if let Some(r) = svc.deploy.as_ref().and_then(|d| d.resources.as_ref()).and_then(|r| r.reservations.as_ref()) {
+        s.memory_reservation = s.memory_reservation.or(r.memory);
+    }
+    s.restart_policy = svc.restart.as_ref().map(|r| match r.split_once(':') {
+        Some((name, n)) => (name.to_string(), n.parse().ok()),
+        None => (r.clone(), None),
+    });
+    if let Some(h) = &svc.healthcheck {
+        if h.disable == Some(true) {
+            s.healthcheck = Some(Health { test: vec!["NONE".into()], ..Health::default() });
+        } else {
+            s.healthcheck = Some(Health {
+                test: h.test.clone(),
+                interval_ns: nanos(&h.interval),
+                timeout_ns: nanos(&h.timeout),
+                start_period_ns: nanos(&h.start_period),
+                retries: h.retries.map(|r| r as i64),
+            });
+        }
+    }
+    for (k, u) in &svc.ulimits {
+        let (soft, hard) = match u {
+            crate::model::Ulimit::Single(n) => (*n, *n),
+            crate::model::Ulimit::Range { soft, hard } => (*soft, *hard),
+        };
+        s.ulimits.push((k.clone(), soft, hard));
+    }
+    for t in &svc.tmpfs {
+        let (path, opts) = t.split_once(':').unwrap_or((t, ""));
+        s.tmpfs.insert(path.to_string(), opts.to_string());
+    }
+    for d in &svc.devices {
+        s.devices.push((d.source.clone(), d.target.clone(), d.permissions.clone().unwrap_or_else(|| "rwm".into())));
+    }
+    if let Some(l) = &svc.logging {
+        s.log_driver = l.driver.clone().or_else(|| Some("json-file".into()).filter(|_| !l.options.is_empty()));
+        s.log_opts = l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    }
+    for v in &svc.volumes {
+        let source = if v.kind == "volume" {
+            v.source.as_ref().map(|src| p.volumes.get(src).and_then(|d| d.name.clone()).unwrap_or_else(|| src.clone()))
+        } else {
+            v.source.clone()
+        };
+        s.mounts.push(Mount {
+            kind: v.kind.clone(),
+            source,
+            target: v.target.clone(),
+            read_only: v.read_only.unwrap_or(false),
+            create_host_path: v.bind.as_ref().and_then(|b| b.create_host_path).unwrap_or(false),
+            nocopy: v.volume.as_ref().and_then(|o| o.nocopy).unwrap_or(false),
+            propagation: v.bind.as_ref().and_then(|b| b.propagation.clone()),
+            tmpfs_size: v.tmpfs.as_ref().and_then(|t| t.size),
+            tmpfs_mode: v.tmpfs.as_ref().and_then(|t| t.mode),
+        });
+    }
+    for port in &svc.ports {
+        let proto = port.protocol.clone().unwrap_or_else(|| "tcp".into());
+        let key = format!("{}/{proto}", port.target);
+        if !s.exposed_ports.contains(&key) {
+            s.exposed_ports.push(key.clone());
+        }
+        s.port_bindings.push(PortBinding {
+            container: key,
+            host_ip: port.host_ip.clone(),
+            host_port: port.published.clone().unwrap_or_default(),
+        });
+    }
+    for e in &svc.expose {
+        let key = if e.contains('/') { e.clone() } else { format!("{e}/tcp") };
+        if !s.exposed_ports.contains(&key) {
+            s.exposed_ports.push(key);
+        }
+    }
+    // `service:x` references resolve to that service's first container.
+    let resolve = |v: &str| match v.strip_prefix("service:") {
+        Some(dep) => {
+            let dep_svc = p.services.get(dep).cloned().unwrap_or_default();
+            format!("container:{}", container_name(&p.name, dep, &dep_svc, 1))
+        }
+        None => v.to_string(),
+    };
+    s.pid = s.pid.as_deref().map(resolve);
+    s.ipc = s.ipc.as_deref().map(resolve);
+    for vf in &svc.volumes_from {
+        let (src, mode) = vf.split_once(':').map(|(a, b)| (a, Some(b))).unwrap_or((vf, None));
+        let target = match src.strip_prefix("container:") {
+            Some(c) => c.to_string(),
+            None => container_name(&p.name, src, &p.services.get(src).cloned().unwrap_or_default(), 1),
+        };
+        s.volumes_from.push(match mode {
+            Some(m) => format!("{target}:{m}"),
+            None => target,
+        });
+    }
+    for l in &svc.links {
+        let (dep, alias) = l.split_once(':').unwrap_or((l, l));
+        let dep_svc = p.services.get(dep).cloned().unwrap_or_default();
+        s.links.push(format!("{}:{alias}", container_name(&p.name, dep, &dep_svc, 1)));
+    }
+    match &svc.network_mode {
+        Some(mode) => s.network_mode = Some(resolve(mode)),
+        None => {
+            // Highest priority first, as compose does; the first one is given at create.
+            let mut nets: Vec<(&String, Option<&crate::model::ServiceNetwork>)> =
+                svc.networks.iter().map(|(k, v)| (k, v.as_ref())).collect();
+            nets.sort_by_key(|(_, v)| std::cmp::Reverse(v.and_then(|c| c.priority).unwrap_or(0)));
+            for (key, cfg) in nets {
+                let net_name =
+                    p.networks.get(key).and_then(|n| n.name.clone()).unwrap_or_else(|| format!("{}_{key}", p.name));
+                let mut aliases = vec![service.to_string()];
+                if let Some(c) = cfg {
+                    aliases.extend(c.aliases.iter().cloned());
+                }
+                s.endpoints.push(Endpoint {
+                    network: net_name,
+                    aliases,
+                    ipv4: cfg.and_then(|c| c.ipv4_address.clone()),
+                    ipv6: cfg.and_then(|c| c.ipv6_address.clone()),
+                });
+            }
+            if let Some(first) = s.endpoints.first() {
+                s.network_mode = Some(first.network.clone());
+            }
+        }
+    }
+    s
+}
