@@ -22,6 +22,10 @@ impl Loc {
     pub fn file_only(file: &Path) -> Self {
         Loc { file: Some(Arc::new(file.to_path_buf())), line: 0, col: 0 }
     }
+    /// The start of line `line` of `file` (for line-oriented files such as `.env`).
+    pub fn line_start(file: &Path, line: usize) -> Self {
+        Loc { line, col: 1, ..Loc::file_only(file) }
+    }
     pub fn unknown() -> Self {
         Loc::default()
     }

@@ -47,6 +47,14 @@ impl DockerEngine {
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
+
+    /// All containers, running or not, matching one label filter (`key` or `key=value`).
+    async fn containers_labelled(&self, label: &str) -> Result<Vec<ContainerInfo>> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
+        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| map_err(e, "listing", "containers"))?;
+        Ok(list.into_iter().map(container_info).collect())
+    }
 }
 
 fn short(e: &BollardError) -> String {
@@ -277,16 +285,11 @@ fn create_body(s: &ContainerSpec) -> ContainerCreateBody {
 
 impl Engine for DockerEngine {
     async fn list_containers(&self, project: &str) -> Result<Vec<ContainerInfo>> {
-        let opts = ListContainersOptionsBuilder::new().all(true).filters(&project_filter(project)).build();
-        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| map_err(e, "listing", "containers"))?;
-        Ok(list.into_iter().map(container_info).collect())
+        self.containers_labelled(&format!("{PROJECT}={project}")).await
     }
 
     async fn list_projects(&self) -> Result<Vec<ContainerInfo>> {
-        let filters = HashMap::from([("label".to_string(), vec![PROJECT.to_string()])]);
-        let opts = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let list = self.docker.list_containers(Some(opts)).await.map_err(|e| map_err(e, "listing", "containers"))?;
-        Ok(list.into_iter().map(container_info).collect())
+        self.containers_labelled(PROJECT).await
     }
 
     async fn list_networks(&self, project: &str) -> Result<Vec<NetworkInfo>> {

@@ -84,7 +84,7 @@ fn is_name_char(c: char) -> bool {
 }
 
 /// Index of the `}` closing a `${` whose content starts at `start`, counting nested `${`.
-fn matching_brace(chars: &[char], start: usize) -> Option<usize> {
+pub(crate) fn matching_brace(chars: &[char], start: usize) -> Option<usize> {
     let mut depth = 1;
     let mut i = start;
     while i < chars.len() {
@@ -107,15 +107,24 @@ fn matching_brace(chars: &[char], start: usize) -> Option<usize> {
     None
 }
 
+/// The content of `${…}` split into the variable name and what follows it.
+pub(crate) fn split_name(inner: &str) -> (&str, &str) {
+    let end = inner.char_indices().find(|(_, c)| !is_name_char(*c)).map(|(i, _)| i).unwrap_or(inner.len());
+    inner.split_at(end)
+}
+
+/// The operator (`:-`, `-`, `:?`, `?`, `:+`, `+`) that starts `rest`, and its argument.
+pub(crate) fn operator(rest: &str) -> Option<(&'static str, &str)> {
+    [":-", ":?", ":+", "-", "?", "+"].into_iter().find_map(|op| rest.strip_prefix(op).map(|a| (op, a)))
+}
+
 fn braced(
     inner: &str,
     whole: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     unset: &mut Vec<String>,
 ) -> Result<String, InterpolationError> {
-    let name_end = inner.char_indices().find(|(_, c)| !is_name_char(*c)).map(|(i, _)| i).unwrap_or(inner.len());
-    let name = &inner[..name_end];
-    let rest = &inner[name_end..];
+    let (name, rest) = split_name(inner);
     let invalid = |reason: &str| InterpolationError::Invalid { text: whole.to_string(), reason: reason.to_string() };
     if name.is_empty() || !name.starts_with(is_name_start) {
         return Err(invalid("a variable name must start with a letter or `_`"));
@@ -130,10 +139,7 @@ fn braced(
             }
         });
     }
-    let (op, arg) = [":-", ":?", ":+", "-", "?", "+"]
-        .iter()
-        .find_map(|op| rest.strip_prefix(op).map(|a| (*op, a)))
-        .ok_or_else(|| invalid(&format!("unsupported operator in `${{{inner}}}`")))?;
+    let (op, arg) = operator(rest).ok_or_else(|| invalid(&format!("unsupported operator in `${{{inner}}}`")))?;
     // The argument is itself interpolated, but only when it is used.
     let mut expand = |s: &str| -> Result<String, InterpolationError> {
         let r = interpolate(s, lookup)?;

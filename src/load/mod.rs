@@ -283,11 +283,7 @@ fn read_env_files(opts: &LoadOptions, workdir: &Path, diags: &mut Diagnostics) -
                 let lookup = |n: &str| os.get(n).or_else(|| vars.get(n)).cloned();
                 match dotenv::parse(&text, &lookup) {
                     Ok(v) => vars.extend(v),
-                    Err(e) => diags.push(Diagnostic::error(
-                        Loc { line: e.line, col: 1, ..Loc::file_only(&f) },
-                        "",
-                        format!("invalid env file: {}", e.message),
-                    )),
+                    Err(e) => diags.push(env_file_error(&f, &e)),
                 }
             }
             Err(_) if !explicit => {}
@@ -300,8 +296,14 @@ fn read_env_files(opts: &LoadOptions, workdir: &Path, diags: &mut Diagnostics) -
     vars
 }
 
-fn truthy(v: &str) -> bool {
-    matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "y" | "on")
+fn env_file_error(file: &Path, e: &dotenv::DotenvError) -> Diagnostic {
+    Diagnostic::error(Loc::line_start(file, e.line), "", format!("invalid env file: {}", e.message))
+}
+
+/// How compose reads a boolean environment variable (`COMPOSE_DISABLE_ENV_FILE`,
+/// `COMPOSE_IGNORE_ORPHANS`, …): Go's `strconv.ParseBool` true values.
+pub fn truthy(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "true" | "True" | "TRUE")
 }
 
 /// Normalises a directory name the way compose does: lower case, `[a-z0-9_-]` only.
@@ -506,11 +508,7 @@ impl FileCtx<'_> {
                     let l = |n: &str| (self.lookup)(n);
                     match dotenv::parse(&text, &l) {
                         Ok(v) => own.extend(v),
-                        Err(err) => diags.push(Diagnostic::error(
-                            Loc { line: err.line, col: 1, ..Loc::file_only(&e) },
-                            "",
-                            format!("invalid env file: {}", err.message),
-                        )),
+                        Err(err) => diags.push(env_file_error(&e, &err)),
                     }
                 }
             }

@@ -1,6 +1,7 @@
 //! The variables a project refers to, for `wharf config --variables`: each name with whether it
 //! is required and its default or alternate value, read from the files before interpolation.
 
+use crate::load::interpolate::{matching_brace, operator, split_name};
 use crate::load::yaml::{Node, Value};
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -32,36 +33,22 @@ fn scan(s: &str, out: &mut Vec<Variable>) {
         match b.get(i + 1) {
             Some('$') => i += 2,
             Some('{') => {
-                let start = i + 2;
-                let mut depth = 1;
-                let mut j = start;
-                while j < b.len() && depth > 0 {
-                    if b[j] == '{' {
-                        depth += 1;
-                    } else if b[j] == '}' {
-                        depth -= 1;
-                    }
-                    j += 1;
-                }
-                let inner: String = b[start..j.saturating_sub(1).max(start)].iter().collect();
-                let name_end = inner.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(inner.len());
-                let (name, rest) = inner.split_at(name_end);
+                let Some(close) = matching_brace(&b, i + 2) else { break };
+                let inner: String = b[i + 2..close].iter().collect();
+                let (name, rest) = split_name(&inner);
                 if !name.is_empty() {
                     let mut v = Variable { name: name.to_string(), required: false, default: None, alternate: None };
-                    for (op, kind) in [(":-", 0), (":?", 1), (":+", 2), ("-", 0), ("?", 1), ("+", 2)] {
-                        if let Some(arg) = rest.strip_prefix(op) {
-                            match kind {
-                                0 => v.default = Some(arg.to_string()),
-                                1 => v.required = true,
-                                _ => v.alternate = Some(arg.to_string()),
-                            }
-                            scan(arg, out);
-                            break;
+                    if let Some((op, arg)) = operator(rest) {
+                        match op {
+                            ":-" | "-" => v.default = Some(arg.to_string()),
+                            ":?" | "?" => v.required = true,
+                            _ => v.alternate = Some(arg.to_string()),
                         }
+                        scan(arg, out);
                     }
                     out.push(v);
                 }
-                i = j;
+                i = close + 1;
             }
             Some(c) if c.is_ascii_alphabetic() || *c == '_' => {
                 let mut j = i + 1;

@@ -139,6 +139,24 @@ pub struct FileObject {
 }
 
 impl Project {
+    /// The engine name of network `key` (the loader sets `name` on every declared network).
+    pub fn network_name(&self, key: &str) -> String {
+        self.networks.get(key).and_then(|n| n.name.clone()).unwrap_or_else(|| format!("{}_{key}", self.name))
+    }
+
+    /// The engine name of volume `key` (the loader sets `name` on every declared volume).
+    pub fn volume_name(&self, key: &str) -> String {
+        self.volumes.get(key).and_then(|v| v.name.clone()).unwrap_or_else(|| format!("{}_{key}", self.name))
+    }
+
+    /// The name of the first container of `service` (for `service:x`, `volumes_from`, `links`).
+    pub fn first_container_name(&self, service: &str) -> String {
+        match self.services.get(service).and_then(|s| s.container_name.clone()) {
+            Some(name) => name,
+            None => format!("{}-{service}-1", self.name),
+        }
+    }
+
     /// The project as compose's `config` prints it: canonical JSON with `x-*` keys restored.
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);

@@ -68,6 +68,19 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// The service a container action belongs to; `None` for networks and volumes.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Action::CreateContainer { service, .. }
+            | Action::Recreate { service, .. }
+            | Action::Start { service, .. }
+            | Action::Remove { service, .. } => Some(service),
+            Action::CreateNetwork(_) | Action::CreateVolume(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     pub action: Action,
@@ -145,7 +158,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
         if !used_nets.contains(key) || n.external == Some(true) {
             continue;
         }
-        let name = n.name.clone().unwrap_or_else(|| format!("{}_{key}", p.name));
+        let name = p.network_name(key);
         if !observed.networks.iter().any(|o| o.name == name) {
             plan.steps.push(Step {
                 action: Action::CreateNetwork(NetworkSpec {
@@ -172,7 +185,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
         if !used_vols.contains(key) || v.external == Some(true) {
             continue;
         }
-        let name = v.name.clone().unwrap_or_else(|| format!("{}_{key}", p.name));
+        let name = p.volume_name(key);
         if !observed.volumes.iter().any(|o| o.name == name) {
             plan.steps.push(Step {
                 action: Action::CreateVolume(VolumeSpec {

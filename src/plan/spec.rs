@@ -147,11 +147,8 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
         s.log_opts = l.options.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     }
     for v in &svc.volumes {
-        let source = if v.kind == "volume" {
-            v.source.as_ref().map(|src| p.volumes.get(src).and_then(|d| d.name.clone()).unwrap_or_else(|| src.clone()))
-        } else {
-            v.source.clone()
-        };
+        let source =
+            if v.kind == "volume" { v.source.as_ref().map(|src| p.volume_name(src)) } else { v.source.clone() };
         s.mounts.push(Mount {
             kind: v.kind.clone(),
             source,
@@ -184,10 +181,7 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
     }
     // `service:x` references resolve to that service's first container.
     let resolve = |v: &str| match v.strip_prefix("service:") {
-        Some(dep) => {
-            let dep_svc = p.services.get(dep).cloned().unwrap_or_default();
-            format!("container:{}", container_name(&p.name, dep, &dep_svc, 1))
-        }
+        Some(dep) => format!("container:{}", p.first_container_name(dep)),
         None => v.to_string(),
     };
     s.pid = s.pid.as_deref().map(resolve);
@@ -196,7 +190,7 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
         let (src, mode) = vf.split_once(':').map(|(a, b)| (a, Some(b))).unwrap_or((vf, None));
         let target = match src.strip_prefix("container:") {
             Some(c) => c.to_string(),
-            None => container_name(&p.name, src, &p.services.get(src).cloned().unwrap_or_default(), 1),
+            None => p.first_container_name(src),
         };
         s.volumes_from.push(match mode {
             Some(m) => format!("{target}:{m}"),
@@ -205,8 +199,7 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
     }
     for l in &svc.links {
         let (dep, alias) = l.split_once(':').unwrap_or((l, l));
-        let dep_svc = p.services.get(dep).cloned().unwrap_or_default();
-        s.links.push(format!("{}:{alias}", container_name(&p.name, dep, &dep_svc, 1)));
+        s.links.push(format!("{}:{alias}", p.first_container_name(dep)));
     }
     match &svc.network_mode {
         Some(mode) => s.network_mode = Some(resolve(mode)),
@@ -216,8 +209,7 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
                 svc.networks.iter().map(|(k, v)| (k, v.as_ref())).collect();
             nets.sort_by_key(|(_, v)| std::cmp::Reverse(v.and_then(|c| c.priority).unwrap_or(0)));
             for (key, cfg) in nets {
-                let net_name =
-                    p.networks.get(key).and_then(|n| n.name.clone()).unwrap_or_else(|| format!("{}_{key}", p.name));
+                let net_name = p.network_name(key);
                 let mut aliases = vec![service.to_string()];
                 if let Some(c) = cfg {
                     aliases.extend(c.aliases.iter().cloned());

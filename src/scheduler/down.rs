@@ -1,7 +1,6 @@
 //! `down`: stop and remove the project's containers (dependents before their dependencies),
 //! then its networks, then — with `-v` — its named volumes.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -21,13 +20,7 @@ pub struct DownOptions {
 pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Result<(), RunError> {
     let containers = e.list_containers(&project.name).await?;
     // Waves: a service is stopped only after everything that depends on it.
-    let order =
-        crate::graph::Graph::new(project).start_order().unwrap_or_else(|| project.services.keys().cloned().collect());
-    let mut depth: HashMap<String, usize> = HashMap::new();
-    for name in &order {
-        let d = project.services[name].depends_on.keys().filter_map(|dep| depth.get(dep)).max().map_or(0, |m| m + 1);
-        depth.insert(name.clone(), d);
-    }
+    let depth = crate::graph::Graph::new(project).depths();
     let max = depth.values().copied().max().unwrap_or(0);
     let mut waves: Vec<Vec<_>> = vec![Vec::new(); max + 2];
     for c in containers {

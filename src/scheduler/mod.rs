@@ -78,21 +78,15 @@ pub async fn execute<E: Engine>(
                 });
             }
             other => {
-                let service = match &other {
-                    Action::CreateContainer { service, .. }
-                    | Action::Recreate { service, .. }
-                    | Action::Start { service, .. }
-                    | Action::Remove { service, .. } => service.clone(),
-                    _ => unreachable!("resources are handled above"),
-                };
+                let service = other.service().unwrap_or_default().to_string();
                 by_service.entry(service).or_default().push(other);
             }
         }
     }
-    // External networks and volumes must exist already.
+    // External networks must exist already.
     for (key, n) in &project.networks {
         if n.external == Some(true) {
-            let name = n.name.clone().unwrap_or_else(|| key.clone());
+            let name = project.network_name(key);
             if project.services.values().any(|s| s.networks.contains_key(key)) && !engine.network_exists(&name).await? {
                 return Err(RunError::Service {
                     service: key.clone(),

@@ -119,9 +119,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         }
         scale.insert(k.to_string(), n);
     }
-    let env = |k: &str| {
-        loaded.environment.get(k).map(|v| matches!(v.as_str(), "1" | "true" | "True" | "TRUE")).unwrap_or(false)
-    };
+    let env = |k: &str| loaded.environment.get(k).is_some_and(|v| crate::load::truthy(v));
     let opts = UpOptions {
         force_recreate: a.force_recreate,
         no_recreate: a.no_recreate,

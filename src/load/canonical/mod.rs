@@ -3,19 +3,23 @@
 //! `default` network appears. Works on the merged source tree so each problem keeps its location;
 //! shapes it does not recognise are left for typed validation to report.
 
+mod env_file;
 pub mod ports;
+mod shapes;
 pub mod volumes;
 
 use std::path::Path;
 
 use indexmap::IndexMap;
 
-use crate::diag::{Diagnostic, Diagnostics, Loc};
-use crate::load::dotenv;
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::merge::to_map;
-use crate::load::shellwords;
-use crate::load::units::{normalize_duration, parse_bytes};
 use crate::load::yaml::{Node, Value};
+use env_file::{env_files, read_env_files};
+use shapes::{
+    bytes, command, duration, extra_hosts, file_refs, float, is_remote_context, lf_items, map_of_strings,
+    resolve_null_values, string_list, stringify_values,
+};
 use volumes::resolve_path;
 
 /// What canonicalisation needs to know about the project.
@@ -63,25 +67,24 @@ pub fn canonicalize(root: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
             if def.is_null() {
                 *def = Node::map(def.loc.clone());
             }
-            top_level_object(kind, key, def, ctx, diags);
+            top_level_object(key, def, ctx);
         }
     }
-    if uses_default_network {
-        let loc = root.loc.clone();
-        let top = root.as_map_mut().expect("checked above");
+    let loc = root.loc.clone();
+    if uses_default_network && let Some(top) = root.as_map_mut() {
         let nets = top.entry("networks".to_string()).or_insert_with(|| Node::map(loc.clone()));
         if let Some(n) = nets.as_map_mut()
             && !n.contains_key("default")
         {
             let mut def = Node::map(loc);
-            top_level_object("networks", "default", &mut def, ctx, diags);
+            top_level_object("default", &mut def, ctx);
             n.insert("default".into(), def);
         }
     }
 }
 
-fn top_level_object(kind: &str, key: &str, def: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
-    let path = format!("{kind}.{key}");
+/// A top-level network, volume, secret or config: default `name`, legacy `external`, absolute `file`.
+fn top_level_object(key: &str, def: &mut Node, ctx: &Context) {
     let def_loc = def.loc.clone();
     let Some(m) = def.as_map_mut() else { return };
     // Legacy `external: {name: x}` means `external: true, name: x`.
@@ -96,16 +99,14 @@ fn top_level_object(kind: &str, key: &str, def: &mut Node, ctx: &Context, diags:
         let name = if external { key.to_string() } else { format!("{}_{key}", ctx.project_name) };
         m.insert("name".into(), Node::str(name, def_loc));
     }
-    let m = def.as_map_mut().expect("checked above");
     for k in ["labels", "driver_opts"] {
-        map_of_strings(m, k, &path);
+        map_of_strings(m, k);
     }
     if let Some(f) = m.get_mut("file")
         && let Some(s) = f.as_str()
     {
         f.value = Value::Str(resolve_path(s, ctx.project_dir, ctx.home().as_deref()));
     }
-    let _ = diags;
 }
 
 fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
@@ -135,7 +136,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
                 stringify_values(args);
             }
             for k in ["labels", "additional_contexts"] {
-                map_of_strings(bm, k, path);
+                map_of_strings(bm, k);
             }
             extra_hosts(bm);
             if let Some(s) = bm.get_mut("shm_size") {
@@ -177,7 +178,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     }
 
     for k in ["labels", "annotations", "sysctls"] {
-        map_of_strings(m, k, path);
+        map_of_strings(m, k);
     }
     for k in [
         "dns",
@@ -294,7 +295,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     if let Some(dep) = m.get_mut("deploy")
         && let Some(dm) = dep.as_map_mut()
     {
-        map_of_strings(dm, "labels", path);
+        map_of_strings(dm, "labels");
         if let Some(rp) = dm.get_mut("restart_policy").and_then(Node::as_map_mut) {
             for k in ["delay", "window"] {
                 if let Some(d) = rp.get_mut(k) {
@@ -363,17 +364,6 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     }
 }
 
-fn is_remote_context(s: &str) -> bool {
-    s.contains("://") || s.starts_with("git@") || s.starts_with("github.com/")
-}
-
-fn lf_items(n: &mut Node) -> Option<&mut Vec<Node>> {
-    match &mut n.value {
-        Value::Seq(s) => Some(s),
-        _ => None,
-    }
-}
-
 fn hook(h: &mut Node, path: &str, diags: &mut Diagnostics) {
     if let Some(hm) = h.as_map_mut() {
         if let Some(c) = hm.get_mut("command") {
@@ -384,172 +374,6 @@ fn hook(h: &mut Node, path: &str, diags: &mut Diagnostics) {
             stringify_values(e);
         }
     }
-}
-
-/// A string becomes its words; a list keeps its items, as strings.
-fn command(c: &mut Node, path: &str, diags: &mut Diagnostics) {
-    match &c.value {
-        Value::Str(s) => match shellwords::split(s) {
-            Ok(words) => c.value = Value::Seq(words.into_iter().map(|w| Node::str(w, c.loc.clone())).collect()),
-            Err(e) => diags.push(
-                Diagnostic::error(c.loc.clone(), path, format!("cannot split the command: {e}"))
-                    .with_hint("write the command as a list, e.g. [\"sh\", \"-c\", \"...\"]"),
-            ),
-        },
-        Value::Seq(_) => {
-            if let Some(items) = lf_items(c) {
-                for it in items {
-                    if let Some(s) = it.scalar_string() {
-                        it.value = Value::Str(s);
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn resolve_null_values(n: &mut Node, ctx: &Context) {
-    if let Some(m) = n.as_map_mut() {
-        for (k, v) in m.iter_mut() {
-            if v.is_null()
-                && let Some(val) = (ctx.lookup)(k)
-            {
-                v.value = Value::Str(val);
-            }
-        }
-    }
-}
-
-/// Scalar values of a mapping become strings (`1` → `"1"`, `true` → `"true"`).
-fn stringify_values(n: &mut Node) {
-    if let Some(m) = n.as_map_mut() {
-        for v in m.values_mut() {
-            if let Some(s) = v.scalar_string()
-                && !matches!(v.value, Value::Str(_))
-            {
-                v.value = Value::Str(s);
-            }
-        }
-    }
-}
-
-fn map_of_strings(m: &mut IndexMap<String, Node>, key: &str, _path: &str) {
-    if let Some(n) = m.get_mut(key) {
-        *n = to_map(n.clone());
-        if let Some(mm) = n.as_map_mut() {
-            for v in mm.values_mut() {
-                if v.is_null() {
-                    v.value = Value::Str(String::new());
-                }
-            }
-        }
-        stringify_values(n);
-    }
-}
-
-/// A single string becomes a one-item list; items become strings.
-fn string_list(m: &mut IndexMap<String, Node>, key: &str) {
-    if let Some(n) = m.get_mut(key) {
-        if let Some(s) = n.scalar_string() {
-            n.value = Value::Seq(vec![Node::str(s, n.loc.clone())]);
-        }
-        if let Some(items) = lf_items(n) {
-            for it in items {
-                if let Some(s) = it.scalar_string() {
-                    it.value = Value::Str(s);
-                }
-            }
-        }
-    }
-}
-
-/// `extra_hosts` as `host=ip` items, from a mapping or `host:ip` / `host=ip` items.
-fn extra_hosts(m: &mut IndexMap<String, Node>) {
-    let Some(n) = m.get_mut("extra_hosts") else {
-        return;
-    };
-    let loc = n.loc.clone();
-    let items: Vec<Node> = match &n.value {
-        Value::Map(mm) => mm
-            .iter()
-            .flat_map(|(k, v)| match &v.value {
-                Value::Seq(ips) => ips
-                    .iter()
-                    .filter_map(|ip| ip.scalar_string())
-                    .map(|ip| Node::str(format!("{k}={ip}"), v.loc.clone()))
-                    .collect::<Vec<_>>(),
-                _ => vec![Node::str(format!("{k}={}", v.scalar_string().unwrap_or_default()), v.loc.clone())],
-            })
-            .collect(),
-        Value::Seq(s) => s
-            .iter()
-            .map(|it| match it.as_str() {
-                Some(x) if !x.contains('=') => match x.split_once(':') {
-                    Some((h, ip)) => Node::str(format!("{h}={ip}"), it.loc.clone()),
-                    None => it.clone(),
-                },
-                _ => it.clone(),
-            })
-            .collect(),
-        _ => return,
-    };
-    *n = Node::new(Value::Seq(items), loc);
-}
-
-fn env_files(files: &mut Node, ctx: &Context) {
-    if let Some(s) = files.as_str() {
-        let s = s.to_string();
-        files.value = Value::Seq(vec![Node::str(s, files.loc.clone())]);
-    }
-    let home = ctx.home();
-    if let Some(items) = lf_items(files) {
-        for it in items {
-            if let Some(s) = it.as_str() {
-                let mut m = IndexMap::new();
-                m.insert("path".to_string(), Node::str(s, it.loc.clone()));
-                it.value = Value::Map(m);
-            }
-            let l = it.loc.clone();
-            if let Some(m) = it.as_map_mut() {
-                if let Some(p) = m.get_mut("path")
-                    && let Some(s) = p.as_str()
-                {
-                    p.value = Value::Str(resolve_path(s, ctx.project_dir, home.as_deref()));
-                }
-                m.entry("required".into()).or_insert_with(|| Node::new(Value::Bool(true), l));
-            }
-        }
-    }
-}
-
-fn read_env_files(files: &Node, path: &str, ctx: &Context, diags: &mut Diagnostics) -> IndexMap<String, Node> {
-    let mut out = IndexMap::new();
-    for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
-        let Some(p) = f.get("path").and_then(Node::as_str) else {
-            continue;
-        };
-        let required = !matches!(f.get("required").map(|r| &r.value), Some(Value::Bool(false)));
-        let item_path = format!("{path}.env_file[{i}]");
-        match std::fs::read_to_string(p) {
-            Ok(text) => match dotenv::parse(&text, ctx.lookup) {
-                Ok(vars) => {
-                    for (k, v) in vars {
-                        out.insert(k, Node::str(v, f.loc.clone()));
-                    }
-                }
-                Err(e) => {
-                    diags.push(Diagnostic::error(Loc::file_only(Path::new(p)).with_line(e.line), item_path, e.message))
-                }
-            },
-            Err(_) if !required => {}
-            Err(e) => diags.push(
-                Diagnostic::error(f.loc.clone(), item_path, format!("env file `{p}` cannot be read: {e}"))
-                    .with_hint("create the file, or mark it optional with `required: false`"),
-            ),
-        }
-    }
-    out
 }
 
 fn ports(p: &mut Node, path: &str, diags: &mut Diagnostics) {
@@ -624,81 +448,5 @@ fn service_volumes(v: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnost
             }
             _ => {}
         }
-    }
-}
-
-fn file_refs(n: &mut Node) {
-    if let Some(items) = lf_items(n) {
-        for it in items {
-            if let Some(s) = it.as_str() {
-                let mut m = IndexMap::new();
-                m.insert("source".to_string(), Node::str(s, it.loc.clone()));
-                it.value = Value::Map(m);
-            }
-            if let Some(m) = it.as_map_mut() {
-                for k in ["uid", "gid"] {
-                    if let Some(v) = m.get_mut(k)
-                        && let Some(s) = v.scalar_string()
-                    {
-                        v.value = Value::Str(s);
-                    }
-                }
-                // `mode: 0440` is octal in compose files; YAML 1.2 reads it as decimal 440.
-                if let Some(mode) = m.get_mut("mode")
-                    && let Some(s) = mode.scalar_string()
-                    && let Ok(n) = u32::from_str_radix(s.trim_start_matches("0o"), 8)
-                {
-                    mode.value = Value::Int(n as i64);
-                }
-            }
-        }
-    }
-}
-
-fn duration(d: &mut Node, path: &str, diags: &mut Diagnostics) {
-    let Some(s) = d.scalar_string() else { return };
-    // A bare number is seconds (as compose accepts for some keys).
-    let s = if matches!(d.value, Value::Int(_) | Value::Float(_)) { format!("{s}s") } else { s };
-    match normalize_duration(&s) {
-        Ok(v) => d.value = Value::Str(v),
-        Err(e) => diags.push(
-            Diagnostic::error(d.loc.clone(), path, e).with_hint("write a duration like `30s`, `1m30s` or `500ms`"),
-        ),
-    }
-}
-
-fn bytes(b: &mut Node, path: &str, diags: &mut Diagnostics) {
-    match &b.value {
-        Value::Int(_) => {}
-        Value::Str(s) => match parse_bytes(s) {
-            Ok(n) => b.value = Value::Int(n),
-            Err(e) => {
-                diags.push(Diagnostic::error(b.loc.clone(), path, e).with_hint("write a size like `512m` or `1g`"))
-            }
-        },
-        _ => {}
-    }
-}
-
-fn float(c: &mut Node) {
-    match &c.value {
-        Value::Str(s) => {
-            if let Ok(f) = s.parse::<f64>() {
-                c.value = Value::Float(f);
-            }
-        }
-        Value::Int(i) => c.value = Value::Float(*i as f64),
-        _ => {}
-    }
-}
-
-trait WithLine {
-    fn with_line(self, line: usize) -> Self;
-}
-impl WithLine for Loc {
-    fn with_line(mut self, line: usize) -> Self {
-        self.line = line;
-        self.col = 1;
-        self
     }
 }

@@ -1,0 +1,71 @@
+//! `env_file`: the short and long forms, and reading the files into `environment`.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+use crate::diag::{Diagnostic, Diagnostics, Loc};
+use crate::load::dotenv;
+use crate::load::yaml::{Node, Value};
+
+use super::Context;
+use super::shapes::lf_items;
+use super::volumes::resolve_path;
+
+pub(super) fn env_files(files: &mut Node, ctx: &Context) {
+    if let Some(s) = files.as_str() {
+        let s = s.to_string();
+        files.value = Value::Seq(vec![Node::str(s, files.loc.clone())]);
+    }
+    let home = ctx.home();
+    if let Some(items) = lf_items(files) {
+        for it in items {
+            if let Some(s) = it.as_str() {
+                let mut m = IndexMap::new();
+                m.insert("path".to_string(), Node::str(s, it.loc.clone()));
+                it.value = Value::Map(m);
+            }
+            let l = it.loc.clone();
+            if let Some(m) = it.as_map_mut() {
+                if let Some(p) = m.get_mut("path")
+                    && let Some(s) = p.as_str()
+                {
+                    p.value = Value::Str(resolve_path(s, ctx.project_dir, home.as_deref()));
+                }
+                m.entry("required".into()).or_insert_with(|| Node::new(Value::Bool(true), l));
+            }
+        }
+    }
+}
+
+pub(super) fn read_env_files(
+    files: &Node,
+    path: &str,
+    ctx: &Context,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Node> {
+    let mut out = IndexMap::new();
+    for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
+        let Some(p) = f.get("path").and_then(Node::as_str) else {
+            continue;
+        };
+        let required = !matches!(f.get("required").map(|r| &r.value), Some(Value::Bool(false)));
+        let item_path = format!("{path}.env_file[{i}]");
+        match std::fs::read_to_string(p) {
+            Ok(text) => match dotenv::parse(&text, ctx.lookup) {
+                Ok(vars) => {
+                    for (k, v) in vars {
+                        out.insert(k, Node::str(v, f.loc.clone()));
+                    }
+                }
+                Err(e) => diags.push(Diagnostic::error(Loc::line_start(Path::new(p), e.line), item_path, e.message)),
+            },
+            Err(_) if !required => {}
+            Err(e) => diags.push(
+                Diagnostic::error(f.loc.clone(), item_path, format!("env file `{p}` cannot be read: {e}"))
+                    .with_hint("create the file, or mark it optional with `required: false`"),
+            ),
+        }
+    }
+    out
+}
