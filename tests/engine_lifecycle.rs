@@ -154,3 +154,23 @@ fn missing_image_names_service_and_image() {
     assert!(err.contains("service `app` needs image `wharf-no-such-image:latest`"), "{err}");
     assert!(s.ids("container").is_empty() && s.ids("network").is_empty(), "nothing half-created");
 }
+
+/// Regression: `up --remove-orphans` panicked, because the removal of an orphan belongs to a
+/// service that is no longer in the project.
+#[test]
+fn remove_orphans_removes_the_container_of_a_dropped_service() {
+    let two = "services:\n  keep:\n    image: wharf-busybox:latest\n    init: true\n    command: [sleep, '300']\n  gone:\n    image: wharf-busybox:latest\n    init: true\n    command: [sleep, '300']\n";
+    let s = Stack::new("orphan", two);
+    let (ok, _, err) = s.wharf(&["up", "-d"]);
+    assert!(ok, "{err}");
+    let keep_id = s.docker(&["inspect", "-f", "{{.Id}}", &format!("{}-keep-1", s.project)]);
+    std::fs::write(s.dir.path().join("compose.yaml"), two.split("  gone:").next().unwrap()).unwrap();
+    let (ok, _, err) = s.wharf(&["up", "-d"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("orphan container"), "an orphan is reported: {err}");
+    assert_eq!(s.ids("container").len(), 2, "without --remove-orphans the orphan stays");
+    let (ok, _, err) = s.wharf(&["up", "-d", "--remove-orphans"]);
+    assert!(ok, "{err}");
+    assert_eq!(s.ids("container").len(), 1);
+    assert_eq!(s.docker(&["inspect", "-f", "{{.Id}}", &format!("{}-keep-1", s.project)]), keep_id);
+}

@@ -112,21 +112,25 @@ pub async fn execute<E: Engine>(
     }
     let mut tasks = JoinSet::new();
     for (name, actions) in by_service {
-        let svc = project.services[&name].clone();
+        // An orphan's removal belongs to a service no longer in the project: it waits for
+        // nothing, and nothing waits for it.
+        let svc = project.services.get(&name);
         let deps: Vec<(String, Condition, bool, watch::Receiver<Status>)> = svc
-            .depends_on
             .iter()
+            .flat_map(|s| s.depends_on.iter())
             .filter_map(|(d, c)| receivers.get(d).map(|rx| (d.clone(), c.condition, c.required, rx.clone())))
             .collect();
-        let tx = senders.remove(&name).expect("one sender per service");
+        let stop_timeout = svc.and_then(crate::plan::spec::stop_timeout);
+        let tx = senders.remove(&name);
         let (e, sem) = (engine.clone(), sem.clone());
-        let stop_timeout = crate::plan::spec::stop_timeout(&svc);
         tasks.spawn(async move {
             let r = run_service(&e, &sem, &name, actions, deps, stop_timeout, no_start).await;
-            let _ = tx.send(match &r {
-                Ok(ids) => Status::Up(ids.clone()),
-                Err(err) => Status::Failed(err.to_string()),
-            });
+            if let Some(tx) = tx {
+                let _ = tx.send(match &r {
+                    Ok(ids) => Status::Up(ids.clone()),
+                    Err(err) => Status::Failed(err.to_string()),
+                });
+            }
             r.map(|_| ()).map_err(|err| match err {
                 RunError::Engine(e) => RunError::Service { service: name.clone(), reason: e.to_string() },
                 other => other,
