@@ -9,8 +9,12 @@ pub mod engine;
 pub mod graph;
 pub mod hash;
 pub mod load;
+pub mod lock;
+pub mod logs;
 pub mod model;
 pub mod plan;
+pub mod progress;
 pub mod scheduler;
+pub mod stack;
 
 pub use load::{LoadOptions, Loaded, load};

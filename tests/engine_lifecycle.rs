@@ -5,59 +5,8 @@
 
 use std::process::Command;
 
-struct Stack {
-    project: String,
-    dir: tempfile::TempDir,
-}
-
-impl Stack {
-    fn new(tag: &str, compose: &str) -> Stack {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
-        let project = format!("wharft-{tag}-{}", std::process::id());
-        Stack { project, dir }
-    }
-    fn wharf(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
-            .arg("-p")
-            .arg(&self.project)
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-    }
-    fn docker(&self, args: &[&str]) -> String {
-        let out = Command::new("docker").args(args).current_dir(self.dir.path()).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).into()
-    }
-    fn label(&self) -> String {
-        format!("label=com.docker.compose.project={}", self.project)
-    }
-    fn ids(&self, kind: &str) -> Vec<String> {
-        let l = self.label();
-        let args: Vec<&str> = match kind {
-            "container" => vec!["ps", "-aq", "--filter", &l],
-            "network" => vec!["network", "ls", "-q", "--filter", &l],
-            _ => vec!["volume", "ls", "-q", "--filter", &l],
-        };
-        self.docker(&args).lines().map(str::to_string).collect()
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = self.wharf(&["down", "-v", "-t", "0"]);
-        for kind in ["container", "network", "volume"] {
-            for id in self.ids(kind) {
-                let _ = match kind {
-                    "container" => self.docker(&["rm", "-f", &id]),
-                    _ => self.docker(&[kind, "rm", &id]),
-                };
-            }
-        }
-    }
-}
+mod common;
+use common::Stack;
 
 const STACK: &str = r#"
 services:

@@ -25,10 +25,10 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Compose configuration files (repeatable)
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Vec<PathBuf>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the directory of the first compose file)
     #[arg(long, global = true, value_name = "DIR")]
@@ -73,7 +73,7 @@ pub enum Ansi {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(commands::config::ConfigArgs),
-    /// Create and start containers (`-d` only for now)
+    /// Create and start containers
     Up(commands::lifecycle::UpArgs),
     /// Create containers without starting them
     Create(commands::lifecycle::UpArgs),
@@ -81,6 +81,50 @@ pub enum Command {
     Down(commands::lifecycle::DownArgs),
     /// List containers
     Ps(commands::lifecycle::PsArgs),
+    /// Start services
+    Start(commands::verbs::ServicesArgs),
+    /// Stop services
+    Stop(commands::verbs::StopArgs),
+    /// Restart service containers
+    Restart(commands::verbs::RestartArgs),
+    /// Force stop service containers
+    Kill(commands::verbs::KillArgs),
+    /// Removes stopped service containers
+    Rm(commands::verbs::RmArgs),
+    /// Pause services
+    Pause(commands::verbs::ServicesArgs),
+    /// Unpause services
+    Unpause(commands::verbs::ServicesArgs),
+    /// List running compose projects
+    Ls(commands::verbs::LsArgs),
+    /// View output from containers
+    Logs(commands::attach::LogsArgs),
+    /// Block until containers of the services stop, and return the first exit code
+    Wait(commands::verbs::WaitArgs),
+    /// Bring up a fresh stack, run CMD against it, and always remove the stack
+    Test(commands::testenv::TestArgs),
+    /// Remove test stacks whose owning process is gone
+    Gc,
+    /// Print the public port for a port binding
+    Port(commands::verbs::PortArgs),
+    /// Execute a command in a running container
+    Exec(commands::verbs::ExecArgs),
+    /// Run a one-off command on a service
+    Run(commands::run::RunArgs),
+    /// Display the running processes
+    Top(commands::inspect::TopArgs),
+    /// Copy files/folders between a service container and the local filesystem
+    Cp(commands::copy::CpArgs),
+    /// List images used by the created containers
+    Images(commands::inspect::ImagesArgs),
+    /// Receive real time events from containers
+    Events(commands::inspect::EventsArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::inspect::StatsArgs),
+    /// Scale services (`SERVICE=NUM`…), without recreating the others
+    Scale(commands::lifecycle::ScaleArgs),
+    #[command(name = "__reap", hide = true)]
+    Reap(commands::testenv::ReapArgs),
     /// Show the wharf version
     Version(commands::version::VersionArgs),
 }
@@ -88,6 +132,7 @@ pub enum Command {
 /// Runs the command line; the binary's whole `main`.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    crate::progress::init(cli.global.progress_mode());
     let result = match &cli.command {
         Command::Config(a) => commands::config::run(&cli.global, a),
         Command::Version(a) => commands::version::run(a),
@@ -95,7 +140,30 @@ pub fn run() -> ExitCode {
         Command::Create(a) => commands::lifecycle::up(&cli.global, a, true),
         Command::Down(a) => commands::lifecycle::down_cmd(&cli.global, a),
         Command::Ps(a) => commands::lifecycle::ps(&cli.global, a),
+        Command::Start(a) => commands::verbs::start(&cli.global, a),
+        Command::Stop(a) => commands::verbs::stop(&cli.global, a),
+        Command::Restart(a) => commands::verbs::restart(&cli.global, a),
+        Command::Kill(a) => commands::verbs::kill(&cli.global, a),
+        Command::Rm(a) => commands::verbs::rm(&cli.global, a),
+        Command::Pause(a) => commands::verbs::pause(&cli.global, a, true),
+        Command::Unpause(a) => commands::verbs::pause(&cli.global, a, false),
+        Command::Ls(a) => commands::verbs::ls(&cli.global, a),
+        Command::Logs(a) => commands::attach::logs(&cli.global, a),
+        Command::Wait(a) => commands::verbs::wait(&cli.global, a),
+        Command::Test(a) => commands::testenv::test(&cli.global, a),
+        Command::Gc => commands::testenv::gc(&cli.global),
+        Command::Port(a) => commands::verbs::port(&cli.global, a),
+        Command::Exec(a) => commands::verbs::exec(&cli.global, a),
+        Command::Run(a) => commands::run::run(&cli.global, a),
+        Command::Top(a) => commands::inspect::top(&cli.global, a),
+        Command::Cp(a) => commands::copy::cp(&cli.global, a),
+        Command::Images(a) => commands::inspect::images(&cli.global, a),
+        Command::Events(a) => commands::inspect::events(&cli.global, a),
+        Command::Stats(a) => commands::inspect::stats(&cli.global, a),
+        Command::Scale(a) => commands::lifecycle::scale(&cli.global, a),
+        Command::Reap(a) => commands::testenv::reap(a),
     };
+    crate::progress::finish();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -143,6 +211,32 @@ impl CliError {
 }
 
 impl GlobalArgs {
+    /// The progress rendering: `auto` is `tty` when stderr is a terminal, else `plain`.
+    pub fn progress_mode(&self) -> crate::progress::Mode {
+        use crate::progress::Mode;
+        match self.progress {
+            Progress::Tty => Mode::Tty,
+            Progress::Plain => Mode::Plain,
+            Progress::Json => Mode::Json,
+            Progress::Quiet => Mode::Quiet,
+            Progress::Auto if self.ansi == Ansi::Never => Mode::Plain,
+            Progress::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => Mode::Tty,
+            Progress::Auto => Mode::Plain,
+        }
+    }
+
+    /// Whether to colour output: `--ansi`, then `NO_COLOR`, then whether stdout is a terminal.
+    pub fn color(&self) -> bool {
+        match self.ansi {
+            Ansi::Always => true,
+            Ansi::Never => false,
+            Ansi::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            }
+        }
+    }
+
     pub fn load_options(&self, services: &[String], no_interpolate: bool) -> LoadOptions {
         LoadOptions {
             files: self.file.clone(),
@@ -163,5 +257,14 @@ impl GlobalArgs {
             eprint!("{}", loaded.warnings.render());
         }
         Ok(loaded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_verb_has_consistent_arguments() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

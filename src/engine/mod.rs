@@ -3,6 +3,7 @@
 //! imports bollard).
 
 pub mod docker;
+pub mod fake;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -20,7 +21,7 @@ pub enum EngineError {
     ImageMissing { image: String, reason: String },
     #[error("host port {port} is already allocated")]
     PortAllocated { port: String },
-    #[error("network `{network}` still has active endpoints")]
+    #[error("{network} still has active endpoints")]
     NetworkInUse { network: String },
     #[error("the engine refused {operation}: {message}")]
     Api { operation: String, status: u16, message: String },
@@ -37,6 +38,10 @@ impl EngineError {
             EngineError::ImageMissing { image, .. } => {
                 Some(format!("build or load `{image}` locally (`docker build -t {image} …`); no registry is reachable"))
             }
+            EngineError::NetworkInUse { .. } => Some(
+                "a container still uses it, or the engine kept a stale endpoint (Docker 20.10 does after racing forced removals): `docker network inspect` it; a stale endpoint goes away when the daemon restarts"
+                    .into(),
+            ),
             EngineError::PortAllocated { port } => {
                 Some(format!("another container or process uses host port {port}: free it or change the published port"))
             }
@@ -211,7 +216,114 @@ pub struct Health {
     pub interval_ns: Option<i64>,
     pub timeout_ns: Option<i64>,
     pub start_period_ns: Option<i64>,
+    /// Sent only to engines with API ≥ 1.44; older ones get it emulated by the scheduler.
+    pub start_interval_ns: Option<i64>,
     pub retries: Option<i64>,
+}
+
+/// One engine event about a container (`start`, `die`, `health_status: healthy`, `oom`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The action as the engine names it, e.g. `start` or `health_status: healthy`.
+    pub action: String,
+    pub id: String,
+    /// The container's name and labels (the engine sends both as attributes).
+    pub attributes: BTreeMap<String, String>,
+    /// Nanoseconds since the epoch.
+    pub time_nano: i64,
+}
+
+impl Event {
+    pub fn name(&self) -> &str {
+        self.attributes.get("name").map(String::as_str).unwrap_or("")
+    }
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+}
+
+/// Which output a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// A TTY container's single stream.
+    Console,
+}
+
+/// A chunk of a container's output (one line for line-buffered programs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    pub stream: LogStream,
+    pub bytes: Vec<u8>,
+}
+
+/// Which logs to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    pub follow: bool,
+    pub timestamps: bool,
+    /// `all` or a number of lines.
+    pub tail: Option<String>,
+    /// Seconds since the epoch.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// How [`Engine::exec_with`] runs its command.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub user: Option<String>,
+    /// `KEY=VALUE` entries.
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub privileged: bool,
+    /// Start it and return at once (exit code 0, no output).
+    pub detach: bool,
+    /// Send the output here as it comes, instead of collecting it in [`ExecOutput::output`].
+    pub stream: Option<tokio::sync::mpsc::UnboundedSender<LogChunk>>,
+}
+
+/// The result of a command run to completion inside a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    /// stdout and stderr, interleaved as they came.
+    pub output: String,
+}
+
+/// One resource-usage sample of a container.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub cpu_percent: f64,
+    pub mem_usage: u64,
+    pub mem_limit: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+    pub pids: u64,
+}
+
+/// A local image, as `images` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub id: String,
+    pub tags: Vec<String>,
+    pub size: i64,
+}
+
+/// A stream of engine results that outlives the call that opened it.
+pub type EngineStream<T> = futures::stream::BoxStream<'static, Result<T>>;
+
+/// A file copied into a container after it is created and before it starts (secrets and
+/// configs whose content does not come from a file on the host).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileCopy {
+    /// Absolute path in the container.
+    pub path: String,
+    pub content: Vec<u8>,
+    pub uid: u64,
+    pub gid: u64,
+    pub mode: u32,
 }
 
 /// Everything needed to create one container, in engine terms but free of bollard types.
@@ -275,6 +387,8 @@ pub struct ContainerSpec {
     pub runtime: Option<String>,
     pub cgroup_parent: Option<String>,
     pub links: Vec<String>,
+    /// Files to copy in before the first start.
+    pub files: Vec<FileCopy>,
 }
 
 /// The operations wharf needs from a container engine. Futures are `Send` so the scheduler can
@@ -305,4 +419,50 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn remove_container(&self, id: &str, force: bool, volumes: bool) -> impl Future<Output = Result<()>> + Send;
     fn rename_container(&self, id: &str, name: &str) -> impl Future<Output = Result<()>> + Send;
     fn inspect_container(&self, id: &str) -> impl Future<Output = Result<ContainerDetails>> + Send;
+    /// A tar archive of `path` in a container (its last component at the archive's top).
+    fn download_archive(&self, id: &str, path: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
+    /// Extracts a tar archive into directory `dir` of a (created or running) container.
+    fn upload_archive(&self, id: &str, dir: &str, tar: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
+    fn remove_image(&self, image: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Runs `cmd` in a running container with a TTY of `size` (rows, columns): bytes from `input`
+    /// go to its terminal, its terminal's output goes to `output`. Returns the exit code.
+    fn exec_tty(
+        &self,
+        id: &str,
+        cmd: &[String],
+        opts: &ExecOptions,
+        size: (u16, u16),
+        input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) -> impl Future<Output = Result<i64>> + Send;
+    /// Changes a container's restart policy (`no`, `always`, `on-failure`, `unless-stopped`).
+    fn set_restart_policy(
+        &self,
+        id: &str,
+        name: &str,
+        max_retries: Option<i64>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// The processes of a running container: column titles and rows (`ps -ef`).
+    fn top(&self, id: &str) -> impl Future<Output = Result<(Vec<String>, Vec<Vec<String>>)>> + Send;
+    /// One usage sample (the engine measures over about a second).
+    fn stats(&self, id: &str) -> impl Future<Output = Result<Stats>> + Send;
+    /// A local image, or `None` when absent.
+    fn image_info(&self, image: &str) -> impl Future<Output = Result<Option<ImageInfo>>> + Send;
+    /// Whether the engine runs `healthcheck.start_interval` itself (API ≥ 1.44).
+    fn supports_start_interval(&self) -> bool;
+    /// Container events of `project` from now on (one subscription serves a whole run).
+    fn events(&self, project: &str) -> EngineStream<Event>;
+    /// A container's output.
+    fn logs(&self, id: &str, opts: &LogOptions) -> EngineStream<LogChunk>;
+    /// Runs `cmd` in a running container and waits for it to finish.
+    fn exec(&self, id: &str, cmd: &[String]) -> impl Future<Output = Result<ExecOutput>> + Send {
+        async move { self.exec_with(id, cmd, &ExecOptions::default()).await }
+    }
+    /// [`Engine::exec`] as a given user, with extra environment, in a directory, privileged.
+    fn exec_with(
+        &self,
+        id: &str,
+        cmd: &[String],
+        opts: &ExecOptions,
+    ) -> impl Future<Output = Result<ExecOutput>> + Send;
 }

@@ -249,6 +249,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
     vars.dedup_by(|a, b| a.name == b.name);
+    project.environment = env.clone();
     Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars })
 }
 

@@ -48,6 +48,11 @@ pub struct Project {
     #[serde(skip)]
     #[schemars(skip)]
     pub env_files: Vec<std::path::PathBuf>,
+    /// The environment the project was loaded with (shell over `.env`), where secrets and
+    /// configs with an `environment:` source read their value.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub environment: IndexMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -34,6 +34,9 @@ pub struct UpOptions {
     pub scale: HashMap<String, u32>,
     /// Services to converge (empty: all of them).
     pub services: Vec<String>,
+    /// wharf will stay attached and supervise: containers it creates for services whose exits
+    /// it handles get the engine restart policy `no` (handed back when it detaches).
+    pub supervised: bool,
 }
 
 /// One engine-level change and why it is needed.
@@ -60,6 +63,13 @@ pub enum Action {
         id: String,
         name: String,
     },
+    /// Stop and start a running container once its dependencies are ready again
+    /// (`depends_on.<dep>.restart: true` and the dependency was recreated or restarted).
+    Restart {
+        service: String,
+        id: String,
+        name: String,
+    },
     /// Stop and remove a container (orphan or surplus replica).
     Remove {
         service: String,
@@ -75,6 +85,7 @@ impl Action {
             Action::CreateContainer { service, .. }
             | Action::Recreate { service, .. }
             | Action::Start { service, .. }
+            | Action::Restart { service, .. }
             | Action::Remove { service, .. } => Some(service),
             Action::CreateNetwork(_) | Action::CreateVolume(_) => None,
         }
@@ -101,6 +112,9 @@ pub struct Plan {
 pub enum PlanError {
     #[error("service `{service}` needs image `{image}`, which is not available locally")]
     ImageMissing { service: String, image: String },
+    /// A key of the service that cannot be honoured (the message names service and key).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl fmt::Display for Plan {
@@ -112,6 +126,7 @@ impl fmt::Display for Plan {
                 Action::CreateContainer { spec, .. } => format!("create container {}", spec.name),
                 Action::Recreate { old_name, .. } => format!("recreate container {old_name}"),
                 Action::Start { name, .. } => format!("start container {name}"),
+                Action::Restart { name, .. } => format!("restart container {name}"),
                 Action::Remove { name, .. } => format!("remove container {name}"),
             };
             writeln!(f, "{what:<48} ({})", s.cause)?;
@@ -208,12 +223,34 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
             Some(Some(id)) => id.clone(),
             _ => return Err(PlanError::ImageMissing { service: name.clone(), image }),
         };
+        spec::file_objects(p, name, svc).map_err(PlanError::Unsupported)?;
         let want = opts.scale.get(name).copied().unwrap_or_else(|| svc.replicas());
         let hash = service_hash(svc);
         let mut existing: Vec<&ContainerInfo> =
             observed.containers.iter().filter(mine).filter(|c| c.label(SERVICE) == Some(name)).collect();
         let number = |c: &ContainerInfo| c.label(NUMBER).and_then(|n| n.parse::<u32>().ok()).unwrap_or(u32::MAX);
         existing.sort_by_key(|c| number(c));
+        // Two containers with one replica number are what an interrupted `up` leaves (killed
+        // between creating a replacement and removing the original): the properly named one
+        // stays, the other goes.
+        let mut dupes = Vec::new();
+        existing.dedup_by(|later, first| {
+            if number(later) != number(first) {
+                return false;
+            }
+            let canonical = spec::container_name(&p.name, name, svc, number(first));
+            if later.name == canonical && first.name != canonical {
+                std::mem::swap(later, first);
+            }
+            dupes.push(*later);
+            true
+        });
+        for c in dupes {
+            plan.steps.push(Step {
+                action: Action::Remove { service: name.clone(), id: c.id.clone(), name: c.name.clone() },
+                cause: "duplicate replica (interrupted up)".into(),
+            });
+        }
         // Surplus replicas go, highest numbers first.
         let split = existing.len().min(want as usize);
         let (keep, surplus) = existing.split_at(split);
@@ -234,12 +271,14 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
                 Some("config hash changed")
             } else if c.label(IMAGE) != Some(image_id.as_str()) {
                 Some("image changed")
+            } else if c.name != spec::container_name(&p.name, name, svc, n) {
+                Some("name changed (interrupted up)")
             } else {
                 None
             };
             match cause {
                 Some(cause) => {
-                    let mut s = spec::container_spec(p, name, svc, n, &image_id);
+                    let mut s = spec_for(p, name, n, &image_id, opts);
                     if !opts.renew_anon_volumes {
                         carry_anonymous_volumes(c, &mut s);
                     }
@@ -271,13 +310,46 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
             while taken.contains(&n) {
                 n += 1;
             }
-            let s = spec::container_spec(p, name, svc, n, &image_id);
+            let s = spec_for(p, name, n, &image_id, opts);
             plan.steps.push(Step {
                 action: Action::CreateContainer { service: name.clone(), spec: Box::new(s) },
                 cause: "missing".into(),
             });
             n += 1;
         }
+    }
+
+    // `restart: true`: a dependent kept as it is restarts when its dependency is recreated (or
+    // restarted itself, transitively).
+    let mut changed: Vec<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            Action::Recreate { service, .. } => Some(service.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut i = 0;
+    while i < changed.len() {
+        let dep = changed[i].clone();
+        for name in &selected {
+            let restart = p.services[name].depends_on.get(&dep).is_some_and(|c| c.restart);
+            if !restart || changed.contains(name) {
+                continue;
+            }
+            let (kept, rest): (Vec<_>, Vec<_>) = plan.unchanged.drain(..).partition(|(svc, _)| svc == name);
+            plan.unchanged = rest;
+            for (_, cname) in kept {
+                if let Some(c) = observed.containers.iter().find(|c| c.name == cname) {
+                    plan.steps.push(Step {
+                        action: Action::Restart { service: name.clone(), id: c.id.clone(), name: cname },
+                        cause: format!("dependency `{dep}` recreated or restarted (restart: true)"),
+                    });
+                }
+            }
+            changed.push(name.clone());
+        }
+        i += 1;
     }
 
     // Orphans: containers of the project whose service is gone.
@@ -304,6 +376,17 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
 }
 
 /// Anonymous volumes of the old container are mounted again in the new one, so data survives.
+/// The container spec of replica `n`, with the engine's restart policy left to wharf when it
+/// supervises the service.
+fn spec_for(p: &Project, name: &str, n: u32, image_id: &str, opts: &UpOptions) -> ContainerSpec {
+    let svc = &p.services[name];
+    let mut s = spec::container_spec(p, name, svc, n, image_id);
+    if opts.supervised && crate::scheduler::supervise::wharf_restarts(svc) {
+        s.restart_policy = Some(("no".into(), None));
+    }
+    s
+}
+
 fn carry_anonymous_volumes(old: &ContainerInfo, spec: &mut ContainerSpec) {
     for m in &old.mounts {
         let Some(name) = &m.name else { continue };

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{ContainerSpec, Endpoint, Health, Mount, PortBinding};
+use crate::engine::{ContainerSpec, Endpoint, FileCopy, Health, Mount, PortBinding};
 use crate::hash::service_hash;
 use crate::load::units::parse_duration;
 use crate::model::{Project, Service};
@@ -34,6 +34,22 @@ pub fn stop_timeout(svc: &Service) -> Option<i64> {
     seconds(&svc.stop_grace_period)
 }
 
+/// The container healthcheck of `svc` (`disable: true` becomes `NONE`).
+pub fn health(svc: &Service) -> Option<Health> {
+    let h = svc.healthcheck.as_ref()?;
+    if h.disable == Some(true) {
+        return Some(Health { test: vec!["NONE".into()], ..Health::default() });
+    }
+    Some(Health {
+        test: h.test.clone(),
+        interval_ns: nanos(&h.interval),
+        timeout_ns: nanos(&h.timeout),
+        start_period_ns: nanos(&h.start_period),
+        start_interval_ns: nanos(&h.start_interval),
+        retries: h.retries.map(|r| r as i64),
+    })
+}
+
 /// The labels every container of `service` carries.
 pub fn container_labels(p: &Project, service: &str, svc: &Service, n: u32, image_id: &str) -> BTreeMap<String, String> {
     let mut l: BTreeMap<String, String> = svc.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -53,6 +69,80 @@ pub fn container_labels(p: &Project, service: &str, svc: &Service, n: u32, image
     l.insert(IMAGE.into(), image_id.to_string());
     l.insert(VERSION.into(), COMPOSE_VERSION.into());
     l
+}
+
+/// Secrets and configs: a host file without ownership or mode is bind-mounted read-only (it
+/// stays live, as in compose); anything else (inline `content`, an `environment` variable, a
+/// file with `uid`/`gid`/`mode`) is copied in before the first start, with its owner and mode.
+/// A source that cannot be honoured is an error naming the service and the source.
+pub fn file_objects(p: &Project, service: &str, svc: &Service) -> Result<(Vec<Mount>, Vec<FileCopy>), String> {
+    let mut mounts = Vec::new();
+    let mut files = Vec::new();
+    for (kind, refs, defs, default_mode) in
+        [("secret", &svc.secrets, &p.secrets, 0o444), ("config", &svc.configs, &p.configs, 0o444)]
+    {
+        for r in refs {
+            let def = defs.get(&r.source).ok_or_else(|| {
+                format!("service `{service}` uses {kind} `{}`, which is not declared under `{kind}s:`", r.source)
+            })?;
+            let target = match &r.target {
+                Some(t) if t.starts_with('/') => t.clone(),
+                Some(t) if kind == "secret" => format!("/run/secrets/{t}"),
+                Some(t) => format!("/{t}"),
+                None if kind == "secret" => format!("/run/secrets/{}", r.source),
+                None => format!("/{}", r.source),
+            };
+            if def.external == Some(true) {
+                return Err(format!(
+                    "service `{service}`: external {kind} `{}` needs Docker Swarm; declare it with `file:`, `environment:` or `content:`",
+                    r.source
+                ));
+            }
+            let id = |v: &Option<String>| -> Result<u64, String> {
+                v.as_deref().map_or(Ok(0), |x| {
+                    x.parse().map_err(|_| {
+                        format!("service `{service}`: {kind} `{}`: uid/gid `{x}` is not a number", r.source)
+                    })
+                })
+            };
+            let (uid, gid) = (id(&r.uid)?, id(&r.gid)?);
+            let mode = r.mode.unwrap_or(default_mode);
+            let content = match (&def.file, &def.environment, &def.content) {
+                (Some(file), _, _) if r.uid.is_none() && r.gid.is_none() && r.mode.is_none() => {
+                    mounts.push(Mount {
+                        kind: "bind".into(),
+                        source: Some(file.clone()),
+                        target,
+                        read_only: true,
+                        ..Mount::default()
+                    });
+                    continue;
+                }
+                (Some(file), _, _) => std::fs::read(file)
+                    .map_err(|e| format!("service `{service}`: cannot read {kind} `{}` from {file}: {e}", r.source))?,
+                (None, Some(var), _) => p
+                    .environment
+                    .get(var)
+                    .ok_or_else(|| {
+                        format!(
+                            "service `{service}`: {kind} `{}` comes from the environment variable `{var}`, which is not set",
+                            r.source
+                        )
+                    })?
+                    .clone()
+                    .into_bytes(),
+                (None, None, Some(c)) => c.clone().into_bytes(),
+                (None, None, None) => {
+                    return Err(format!(
+                        "service `{service}`: {kind} `{}` has no source: give it `file:`, `environment:` or `content:`",
+                        r.source
+                    ));
+                }
+            };
+            files.push(FileCopy { path: target, content, uid, gid, mode });
+        }
+    }
+    Ok((mounts, files))
 }
 
 /// The full container spec for replica `n` of `service`.
@@ -115,19 +205,20 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
         Some((name, n)) => (name.to_string(), n.parse().ok()),
         None => (r.clone(), None),
     });
-    if let Some(h) = &svc.healthcheck {
-        if h.disable == Some(true) {
-            s.healthcheck = Some(Health { test: vec!["NONE".into()], ..Health::default() });
-        } else {
-            s.healthcheck = Some(Health {
-                test: h.test.clone(),
-                interval_ns: nanos(&h.interval),
-                timeout_ns: nanos(&h.timeout),
-                start_period_ns: nanos(&h.start_period),
-                retries: h.retries.map(|r| r as i64),
-            });
-        }
+    // `deploy.restart_policy`, when `restart` is not set, as compose maps it for the engine
+    // (`delay` and `window` have no engine equivalent).
+    if s.restart_policy.is_none()
+        && let Some(rp) = svc.deploy.as_ref().and_then(|d| d.restart_policy.as_ref())
+    {
+        let name = match rp.condition.as_deref() {
+            Some("none") => "no",
+            Some("on-failure") => "on-failure",
+            _ => "always",
+        };
+        let max = rp.max_attempts.filter(|_| name == "on-failure").map(i64::from);
+        s.restart_policy = Some((name.to_string(), max));
     }
+    s.healthcheck = health(svc);
     for (k, u) in &svc.ulimits {
         let (soft, hard) = match u {
             crate::model::Ulimit::Single(n) => (*n, *n),
@@ -225,6 +316,11 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
                 s.network_mode = Some(first.network.clone());
             }
         }
+    }
+    // Errors here were reported by `reconcile` before any spec is built.
+    if let Ok((mounts, files)) = file_objects(p, service, svc) {
+        s.mounts.extend(mounts);
+        s.files = files;
     }
     s
 }

@@ -1,12 +1,14 @@
 //! `down`: stop and remove the project's containers (dependents before their dependencies),
-//! then its networks, then — with `-v` — its named volumes.
+//! then its networks and — with `-v` — its named volumes.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::{RunError, report};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{ContainerInfo, Engine, EngineError, State};
 use crate::model::Project;
 use crate::plan::labels::{ONEOFF, SERVICE};
 
@@ -15,99 +17,222 @@ pub struct DownOptions {
     pub volumes: bool,
     pub remove_orphans: bool,
     pub timeout: Option<i64>,
+    /// `--rmi`: remove the images of the services too.
+    pub rmi: Option<Rmi>,
+}
+
+/// Which images `down --rmi` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rmi {
+    /// Images without a custom tag: those compose names after the service (built, no `image:`).
+    Local,
+    /// Every image a service uses.
+    All,
+}
+
+/// A network or volume `down` removes, once no container of the project uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Resource {
+    Network(String),
+    Volume(String),
+}
+
+impl Resource {
+    async fn remove<E: Engine>(self, e: E) -> Result<(), EngineError> {
+        match self {
+            Resource::Network(name) => {
+                // The engine may hold an endpoint for a moment after a container is removed.
+                for attempt in 0..100 {
+                    match e.remove_network(&name).await {
+                        Ok(()) | Err(EngineError::NotFound { .. }) => {
+                            report("Network", &name, "Removed");
+                            return Ok(());
+                        }
+                        Err(EngineError::NetworkInUse { .. }) | Err(EngineError::Api { .. }) => {
+                            tokio::time::sleep(Duration::from_millis(if attempt < 20 { 25 } else { 100 })).await;
+                        }
+                        Err(err) => return Err(err),
+                    }
+                }
+                Err(EngineError::NetworkInUse { network: format!("network `{name}`") })
+            }
+            Resource::Volume(name) => match e.remove_volume(&name).await {
+                Ok(()) | Err(EngineError::NotFound { .. }) => {
+                    report("Volume", &name, "Removed");
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            },
+        }
+    }
 }
 
 pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Result<(), RunError> {
-    let containers = e.list_containers(&project.name).await?;
-    // Waves: a service is stopped only after everything that depends on it.
-    let depth = crate::graph::Graph::new(project).depths();
-    let max = depth.values().copied().max().unwrap_or(0);
-    let mut waves: Vec<Vec<_>> = vec![Vec::new(); max + 2];
-    for c in containers {
-        let svc = c.label(SERVICE).unwrap_or("").to_string();
-        let known = project.services.contains_key(&svc);
-        let oneoff = c.label(ONEOFF) == Some("True");
-        if !known && !opts.remove_orphans && !oneoff {
-            continue;
-        }
-        // Orphans and one-offs go first.
-        let wave = if known { max - depth.get(&svc).copied().unwrap_or(0) + 1 } else { 0 };
-        waves[wave].push(c);
+    let (containers, networks, volumes) =
+        tokio::try_join!(e.list_containers(&project.name), e.list_networks(&project.name), async {
+            match opts.volumes {
+                true => e.list_volumes(&project.name).await,
+                false => Ok(Vec::new()),
+            }
+        })?;
+    let (containers, kept): (Vec<_>, Vec<_>) = containers.into_iter().partition(|c| {
+        let known = project.services.contains_key(c.label(SERVICE).unwrap_or(""));
+        known || opts.remove_orphans || c.label(ONEOFF) == Some("True")
+    });
+    let mut resources: HashSet<Resource> = HashSet::new();
+    for n in networks {
+        resources.insert(Resource::Network(n.name));
     }
-    for wave in waves {
-        let mut set = JoinSet::new();
-        for c in wave {
-            let e = e.clone();
-            let t = opts.timeout.or_else(|| {
-                project.services.get(c.label(SERVICE).unwrap_or("")).and_then(crate::plan::spec::stop_timeout)
-            });
-            set.spawn(async move {
-                if c.state == crate::engine::State::Running
-                    || c.state == crate::engine::State::Paused
-                    || c.state == crate::engine::State::Restarting
-                {
-                    report("Container", &c.name, "Stopping");
-                    match e.stop_container(&c.id, t).await {
-                        Ok(()) | Err(EngineError::NotFound { .. }) => {}
-                        Err(err) => return Err(err),
-                    }
-                    report("Container", &c.name, "Stopped");
-                }
-                match e.remove_container(&c.id, true, false).await {
-                    Ok(()) | Err(EngineError::NotFound { .. }) => {}
-                    Err(err) => return Err(err),
-                }
-                report("Container", &c.name, "Removed");
-                Ok(())
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            r.map_err(|x| RunError::Service { service: "down".into(), reason: x.to_string() })??;
+    for v in volumes {
+        let external =
+            project.volumes.values().any(|d| d.external == Some(true) && d.name.as_deref() == Some(v.name.as_str()));
+        if !external {
+            resources.insert(Resource::Volume(v.name));
         }
     }
+    let uses = |c: &ContainerInfo| -> Vec<Resource> {
+        let mut r: Vec<Resource> = c.networks.iter().map(|n| Resource::Network(n.clone())).collect();
+        r.extend(c.mounts.iter().filter_map(|m| m.name.clone()).map(Resource::Volume));
+        r
+    };
+    // What orphans (kept without --remove-orphans) use stays.
+    for c in &kept {
+        for r in uses(c) {
+            if resources.remove(&r) {
+                let what = match &r {
+                    Resource::Network(n) => format!("network {n}"),
+                    Resource::Volume(v) => format!("volume {v}"),
+                };
+                eprintln!("warning: {what} is kept: orphan container {} still uses it (see --remove-orphans)", c.name);
+            }
+        }
+    }
+    remove_in_order(e, project, containers, opts.timeout, opts.volumes).await?;
+    // Networks and volumes once every container is gone. (Removing a network while other
+    // containers are still being removed gained nothing measurable at 50 services.)
     let mut set = JoinSet::new();
-    for n in e.list_networks(&project.name).await? {
+    for r in resources {
         let e = e.clone();
-        set.spawn(async move {
-            // The engine may hold an endpoint for a moment after a container is removed.
-            for attempt in 0..50 {
-                match e.remove_network(&n.name).await {
-                    Ok(()) | Err(EngineError::NotFound { .. }) => {
-                        report("Network", &n.name, "Removed");
-                        return Ok(());
-                    }
-                    Err(EngineError::NetworkInUse { .. }) | Err(EngineError::Api { .. }) if attempt < 49 => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(err) => return Err(err),
-                }
-            }
-            Err(EngineError::NetworkInUse { network: n.name.clone() })
-        });
+        set.spawn(async move { r.remove(e).await.map_err(RunError::from) });
     }
-    if opts.volumes {
-        for v in e.list_volumes(&project.name).await? {
-            let external = project
-                .volumes
-                .values()
-                .any(|d| d.external == Some(true) && d.name.as_deref() == Some(v.name.as_str()));
-            if external {
-                continue;
+    super::join_all(set).await?;
+    if let Some(rmi) = opts.rmi {
+        let mut images: Vec<String> = project
+            .services
+            .iter()
+            .filter(|(_, svc)| rmi == Rmi::All || svc.image.is_none())
+            .map(|(name, svc)| crate::plan::spec::image_name(&project.name, name, svc))
+            .collect();
+        images.sort();
+        images.dedup();
+        for image in images {
+            match e.remove_image(&image).await {
+                Ok(()) => report("Image", &image, "Removed"),
+                Err(EngineError::NotFound { .. }) => {}
+                Err(err) => return Err(err.into()),
             }
-            let e = e.clone();
-            set.spawn(async move {
-                match e.remove_volume(&v.name).await {
-                    Ok(()) | Err(EngineError::NotFound { .. }) => {
-                        report("Volume", &v.name, "Removed");
-                        Ok(())
-                    }
-                    Err(err) => Err(err),
-                }
-            });
         }
-    }
-    while let Some(r) = set.join_next().await {
-        r.map_err(|x| RunError::Service { service: "down".into(), reason: x.to_string() })??;
     }
     Ok(())
+}
+
+/// Stops and removes `containers` (with their anonymous volumes when `anonymous_volumes`), each
+/// service's as soon as every service that depends on it is gone (no waves: a fast branch of
+/// the graph does not wait for a slow one). Containers of services outside the project
+/// (orphans, one-offs) go at once.
+pub async fn remove_in_order<E: Engine>(
+    e: &E,
+    project: &Project,
+    containers: Vec<ContainerInfo>,
+    timeout: Option<i64>,
+    anonymous_volumes: bool,
+) -> Result<(), RunError> {
+    let graph = crate::graph::Graph::new(project);
+    let mut by_service: HashMap<String, Vec<ContainerInfo>> = HashMap::new();
+    for c in containers {
+        by_service.entry(c.label(SERVICE).unwrap_or("").to_string()).or_default().push(c);
+    }
+    // One "gone" flag per service of the project; a service with no container is gone already.
+    let mut done_tx = HashMap::new();
+    let mut done_rx = HashMap::new();
+    for name in project.services.keys() {
+        let (tx, rx) = watch::channel(!by_service.contains_key(name));
+        done_tx.insert(name.clone(), tx);
+        done_rx.insert(name.clone(), rx);
+    }
+    let mut set = JoinSet::new();
+    for (svc, list) in by_service {
+        let waits: Vec<watch::Receiver<bool>> =
+            graph.dependents(&svc).iter().filter_map(|d| done_rx.get(d).cloned()).collect();
+        let t = timeout.or_else(|| project.services.get(&svc).and_then(crate::plan::spec::stop_timeout));
+        let tx = done_tx.remove(&svc);
+        let e = e.clone();
+        let hooks = project.services.get(&svc).map(|s| s.pre_stop.clone()).unwrap_or_default();
+        set.spawn(async move {
+            for mut rx in waits {
+                // A dependent that failed drops its sender: go on regardless.
+                let _ = rx.wait_for(|gone| *gone).await;
+            }
+            // Dependencies may stop once this service's containers have stopped; removing them
+            // runs alongside.
+            let stopped = futures::future::try_join_all(list.iter().map(|c| stop(&e, c, t, &hooks))).await;
+            if let Some(tx) = tx {
+                let _ = tx.send(true);
+            }
+            let removed = match stopped {
+                Ok(_) => futures::future::try_join_all(list.iter().map(|c| remove(&e, c, anonymous_volumes))).await,
+                Err(err) => Err(err),
+            };
+            removed.map(|_| ()).map_err(|error| RunError::InService { service: svc.clone(), error })
+        });
+    }
+    drop(done_tx);
+    super::join_all(set).await
+}
+
+async fn stop<E: Engine>(
+    e: &E,
+    c: &ContainerInfo,
+    t: Option<i64>,
+    hooks: &[crate::model::Hook],
+) -> Result<(), EngineError> {
+    if matches!(c.state, State::Running | State::Paused | State::Restarting) {
+        report("Container", &c.name, "Stopping");
+        match super::stop_gracefully(e, &c.id, &c.name, t, hooks).await {
+            Ok(()) | Err(EngineError::NotFound { .. }) => {}
+            Err(err) => return Err(err),
+        }
+        report("Container", &c.name, "Stopped");
+    }
+    Ok(())
+}
+
+async fn remove<E: Engine>(e: &E, c: &ContainerInfo, volumes: bool) -> Result<(), EngineError> {
+    super::remove_stopped(e, &c.id, volumes).await?;
+    report("Container", &c.name, "Removed");
+    Ok(())
+}
+
+/// Removes everything labelled with project `name` — containers (forced, with their anonymous
+/// volumes), then networks and volumes — without its compose file. For the reaper and `gc`.
+pub async fn purge<E: Engine>(e: &E, name: &str) -> Result<(), EngineError> {
+    let containers = e.list_containers(name).await?;
+    futures::future::join_all(containers.iter().map(|c| e.remove_container(&c.id, true, true))).await;
+    let (networks, volumes) = tokio::try_join!(e.list_networks(name), e.list_volumes(name))?;
+    let mut set = JoinSet::new();
+    for n in networks {
+        set.spawn(Resource::Network(n.name).remove(e.clone()));
+    }
+    for v in volumes {
+        set.spawn(Resource::Volume(v.name).remove(e.clone()));
+    }
+    let mut first = Ok(());
+    while let Some(r) = set.join_next().await {
+        if let Ok(Err(err)) = r
+            && first.is_ok()
+        {
+            first = Err(err);
+        }
+    }
+    first
 }

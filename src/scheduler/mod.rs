@@ -4,18 +4,20 @@
 //! within `--parallel`.
 
 mod down;
-pub use down::{DownOptions, down};
+pub mod readiness;
+pub mod supervise;
+pub mod verbs;
+pub use down::{DownOptions, Rmi, down, purge, remove_in_order};
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::engine::{Engine, EngineError, State};
+use crate::engine::{Engine, EngineError};
 use crate::model::{Condition, Project};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Observed, Plan};
 
 /// Where a service is on its way up, as its dependents see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,11 +35,28 @@ pub enum RunError {
     Engine(#[from] EngineError),
     #[error("service `{service}`: {reason}")]
     Service { service: String, reason: String },
+    /// An engine call for one service failed.
+    #[error("service `{service}`: {error}")]
+    InService { service: String, error: EngineError },
 }
 
-/// Prints one line per state change to stderr (the `plain` rendering).
-pub fn report(kind: &str, name: &str, state: &str) {
-    eprintln!(" {kind} {name}  {state}");
+pub use crate::progress::report;
+
+/// Reads what exists of `project` on the engine: one list call per resource kind, run
+/// concurrently, plus one image lookup per distinct image.
+pub async fn observe<E: Engine>(engine: &E, project: &Project) -> Result<Observed, EngineError> {
+    let mut refs: Vec<String> =
+        project.services.iter().map(|(name, svc)| crate::plan::spec::image_name(&project.name, name, svc)).collect();
+    refs.sort();
+    refs.dedup();
+    let images = futures::future::try_join_all(refs.iter().map(|r| engine.image_id(r)));
+    let (containers, networks, volumes, ids) = tokio::try_join!(
+        engine.list_containers(&project.name),
+        engine.list_networks(&project.name),
+        engine.list_volumes(&project.name),
+        images
+    )?;
+    Ok(Observed { containers, networks, volumes, images: refs.into_iter().zip(ids).collect() })
 }
 
 /// Runs `plan` for `project`. `parallel` bounds the engine calls in flight (None: unbounded).
@@ -101,6 +120,8 @@ pub async fn execute<E: Engine>(
         r.map_err(|e| RunError::Service { service: "network/volume".into(), reason: e.to_string() })??;
     }
 
+    // Subscribed before anything starts, so no health or exit event is missed.
+    let ready = readiness::Readiness::subscribe(engine, &project.name);
     // One status channel per service; services with nothing to do are up already.
     let mut senders = HashMap::new();
     let mut receivers = HashMap::new();
@@ -110,8 +131,20 @@ pub async fn execute<E: Engine>(
         senders.insert(name.clone(), tx);
         receivers.insert(name.clone(), rx);
     }
+    // Services that wait for nobody start first; the others create their containers once those
+    // starts have been issued, in the time the roots take to become ready, so creates do not
+    // compete with the starts everything else waits on.
+    let is_root = |name: &String| {
+        project.services.get(name).is_none_or(|s| s.depends_on.keys().all(|d| !receivers.contains_key(d)))
+    };
+    let roots = by_service.keys().filter(|n| is_root(n)).count();
+    let (roots_tx, roots_rx) = watch::channel(if no_start { 0 } else { roots });
+    let roots_tx = Arc::new(roots_tx);
     let mut tasks = JoinSet::new();
     for (name, actions) in by_service {
+        let root = is_root(&name);
+        let gate = (!root).then(|| roots_rx.clone());
+        let roots_tx = root.then(|| roots_tx.clone());
         // An orphan's removal belongs to a service no longer in the project: it waits for
         // nothing, and nothing waits for it.
         let svc = project.services.get(&name);
@@ -120,11 +153,21 @@ pub async fn execute<E: Engine>(
             .flat_map(|s| s.depends_on.iter())
             .filter_map(|(d, c)| receivers.get(d).map(|rx| (d.clone(), c.condition, c.required, rx.clone())))
             .collect();
-        let stop_timeout = svc.and_then(crate::plan::spec::stop_timeout);
+        let how = How {
+            stop_timeout: svc.and_then(crate::plan::spec::stop_timeout),
+            early: svc
+                .and_then(crate::plan::spec::health)
+                .filter(|h| h.start_interval_ns.is_some() && !engine.supports_start_interval()),
+            post_start: svc.map(|s| s.post_start.clone()).unwrap_or_default(),
+            pre_stop: svc.map(|s| s.pre_stop.clone()).unwrap_or_default(),
+        };
         let tx = senders.remove(&name);
-        let (e, sem) = (engine.clone(), sem.clone());
+        let (e, sem, ready) = (engine.clone(), sem.clone(), ready.clone());
         tasks.spawn(async move {
-            let r = run_service(&e, &sem, &name, actions, deps, stop_timeout, no_start).await;
+            let r = run_service(&e, &sem, &ready, gate, &name, actions, deps, &how, no_start).await;
+            if let Some(roots) = roots_tx {
+                roots.send_modify(|n| *n = n.saturating_sub(1));
+            }
             if let Some(tx) = tx {
                 let _ = tx.send(match &r {
                     Ok(ids) => Status::Up(ids.clone()),
@@ -132,78 +175,94 @@ pub async fn execute<E: Engine>(
                 });
             }
             r.map(|_| ()).map_err(|err| match err {
-                RunError::Engine(e) => RunError::Service { service: name.clone(), reason: e.to_string() },
+                RunError::Engine(error) => RunError::InService { service: name.clone(), error },
                 other => other,
             })
         });
     }
     drop(senders);
-    let mut first_err = None;
-    while let Some(r) = tasks.join_next().await {
-        let r = r.map_err(|e| RunError::Service { service: "task".into(), reason: e.to_string() }).and_then(|x| x);
-        if let Err(e) = r
-            && first_err.is_none()
-        {
-            first_err = Some(e);
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    join_all(tasks).await
 }
 
+/// Waits for every task of `set` (none is abandoned half-way) and returns the first error.
+pub(crate) async fn join_all(mut set: JoinSet<Result<(), RunError>>) -> Result<(), RunError> {
+    let mut first = None;
+    while let Some(r) = set.join_next().await {
+        let r = r.map_err(|e| RunError::Service { service: "task".into(), reason: e.to_string() }).and_then(|x| x);
+        if let Err(e) = r
+            && first.is_none()
+        {
+            first = Some(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// How a service's containers are started and stopped.
+struct How {
+    stop_timeout: Option<i64>,
+    /// Health to probe early (`start_interval` on an engine without it).
+    early: Option<crate::engine::Health>,
+    post_start: Vec<crate::model::Hook>,
+    pre_stop: Vec<crate::model::Hook>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_service<E: Engine>(
     e: &E,
     sem: &Arc<Semaphore>,
+    ready: &readiness::Readiness,
+    gate: Option<watch::Receiver<usize>>,
     name: &str,
     actions: Vec<Action>,
     deps: Vec<(String, Condition, bool, watch::Receiver<Status>)>,
-    stop_timeout: Option<i64>,
+    how: &How,
     no_start: bool,
 ) -> Result<Vec<String>, RunError> {
+    let stop_timeout = how.stop_timeout;
+    if let Some(mut gate) = gate {
+        let _ = gate.wait_for(|pending| *pending == 0).await;
+    }
     // 1. Everything that does not depend on other services: creates and removals.
     let mut to_start: Vec<(String, String)> = Vec::new();
+    let mut to_restart: Vec<(String, String)> = Vec::new();
     let mut swaps: Vec<(String, String, String, String)> = Vec::new(); // (new id, tmp name, old id, old name)
     for a in actions {
         let _permit = sem.acquire().await;
         match a {
             Action::CreateContainer { spec, .. } => {
                 report("Container", &spec.name, "Creating");
-                let id = match e.create_container(&spec).await {
-                    Ok(id) => id,
-                    // A concurrent `up` created it first: use theirs, never a duplicate.
-                    Err(EngineError::Conflict { .. }) => spec.name.clone(),
-                    Err(err) => return Err(err.into()),
-                };
+                let id = create_once(e, &spec).await?;
                 report("Container", &spec.name, "Created");
                 to_start.push((id, spec.name.clone()));
             }
             Action::Recreate { old_id, old_name, mut spec, .. } => {
                 report("Container", &old_name, "Recreate");
-                let tmp = format!("{}_{}", &old_id[..12.min(old_id.len())], spec.name);
-                spec.name = tmp.clone();
+                let name = std::mem::take(&mut spec.name);
+                spec.name = format!("{}_{name}", &old_id[..12.min(old_id.len())]);
                 let id = e.create_container(&spec).await?;
-                swaps.push((id, tmp, old_id, old_name));
+                copy_files(e, &id, &spec.files).await?;
+                swaps.push((id, name, old_id, old_name));
             }
             Action::Start { id, name, .. } => to_start.push((id, name)),
+            Action::Restart { id, name, .. } => to_restart.push((id, name)),
             Action::Remove { id, name, .. } => {
                 report("Container", &name, "Stopping");
-                let _ = e.stop_container(&id, stop_timeout).await;
-                e.remove_container(&id, true, false).await?;
+                let _ = stop_gracefully(e, &id, &name, stop_timeout, &how.pre_stop).await;
+                remove_stopped(e, &id, false).await?;
                 report("Container", &name, "Removed");
             }
             Action::CreateNetwork(_) | Action::CreateVolume(_) => {}
         }
     }
     // 2. Old containers make way for their replacements (the new one exists already).
-    for (new_id, _tmp, old_id, old_name) in swaps {
+    for (new_id, name, old_id, _old_name) in swaps {
         let _permit = sem.acquire().await;
-        e.stop_container(&old_id, stop_timeout).await.or_else(ignore_not_found)?;
-        e.remove_container(&old_id, true, false).await.or_else(ignore_not_found)?;
-        e.rename_container(&new_id, &old_name).await?;
-        report("Container", &old_name, "Recreated");
-        to_start.push((new_id, old_name));
+        stop_gracefully(e, &old_id, &name, stop_timeout, &how.pre_stop).await.or_else(ignore_not_found)?;
+        remove_stopped(e, &old_id, false).await?;
+        e.rename_container(&new_id, &name).await?;
+        report("Container", &name, "Recreated");
+        to_start.push((new_id, name));
     }
     if no_start {
         return Ok(to_start.into_iter().map(|(id, _)| id).collect());
@@ -228,11 +287,17 @@ async fn run_service<E: Engine>(
                 }
             }
         };
-        if let Err(why) = wait_condition(e, &dep, &ids, cond).await
+        if let Err(why) = ready.wait(e, &dep, &ids, cond).await
             && required
         {
             return Err(RunError::Service { service: name.into(), reason: why });
         }
+    }
+    for (id, cname) in to_restart {
+        let _permit = sem.acquire().await;
+        report("Container", &cname, "Restarting");
+        stop_gracefully(e, &id, &cname, stop_timeout, &how.pre_stop).await?;
+        to_start.push((id, cname));
     }
     let mut ids = Vec::new();
     for (id, cname) in to_start {
@@ -240,9 +305,133 @@ async fn run_service<E: Engine>(
         report("Container", &cname, "Starting");
         e.start_container(&id).await?;
         report("Container", &cname, "Started");
+        if let Some(h) = &how.early {
+            ready.probe_early(e, &id, h);
+        }
+        post_start(e, &id, &cname, &how.post_start).await?;
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// Creates the container of `spec`, or finds it made by someone else: a name conflict means
+/// another `up` created it — or is creating it, or was killed while creating it, in which case
+/// the engine frees the name and the create is tried again.
+async fn create_once<E: Engine>(e: &E, spec: &crate::engine::ContainerSpec) -> Result<String, EngineError> {
+    for attempt in 0..20 {
+        match e.create_container(spec).await {
+            Ok(id) => {
+                copy_files(e, &id, &spec.files).await?;
+                return Ok(id);
+            }
+            Err(EngineError::Conflict { .. }) => match e.inspect_container(&spec.name).await {
+                Ok(_) => return Ok(spec.name.clone()),
+                Err(EngineError::NotFound { .. }) if attempt < 19 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(err) => return Err(err),
+            },
+            Err(err) => return Err(err),
+        }
+    }
+    Err(EngineError::Conflict { what: format!("container `{}`", spec.name) })
+}
+
+/// Copies secrets and configs into a created container, as one archive extracted at `/`.
+pub(crate) async fn copy_files<E: Engine>(
+    e: &E,
+    id: &str,
+    files: &[crate::engine::FileCopy],
+) -> Result<(), EngineError> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let tar = tar_of(files).map_err(|err| EngineError::Api {
+        operation: "packing secrets and configs".into(),
+        status: 0,
+        message: err.to_string(),
+    })?;
+    e.upload_archive(id, "/", tar).await
+}
+
+/// A tar archive of `files`, paths relative to `/`. No directory entries: the engine creates
+/// missing parents (0755) and leaves existing ones (say `/tmp`) as they are.
+pub fn tar_of(files: &[crate::engine::FileCopy]) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(f.content.len() as u64);
+        h.set_mode(f.mode);
+        h.set_uid(f.uid);
+        h.set_gid(f.gid);
+        h.set_mtime(0);
+        b.append_data(&mut h, f.path.trim_start_matches('/'), f.content.as_slice())?;
+    }
+    b.into_inner()
+}
+
+/// Runs `hooks` in container `id`, in order; the first that fails is returned as an error.
+async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model::Hook]) -> Result<(), String> {
+    for h in hooks {
+        let opts = crate::engine::ExecOptions {
+            user: h.user.clone(),
+            env: h.environment.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect(),
+            working_dir: h.working_dir.clone(),
+            privileged: h.privileged.unwrap_or(false),
+            ..Default::default()
+        };
+        let out = e.exec_with(id, &h.command, &opts).await.map_err(|x| x.to_string())?;
+        if out.exit_code != 0 {
+            return Err(format!(
+                "hook `{}` exited with code {}: {}",
+                h.command.join(" "),
+                out.exit_code,
+                out.output.trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `post_start` hooks, right after the container started; a failing hook fails the service.
+async fn post_start<E: Engine>(e: &E, id: &str, name: &str, hooks: &[crate::model::Hook]) -> Result<(), RunError> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    report("Container", name, "Running post_start");
+    run_hooks(e, id, hooks)
+        .await
+        .map_err(|why| RunError::Service { service: name.to_string(), reason: format!("post_start {why}") })
+}
+
+/// `pre_stop` hooks (a failure is reported, the stop goes on), then the stop itself.
+pub(crate) async fn stop_gracefully<E: Engine>(
+    e: &E,
+    id: &str,
+    name: &str,
+    timeout: Option<i64>,
+    pre_stop: &[crate::model::Hook],
+) -> Result<(), EngineError> {
+    if !pre_stop.is_empty() {
+        report("Container", name, "Running pre_stop");
+        if let Err(why) = run_hooks(e, id, pre_stop).await {
+            crate::progress::detail("Container", name, "Warning", &format!("pre_stop {why}"));
+        }
+    }
+    e.stop_container(id, timeout).await
+}
+
+/// Removes a container that was just stopped. Not forced: forced removals racing each other
+/// can leave a stale endpoint on Docker 20.10 that blocks the network's removal until the
+/// daemon restarts. Force is the fallback for a container that will not stay stopped.
+pub(crate) async fn remove_stopped<E: Engine>(e: &E, id: &str, volumes: bool) -> Result<(), EngineError> {
+    match e.remove_container(id, false, volumes).await {
+        Ok(()) | Err(EngineError::NotFound { .. }) => Ok(()),
+        Err(EngineError::Conflict { .. }) | Err(EngineError::Api { .. }) => {
+            e.remove_container(id, true, volumes).await.or_else(ignore_not_found)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 fn ignore_not_found(e: EngineError) -> Result<(), EngineError> {
@@ -250,44 +439,4 @@ fn ignore_not_found(e: EngineError) -> Result<(), EngineError> {
         EngineError::NotFound { .. } => Ok(()),
         other => Err(other),
     }
-}
-
-/// Waits until every container of `dep` meets `cond`. Health is read by inspecting every
-/// 50 ms (the event-driven readiness of a later change replaces this).
-async fn wait_condition<E: Engine>(e: &E, dep: &str, ids: &[String], cond: Condition) -> Result<(), String> {
-    if cond == Condition::ServiceStarted {
-        return Ok(());
-    }
-    for id in ids {
-        loop {
-            let d = e.inspect_container(id).await.map_err(|x| x.to_string())?;
-            match cond {
-                Condition::ServiceHealthy => match d.health.as_deref() {
-                    Some("healthy") => break,
-                    Some("unhealthy") => {
-                        return Err(format!(
-                            "dependency `{dep}` is unhealthy: {}",
-                            d.last_health_output.unwrap_or_default().trim()
-                        ));
-                    }
-                    None => return Err(format!("dependency `{dep}` has no healthcheck configured")),
-                    _ if d.state == State::Exited || d.state == State::Dead => {
-                        return Err(format!("dependency `{dep}` exited with code {}", d.exit_code.unwrap_or(-1)));
-                    }
-                    _ => {}
-                },
-                Condition::ServiceCompletedSuccessfully => {
-                    if d.state == State::Exited || d.state == State::Dead {
-                        match d.exit_code {
-                            Some(0) => break,
-                            code => return Err(format!("dependency `{dep}` exited with code {}", code.unwrap_or(-1))),
-                        }
-                    }
-                }
-                Condition::ServiceStarted => break,
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    Ok(())
 }

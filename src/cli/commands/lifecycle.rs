@@ -9,8 +9,8 @@ use crate::cli::{CliError, GlobalArgs};
 use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, EngineError};
 use crate::plan::labels::{NUMBER, SERVICE};
-use crate::plan::{Observed, UpOptions, reconcile};
-use crate::scheduler::{DownOptions, RunError, down, execute};
+use crate::plan::{UpOptions, reconcile};
+use crate::scheduler::{DownOptions, Rmi, RunError, down, execute, observe};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -41,6 +41,39 @@ pub struct UpArgs {
     /// Shutdown timeout in seconds, for containers that are replaced
     #[arg(short, long)]
     pub timeout: Option<i64>,
+    /// Wait for services to be running|healthy (implies detached mode)
+    #[arg(long)]
+    pub wait: bool,
+    /// Maximum duration in seconds to wait for the project to be running|healthy
+    #[arg(long, value_name = "SECONDS")]
+    pub wait_timeout: Option<u64>,
+    /// Restrict attaching to the specified services
+    #[arg(long, value_name = "SERVICE")]
+    pub attach: Vec<String>,
+    /// Do not attach (stream logs) to the specified services
+    #[arg(long, value_name = "SERVICE")]
+    pub no_attach: Vec<String>,
+    /// Automatically attach to log output of dependent services
+    #[arg(long)]
+    pub attach_dependencies: bool,
+    /// Don't print prefix in logs
+    #[arg(long)]
+    pub no_log_prefix: bool,
+    /// Produce monochrome output
+    #[arg(long)]
+    pub no_color: bool,
+    /// Show timestamps
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Stops all containers if any container was stopped
+    #[arg(long, conflicts_with = "detach")]
+    pub abort_on_container_exit: bool,
+    /// Stops all containers if any container exited with failure
+    #[arg(long, conflicts_with_all = ["detach", "abort_on_container_exit"])]
+    pub abort_on_container_failure: bool,
+    /// Return the exit code of the selected service container (implies --abort-on-container-exit)
+    #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
+    pub exit_code_from: Option<String>,
     pub service: Vec<String>,
 }
 
@@ -55,6 +88,11 @@ pub struct DownArgs {
     /// Shutdown timeout in seconds
     #[arg(short, long)]
     pub timeout: Option<i64>,
+    /// Remove images used by services: "local" only those without a custom tag, "all" every one
+    #[arg(long, value_parser = ["local", "all"])]
+    pub rmi: Option<String>,
+    /// Only these services' containers (networks and volumes are kept)
+    pub service: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -71,27 +109,33 @@ pub struct PsArgs {
     /// Filter services by status (created, running, paused, restarting, exited, dead)
     #[arg(long)]
     pub status: Vec<String>,
+    /// Filter services by a property (`status=running`, `service=web`)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
     /// Format the output (table|json)
-    #[arg(long, default_value = "table")]
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     pub format: String,
     pub service: Vec<String>,
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::msg(format!("cannot start the async runtime: {e}")))
 }
 
-fn engine_err(e: EngineError) -> CliError {
+pub(crate) fn engine_err(e: EngineError) -> CliError {
     CliError::Message { hint: e.hint(), message: e.to_string(), code: 1 }
 }
 
-fn run_err(e: RunError) -> CliError {
+pub(crate) fn run_err(e: RunError) -> CliError {
     match e {
         RunError::Engine(e) => engine_err(e),
         RunError::Service { service, reason } => CliError::msg(format!("service `{service}`: {reason}")),
+        RunError::InService { service, error } => {
+            CliError::Message { message: format!("service `{service}`: {error}"), hint: error.hint(), code: 1 }
+        }
     }
 }
 
@@ -99,23 +143,38 @@ fn parallel(g: &GlobalArgs) -> Option<usize> {
     (g.parallel > 0).then_some(g.parallel as usize)
 }
 
+/// Takes the project's lock (see [`crate::lock`]) for a command that changes it.
+pub(crate) fn lock(project: &str) -> Result<crate::lock::ProjectLock, CliError> {
+    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    crate::lock::ProjectLock::acquire(&endpoint, project)
+        .map_err(|e| CliError::msg(format!("cannot take the lock of project `{project}`: {e}")))
+}
+
 pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliError> {
-    if !a.detach && !no_start {
-        return Err(CliError::Message {
-            message: "attached `up` (streaming logs) is not implemented yet".into(),
-            hint: Some("run `wharf up -d`, then `docker logs` or `docker compose logs`".into()),
-            code: 1,
-        });
-    }
+    let attached = !a.detach && !a.wait && !no_start;
     let loaded = g.load(&a.service, false)?;
     let project = loaded.project;
+    for s in a.attach.iter().chain(&a.no_attach).chain(&a.exit_code_from) {
+        if !project.services.contains_key(s) {
+            return Err(CliError::msg(format!("no such service: `{s}`")));
+        }
+    }
     let mut scale = HashMap::new();
     for s in &a.scale {
         let (k, v) =
             s.split_once('=').ok_or_else(|| CliError::msg(format!("invalid --scale {s:?}: expected SERVICE=NUM")))?;
         let n: u32 = v.parse().map_err(|_| CliError::msg(format!("invalid --scale {s:?}: {v:?} is not a number")))?;
-        if !project.services.contains_key(k) {
+        let Some(svc) = project.services.get(k) else {
             return Err(CliError::msg(format!("--scale names no such service: `{k}`")));
+        };
+        if n > 1 && svc.container_name.is_some() {
+            return Err(CliError::Message {
+                message: format!(
+                    "service `{k}` has a `container_name`, so it cannot be scaled to {n}: names must be unique"
+                ),
+                hint: Some(format!("remove `container_name` from `{k}`")),
+                code: 1,
+            });
         }
         scale.insert(k.to_string(), n);
     }
@@ -129,33 +188,21 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         no_start,
         scale,
         services: if a.no_deps { Vec::new() } else { a.service.clone() },
+        supervised: attached,
     };
     let mut project = project;
     if a.no_deps && !a.service.is_empty() {
         project.services.retain(|n, _| a.service.contains(n));
     }
+    let mut held = if g.dry_run { None } else { Some(lock(&project.name)?) };
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let (containers, networks, volumes) = tokio::try_join!(
-            engine.list_containers(&project.name),
-            engine.list_networks(&project.name),
-            engine.list_volumes(&project.name)
-        )
-        .map_err(engine_err)?;
-        let mut images = HashMap::new();
-        for (name, svc) in &project.services {
-            let image = crate::plan::spec::image_name(&project.name, name, svc);
-            if let std::collections::hash_map::Entry::Vacant(slot) = images.entry(image) {
-                let id = engine.image_id(slot.key()).await.map_err(engine_err)?;
-                slot.insert(id);
-            }
-        }
-        let observed = Observed { containers, networks, volumes, images };
+        let observed = observe(&engine, &project).await.map_err(engine_err)?;
         let plan = reconcile(&project, &observed, &opts).map_err(|e| CliError::Message {
+            hint: matches!(e, crate::plan::PlanError::ImageMissing { .. }).then(|| {
+                "build or load the image locally (no registry is reachable here): `docker build -t IMAGE DIR`".into()
+            }),
             message: e.to_string(),
-            hint: Some(
-                "build or load the image locally (no registry is reachable here): `docker build -t IMAGE DIR`".into(),
-            ),
             code: 1,
         })?;
         for w in &plan.warnings {
@@ -165,19 +212,80 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
             print!("{plan}");
             return Ok(ExitCode::SUCCESS);
         }
+        // Subscribed before anything starts, so the exit of a fast one-shot is not missed.
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let events = attached.then(|| engine.events(&project.name));
+        let ready =
+            (a.wait && !no_start).then(|| crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name));
         execute(&engine, &project, plan, parallel(g), no_start).await.map_err(run_err)?;
-        Ok(ExitCode::SUCCESS)
+        if let Some(ready) = ready {
+            drop(held.take());
+            crate::scheduler::readiness::wait_all(&engine, &project, &opts.services, &ready, a.wait_timeout)
+                .await
+                .map_err(|(message, timed_out)| CliError::Message {
+                    message,
+                    hint: timed_out
+                        .then(|| "raise --wait-timeout, or look at the healthchecks of the services named".into()),
+                    code: 1,
+                })?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Converged: other commands (`stop`, `logs`, another `up`) may work on the project now.
+        drop(held.take());
+        let Some(events) = events else { return Ok(ExitCode::SUCCESS) };
+        let o = super::attach::AttachOptions {
+            attach: a.attach.clone(),
+            no_attach: a.no_attach.clone(),
+            attach_dependencies: a.attach_dependencies,
+            no_log_prefix: a.no_log_prefix,
+            no_color: a.no_color,
+            timestamps: a.timestamps,
+            abort_on_container_exit: a.abort_on_container_exit,
+            abort_on_container_failure: a.abort_on_container_failure,
+            exit_code_from: a.exit_code_from.clone(),
+            timeout: a.timeout,
+        };
+        super::attach::attached(&engine, g, &project, &a.service, &o, events, since).await
     })
 }
 
 pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&[], false)?.project;
-    if g.dry_run {
-        return Err(CliError::msg("`down --dry-run` is not implemented yet"));
+    for svc in &a.service {
+        if !project.services.contains_key(svc) {
+            return Err(CliError::msg(format!("no such service: `{svc}`")));
+        }
     }
+    let _lock = if g.dry_run { None } else { Some(lock(&project.name)?) };
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let opts = DownOptions { volumes: a.volumes, remove_orphans: a.remove_orphans, timeout: a.timeout };
+        let rmi = a.rmi.as_deref().map(|r| if r == "all" { Rmi::All } else { Rmi::Local });
+        if !a.service.is_empty() || g.dry_run {
+            let mut list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+            if !a.service.is_empty() {
+                list = crate::scheduler::verbs::targets(&project, list, &a.service);
+            }
+            if g.dry_run {
+                for c in &list {
+                    println!("{:<48} (down)", format!("remove container {}", c.name));
+                }
+                if a.service.is_empty() {
+                    for n in engine.list_networks(&project.name).await.map_err(engine_err)? {
+                        println!("{:<48} (down)", format!("remove network {}", n.name));
+                    }
+                    if a.volumes {
+                        for v in engine.list_volumes(&project.name).await.map_err(engine_err)? {
+                            println!("{:<48} (down -v)", format!("remove volume {}", v.name));
+                        }
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            crate::scheduler::remove_in_order(&engine, &project, list, a.timeout, a.volumes).await.map_err(run_err)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let opts = DownOptions { volumes: a.volumes, remove_orphans: a.remove_orphans, timeout: a.timeout, rmi };
         down(&engine, &project, &opts).await.map_err(run_err)?;
         Ok(ExitCode::SUCCESS)
     })
@@ -188,9 +296,24 @@ pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await.map_err(engine_err)?;
         let mut list = engine.list_containers(&project.name).await.map_err(engine_err)?;
-        list.retain(|c| a.all || c.state == crate::engine::State::Running || !a.status.is_empty());
-        list.retain(|c| a.status.is_empty() || a.status.iter().any(|s| s == c.state.as_str()));
-        list.retain(|c| a.service.is_empty() || a.service.iter().any(|s| Some(s.as_str()) == c.label(SERVICE)));
+        let mut status = a.status.clone();
+        let mut services = a.service.clone();
+        for f in &a.filter {
+            match f.split_once('=') {
+                Some(("status", v)) => status.push(v.to_string()),
+                Some(("service", v)) => services.push(v.to_string()),
+                _ => {
+                    return Err(CliError::Message {
+                        message: format!("unsupported ps filter `{f}`"),
+                        hint: Some("use `--filter status=STATE` or `--filter service=NAME`".into()),
+                        code: 1,
+                    });
+                }
+            }
+        }
+        list.retain(|c| a.all || c.state == crate::engine::State::Running || !status.is_empty());
+        list.retain(|c| status.is_empty() || status.iter().any(|s| s == c.state.as_str()));
+        list.retain(|c| services.is_empty() || services.iter().any(|s| Some(s.as_str()) == c.label(SERVICE)));
         list.sort_by(|x, y| {
             (x.label(SERVICE), x.label(NUMBER), &x.name).cmp(&(y.label(SERVICE), y.label(NUMBER), &y.name))
         });
@@ -244,4 +367,42 @@ fn ports(c: &crate::engine::ContainerInfo) -> String {
     v.sort();
     v.dedup();
     v.join(", ")
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Don't start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    #[arg(required = true, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+}
+
+/// `scale SERVICE=NUM…`: `up -d --no-recreate --scale …` for those services.
+pub fn scale(g: &GlobalArgs, a: &ScaleArgs) -> Result<ExitCode, CliError> {
+    let services: Vec<String> = a.scale.iter().filter_map(|s| s.split_once('=').map(|(k, _)| k.to_string())).collect();
+    let up = UpArgs {
+        detach: true,
+        no_deps: a.no_deps,
+        force_recreate: false,
+        no_recreate: true,
+        remove_orphans: false,
+        no_start: false,
+        renew_anon_volumes: false,
+        scale: a.scale.clone(),
+        timeout: None,
+        wait: false,
+        wait_timeout: None,
+        attach: Vec::new(),
+        no_attach: Vec::new(),
+        attach_dependencies: false,
+        no_log_prefix: false,
+        no_color: false,
+        timestamps: false,
+        abort_on_container_exit: false,
+        abort_on_container_failure: false,
+        exit_code_from: None,
+        service: services,
+    };
+    self::up(g, &up, false)
 }

@@ -1,5 +1,11 @@
 //! One module per verb.
 
+pub mod attach;
 pub mod config;
+pub mod copy;
+pub mod inspect;
 pub mod lifecycle;
+pub mod run;
+pub mod testenv;
+pub mod verbs;
 pub mod version;

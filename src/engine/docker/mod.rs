@@ -8,15 +8,12 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HealthConfig, HostConfig,
-    HostConfigLogConfig, Ipam, IpamConfig, Mount as BMount, MountBindOptions, MountTmpfsOptions, MountType,
-    MountVolumeOptions, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig, PortBinding as BPortBinding,
-    ResourcesUlimits, RestartPolicy, VolumeCreateRequest,
+    Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, RestartPolicy, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
-    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
-    RenameContainerOptionsBuilder, StopContainerOptionsBuilder,
+    ListNetworksOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    RenameContainerOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 
 use super::{
@@ -24,6 +21,10 @@ use super::{
     Result, State, VolumeInfo, VolumeSpec,
 };
 use crate::plan::labels::PROJECT;
+
+mod body;
+mod exec;
+use body::{create_body, endpoint_settings, map_if_any};
 
 /// A connection to a Docker Engine.
 #[derive(Clone)]
@@ -46,6 +47,24 @@ impl DockerEngine {
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Leaves one network named `name` (the smallest ID; every racer picks the same), removing
+    /// the others when nothing uses them. Returns the survivor's ID.
+    async fn dedupe_network(&self, name: &str) -> Result<String> {
+        let filters = HashMap::from([("name".to_string(), vec![format!("^{name}$")])]);
+        let opts = ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let list = self.docker.list_networks(Some(opts)).await.map_err(|e| map_err(e, "listing", "networks"))?;
+        let mut ids: Vec<String> =
+            list.into_iter().filter(|n| n.name.as_deref() == Some(name)).filter_map(|n| n.id).collect();
+        ids.sort();
+        let Some(keep) = ids.first().cloned() else {
+            return Err(EngineError::NotFound { what: format!("network `{name}`") });
+        };
+        for extra in &ids[1..] {
+            let _ = self.docker.remove_network(extra).await;
+        }
+        Ok(keep)
     }
 
     /// All containers, running or not, matching one label filter (`key` or `key=value`).
@@ -141,148 +160,6 @@ fn container_info(c: bollard::models::ContainerSummary) -> ContainerInfo {
     }
 }
 
-fn endpoint_settings(e: &super::Endpoint) -> EndpointSettings {
-    EndpointSettings {
-        aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
-        ipam_config: (e.ipv4.is_some() || e.ipv6.is_some()).then(|| EndpointIpamConfig {
-            ipv4_address: e.ipv4.clone(),
-            ipv6_address: e.ipv6.clone(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn none_if_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
-    (!v.is_empty()).then_some(v)
-}
-
-fn map_if_any(m: &BTreeMap<String, String>) -> Option<HashMap<String, String>> {
-    (!m.is_empty()).then(|| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-}
-
-fn create_body(s: &ContainerSpec) -> ContainerCreateBody {
-    let mut port_bindings: HashMap<String, Option<Vec<BPortBinding>>> = HashMap::new();
-    for b in &s.port_bindings {
-        port_bindings
-            .entry(b.container.clone())
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(BPortBinding { host_ip: b.host_ip.clone(), host_port: Some(b.host_port.clone()) });
-    }
-    let mounts = s
-        .mounts
-        .iter()
-        .map(|m| BMount {
-            target: Some(m.target.clone()),
-            source: m.source.clone(),
-            typ: m.kind.parse::<MountType>().ok(),
-            read_only: m.read_only.then_some(true),
-            bind_options: (m.kind == "bind").then(|| MountBindOptions {
-                propagation: m.propagation.as_deref().and_then(|p| p.parse().ok()),
-                create_mountpoint: m.create_host_path.then_some(true),
-                ..Default::default()
-            }),
-            volume_options: (m.kind == "volume" && m.nocopy)
-                .then(|| MountVolumeOptions { no_copy: Some(true), ..Default::default() }),
-            tmpfs_options: (m.kind == "tmpfs" && (m.tmpfs_size.is_some() || m.tmpfs_mode.is_some())).then(|| {
-                MountTmpfsOptions { size_bytes: m.tmpfs_size, mode: m.tmpfs_mode.map(i64::from), ..Default::default() }
-            }),
-            ..Default::default()
-        })
-        .collect::<Vec<_>>();
-    let host = HostConfig {
-        mounts: none_if_empty(mounts),
-        port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
-        network_mode: s.network_mode.clone(),
-        restart_policy: s
-            .restart_policy
-            .as_ref()
-            .map(|(name, max)| RestartPolicy { name: name.parse().ok(), maximum_retry_count: *max }),
-        init: s.init,
-        privileged: s.privileged.then_some(true),
-        readonly_rootfs: s.read_only.then_some(true),
-        cap_add: none_if_empty(s.cap_add.clone()),
-        cap_drop: none_if_empty(s.cap_drop.clone()),
-        security_opt: none_if_empty(s.security_opt.clone()),
-        dns: none_if_empty(s.dns.clone()),
-        dns_search: none_if_empty(s.dns_search.clone()),
-        dns_options: none_if_empty(s.dns_options.clone()),
-        extra_hosts: none_if_empty(s.extra_hosts.iter().map(|h| h.replacen('=', ":", 1)).collect()),
-        ulimits: none_if_empty(
-            s.ulimits
-                .iter()
-                .map(|(n, soft, hard)| ResourcesUlimits { name: Some(n.clone()), soft: Some(*soft), hard: Some(*hard) })
-                .collect(),
-        ),
-        sysctls: map_if_any(&s.sysctls),
-        tmpfs: map_if_any(&s.tmpfs),
-        devices: none_if_empty(
-            s.devices
-                .iter()
-                .map(|(h, c, p)| DeviceMapping {
-                    path_on_host: Some(h.clone()),
-                    path_in_container: Some(c.clone()),
-                    cgroup_permissions: Some(p.clone()),
-                })
-                .collect(),
-        ),
-        pid_mode: s.pid.clone(),
-        ipc_mode: s.ipc.clone(),
-        uts_mode: s.uts.clone(),
-        userns_mode: s.userns_mode.clone(),
-        shm_size: s.shm_size,
-        memory: s.memory,
-        memory_reservation: s.memory_reservation,
-        memory_swap: s.memory_swap,
-        nano_cpus: s.nano_cpus,
-        cpu_shares: s.cpu_shares,
-        cpuset_cpus: s.cpuset.clone(),
-        pids_limit: s.pids_limit,
-        volumes_from: none_if_empty(s.volumes_from.clone()),
-        log_config: s
-            .log_driver
-            .as_ref()
-            .map(|d| HostConfigLogConfig { typ: Some(d.clone()), config: map_if_any(&s.log_opts) }),
-        group_add: none_if_empty(s.group_add.clone()),
-        oom_score_adj: s.oom_score_adj,
-        runtime: s.runtime.clone(),
-        cgroup_parent: s.cgroup_parent.clone(),
-        links: none_if_empty(s.links.clone()),
-        ..Default::default()
-    };
-    let networking_config = s.endpoints.first().map(|e| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(e.network.clone(), endpoint_settings(e))])),
-    });
-    ContainerCreateBody {
-        image: Some(s.image.clone()),
-        cmd: s.cmd.clone(),
-        entrypoint: s.entrypoint.clone(),
-        env: none_if_empty(s.env.clone()),
-        labels: map_if_any(&s.labels),
-        working_dir: s.working_dir.clone(),
-        user: s.user.clone(),
-        hostname: s.hostname.clone(),
-        domainname: s.domainname.clone(),
-        exposed_ports: none_if_empty(s.exposed_ports.clone()),
-        tty: s.tty.then_some(true),
-        open_stdin: s.stdin_open.then_some(true),
-        stop_signal: s.stop_signal.clone(),
-        stop_timeout: s.stop_timeout,
-        healthcheck: s.healthcheck.as_ref().map(|h| HealthConfig {
-            test: Some(h.test.clone()),
-            interval: h.interval_ns,
-            timeout: h.timeout_ns,
-            retries: h.retries,
-            start_period: h.start_period_ns,
-            start_interval: None,
-        }),
-        host_config: Some(host),
-        networking_config,
-        ..Default::default()
-    }
-}
-
 impl Engine for DockerEngine {
     async fn list_containers(&self, project: &str) -> Result<Vec<ContainerInfo>> {
         self.containers_labelled(&format!("{PROJECT}={project}")).await
@@ -363,7 +240,10 @@ impl Engine for DockerEngine {
             .create_network(req)
             .await
             .map_err(|e| map_err(e, "creating", &format!("network `{}`", spec.name)))?;
-        Ok(r.id)
+        // API 1.41 creates a second network of the same name unless asked not to, and bollard's
+        // request has no `CheckDuplicate`: a create racing another (say, of a killed `up`) can
+        // leave two. Keep the one with the smallest ID, as every racer will.
+        Ok(self.dedupe_network(&spec.name).await.unwrap_or(r.id))
     }
 
     async fn remove_network(&self, name: &str) -> Result<()> {
@@ -400,7 +280,19 @@ impl Engine for DockerEngine {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let opts = CreateContainerOptionsBuilder::new().name(&spec.name).build();
         let subject = format!("container `{}`", spec.name);
-        let r = self.docker.create_container(Some(opts), create_body(spec)).await.map_err(|e| match e {
+        let create =
+            || self.docker.create_container(Some(opts.clone()), create_body(spec, self.supports_start_interval()));
+        let r = match create().await {
+            // Two networks of one name (see `dedupe_network`): keep one, and try again.
+            Err(BollardError::DockerResponseServerError { message, .. }) if message.contains("is ambiguous") => {
+                for e in &spec.endpoints {
+                    let _ = self.dedupe_network(&e.network).await;
+                }
+                create().await
+            }
+            r => r,
+        };
+        let r = r.map_err(|e| match e {
             BollardError::DockerResponseServerError { status_code: 404, message } if message.contains("image") => {
                 EngineError::ImageMissing { image: spec.image.clone(), reason: message }
             }
@@ -418,10 +310,17 @@ impl Engine for DockerEngine {
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {
-        self.docker
-            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
-            .await
-            .map_err(|e| map_err(e, "starting", &format!("container `{id}`")))
+        let start = || self.docker.start_container(id, None::<bollard::query_parameters::StartContainerOptions>);
+        match start().await {
+            // Two networks of one name (see `dedupe_network`): keep one, and try again.
+            Err(BollardError::DockerResponseServerError { message, .. }) if message.contains("is ambiguous") => {
+                if let Some(net) = message.split("network ").nth(1).and_then(|r| r.split(" is ambiguous").next()) {
+                    let _ = self.dedupe_network(net).await;
+                }
+                start().await.map_err(|e| map_err(e, "starting", &format!("container `{id}`")))
+            }
+            r => r.map_err(|e| map_err(e, "starting", &format!("container `{id}`"))),
+        }
     }
 
     async fn stop_container(&self, id: &str, timeout_s: Option<i64>) -> Result<()> {
@@ -483,5 +382,158 @@ impl Engine for DockerEngine {
             last_health_output: last,
             exit_code: st.exit_code,
         })
+    }
+
+    async fn upload_archive(&self, id: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
+        let opts = UploadToContainerOptionsBuilder::new().path(dir).build();
+        let body = bollard::body_stream(futures::stream::once(async move { bytes::Bytes::from(tar) }));
+        self.docker
+            .upload_to_container(id, Some(opts), body)
+            .await
+            .map_err(|e| map_err(e, "copying files into", &format!("container `{id}`")))
+    }
+
+    async fn remove_image(&self, image: &str) -> Result<()> {
+        let opts = RemoveImageOptionsBuilder::new().build();
+        self.docker
+            .remove_image(image, Some(opts), None)
+            .await
+            .map(|_| ())
+            .map_err(|e| map_err(e, "removing", &format!("image `{image}`")))
+    }
+
+    fn events(&self, project: &str) -> super::EngineStream<super::Event> {
+        use futures::StreamExt;
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("label".to_string(), vec![format!("{PROJECT}={project}")]),
+        ]);
+        // `since` now: the request goes out when the stream is first polled, and the engine
+        // replays what happened in between, so nothing after this call is missed.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let since = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
+        let opts = bollard::query_parameters::EventsOptions {
+            since: Some(since),
+            filters: Some(filters),
+            ..Default::default()
+        };
+        self.docker
+            .events(Some(opts))
+            .map(|r| {
+                let m = r.map_err(|e| map_err(e, "reading", "engine events"))?;
+                let actor = m.actor.unwrap_or_default();
+                Ok(super::Event {
+                    action: m.action.unwrap_or_default(),
+                    id: actor.id.unwrap_or_default(),
+                    attributes: btree(actor.attributes),
+                    time_nano: m.time_nano.unwrap_or_default(),
+                })
+            })
+            .boxed()
+    }
+
+    fn logs(&self, id: &str, opts: &super::LogOptions) -> super::EngineStream<super::LogChunk> {
+        use bollard::container::LogOutput;
+        use futures::StreamExt;
+        let o = bollard::query_parameters::LogsOptions {
+            follow: opts.follow,
+            stdout: true,
+            stderr: true,
+            since: opts.since.unwrap_or(0) as i32,
+            until: opts.until.unwrap_or(0) as i32,
+            timestamps: opts.timestamps,
+            tail: opts.tail.clone().unwrap_or_else(|| "all".into()),
+        };
+        let subject = format!("the logs of container `{id}`");
+        self.docker
+            .logs(id, Some(o))
+            .map(move |r| {
+                let (stream, message) = match r.map_err(|e| map_err(e, "reading", &subject))? {
+                    LogOutput::StdOut { message } => (super::LogStream::Stdout, message),
+                    LogOutput::StdErr { message } => (super::LogStream::Stderr, message),
+                    LogOutput::Console { message } => (super::LogStream::Console, message),
+                    LogOutput::StdIn { message } => (super::LogStream::Console, message),
+                };
+                Ok(super::LogChunk { stream, bytes: message.to_vec() })
+            })
+            .boxed()
+    }
+
+    fn supports_start_interval(&self) -> bool {
+        let v = self.docker.client_version();
+        (v.major_version, v.minor_version) >= (1, 44)
+    }
+
+    async fn set_restart_policy(&self, id: &str, name: &str, max_retries: Option<i64>) -> Result<()> {
+        let body = bollard::models::ContainerUpdateBody {
+            restart_policy: Some(RestartPolicy {
+                name: Some(name.parse().unwrap_or(bollard::models::RestartPolicyNameEnum::NO)),
+                maximum_retry_count: max_retries,
+            }),
+            ..Default::default()
+        };
+        self.docker
+            .update_container(id, body)
+            .await
+            .map_err(|e| map_err(e, "updating the restart policy of", &format!("container `{id}`")))
+    }
+
+    async fn top(&self, id: &str) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let opts = bollard::query_parameters::TopOptions { ps_args: "-ef".into() };
+        let r = self
+            .docker
+            .top_processes(id, Some(opts))
+            .await
+            .map_err(|e| map_err(e, "listing the processes of", &format!("container `{id}`")))?;
+        Ok((r.titles.unwrap_or_default(), r.processes.unwrap_or_default()))
+    }
+
+    async fn image_info(&self, image: &str) -> Result<Option<super::ImageInfo>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(super::ImageInfo {
+                id: i.id.unwrap_or_default(),
+                tags: i.repo_tags.unwrap_or_default(),
+                size: i.size.unwrap_or_default(),
+            })),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(map_err(e, "inspecting", &format!("image `{image}`"))),
+        }
+    }
+
+    async fn download_archive(&self, id: &str, path: &str) -> Result<Vec<u8>> {
+        use futures::StreamExt;
+        let opts = bollard::query_parameters::DownloadFromContainerOptions { path: path.to_string() };
+        let mut stream = self.docker.download_from_container(id, Some(opts));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| match e {
+                BollardError::DockerResponseServerError { status_code: 404, .. } => {
+                    EngineError::NotFound { what: format!("`{path}` in container `{id}`") }
+                }
+                other => map_err(other, "copying from", &format!("container `{id}`")),
+            })?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    async fn exec_with(&self, id: &str, cmd: &[String], opts: &super::ExecOptions) -> Result<super::ExecOutput> {
+        self.exec_collect(id, cmd, opts).await
+    }
+
+    async fn exec_tty(
+        &self,
+        id: &str,
+        cmd: &[String],
+        opts: &super::ExecOptions,
+        size: (u16, u16),
+        input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) -> Result<i64> {
+        self.exec_terminal(id, cmd, opts, size, input, output).await
+    }
+
+    async fn stats(&self, id: &str) -> Result<super::Stats> {
+        self.stats_sample(id).await
     }
 }

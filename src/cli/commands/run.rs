@@ -1,0 +1,197 @@
+//! `run SERVICE [CMD…]`: a one-off container of a service (labelled `oneoff=True`, named
+//! `<project>-<service>-run-<id>`), its dependencies started first unless `--no-deps`, its
+//! output streamed and its exit code returned. No TTY is allocated yet (as with `-T`).
+
+use std::process::ExitCode;
+
+use clap::Args;
+use futures::StreamExt;
+
+use super::lifecycle::{engine_err, lock, run_err, runtime};
+use crate::cli::{CliError, GlobalArgs};
+use crate::engine::docker::DockerEngine;
+use crate::engine::{Engine, LogOptions, Mount, PortBinding};
+use crate::plan::labels::ONEOFF;
+use crate::plan::{UpOptions, reconcile};
+use crate::scheduler::{execute, observe};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run container in background and print container ID
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Automatically remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Set environment variables
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Override the entrypoint of the image
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Run as specified username or uid
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Bind mount a volume (SRC:DST[:ro])
+    #[arg(short, long)]
+    pub volume: Vec<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short, long)]
+    pub publish: Vec<String>,
+    /// Run command with all service's ports enabled and mapped to the host
+    #[arg(long)]
+    pub service_ports: bool,
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Disable pseudo-TTY allocation (no TTY is allocated yet: accepted for compatibility)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Don't start linked services
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Use the service's network aliases in the network(s) the container connects to
+    #[arg(long)]
+    pub use_aliases: bool,
+    pub service: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
+    let project = g.load(std::slice::from_ref(&a.service), false)?.project;
+    let svc = &project.services[&a.service];
+    let deps: Vec<String> = crate::graph::Graph::new(&project)
+        .with_dependencies(std::slice::from_ref(&a.service))
+        .into_iter()
+        .filter(|s| *s != a.service)
+        .collect();
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let observed = observe(&engine, &project).await.map_err(engine_err)?;
+        // Dependencies first, converged as `up -d` would (and their conditions waited on).
+        if !a.no_deps && !deps.is_empty() {
+            let _lock = lock(&project.name)?;
+            let mut scoped = project.clone();
+            scoped.services.retain(|n, _| deps.contains(n));
+            let opts = UpOptions { services: deps.clone(), ignore_orphans: true, ..Default::default() };
+            let plan = reconcile(&scoped, &observed, &opts).map_err(|e| CliError::msg(e.to_string()))?;
+            let ready = crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name);
+            execute(&engine, &scoped, plan, None, false).await.map_err(run_err)?;
+            // The one-off's own `depends_on` conditions.
+            let list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+            for (dep, c) in &svc.depends_on {
+                let ids: Vec<String> =
+                    crate::scheduler::verbs::targets(&project, list.clone(), std::slice::from_ref(dep))
+                        .into_iter()
+                        .map(|c| c.id)
+                        .collect();
+                if let Err(why) = ready.wait(&engine, dep, &ids, c.condition).await
+                    && c.required
+                {
+                    return Err(CliError::msg(format!("service `{}`: {why}", a.service)));
+                }
+            }
+        }
+        let image = crate::plan::spec::image_name(&project.name, &a.service, svc);
+        let image_id = observed.images.get(&image).cloned().flatten().ok_or_else(|| CliError::Message {
+            message: format!("service `{}` needs image `{image}`, which is not available locally", a.service),
+            hint: Some("build or load the image locally: `docker build -t IMAGE DIR`".into()),
+            code: 1,
+        })?;
+        let mut spec = crate::plan::spec::container_spec(&project, &a.service, svc, 1, &image_id);
+        let suffix = crate::stack::unique_name("x").trim_start_matches("x-").to_string();
+        spec.name = a.name.clone().unwrap_or_else(|| format!("{}-{}-run-{suffix}", project.name, a.service));
+        spec.labels.insert(ONEOFF.into(), "True".into());
+        spec.restart_policy = None;
+        if !a.command.is_empty() {
+            spec.cmd = Some(a.command.clone());
+        }
+        if let Some(ep) = &a.entrypoint {
+            spec.entrypoint = Some(crate::load::shellwords::split(ep).map_err(CliError::msg)?);
+        }
+        spec.env.extend(a.env.iter().cloned());
+        spec.user = a.user.clone().or(spec.user);
+        spec.working_dir = a.workdir.clone().or(spec.working_dir);
+        if !a.service_ports {
+            spec.port_bindings.clear();
+        }
+        for p in &a.publish {
+            let (host, container) = p.rsplit_once(':').unwrap_or(("", p.as_str()));
+            let container = if container.contains('/') { container.to_string() } else { format!("{container}/tcp") };
+            let (host_ip, host_port) = match host.rsplit_once(':') {
+                Some((ip, port)) => (Some(ip.to_string()), port.to_string()),
+                None => (None, host.to_string()),
+            };
+            if !spec.exposed_ports.contains(&container) {
+                spec.exposed_ports.push(container.clone());
+            }
+            spec.port_bindings.push(PortBinding { container, host_ip, host_port });
+        }
+        for v in &a.volume {
+            let parts: Vec<&str> = v.split(':').collect();
+            let (src, dst, ro) = match parts.as_slice() {
+                [src, dst] => (*src, *dst, false),
+                [src, dst, mode] => (*src, *dst, mode.split(',').any(|m| m == "ro")),
+                _ => return Err(CliError::msg(format!("invalid --volume `{v}`: expected SRC:DST[:ro]"))),
+            };
+            let bind = src.starts_with('/') || src.starts_with('.');
+            let source = if bind {
+                std::fs::canonicalize(src).map(|p| p.display().to_string()).unwrap_or_else(|_| src.to_string())
+            } else {
+                project.volume_name(src)
+            };
+            spec.mounts.push(Mount {
+                kind: if bind { "bind".into() } else { "volume".into() },
+                source: Some(source),
+                target: dst.to_string(),
+                read_only: ro,
+                ..Mount::default()
+            });
+        }
+        if !a.use_aliases {
+            for e in &mut spec.endpoints {
+                e.aliases.clear();
+            }
+        }
+        let id = engine.create_container(&spec).await.map_err(engine_err)?;
+        crate::scheduler::copy_files(&engine, &id, &spec.files).await.map_err(engine_err)?;
+        let mut events = engine.events(&project.name);
+        engine.start_container(&id).await.map_err(engine_err)?;
+        if a.detach {
+            println!("{}", spec.name);
+            return Ok(ExitCode::SUCCESS);
+        }
+        // The command's output as it comes, then its exit code.
+        let mut logs = engine.logs(&id, &LogOptions { follow: true, ..Default::default() });
+        while let Some(chunk) = logs.next().await {
+            let Ok(chunk) = chunk else { break };
+            super::attach::write_chunk(&chunk);
+        }
+        let mut code = None;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        while code.is_none() {
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(ev)) if ev.id == id && ev.action == "die" => {
+                        code = ev.label("exitCode").and_then(|c| c.parse::<i64>().ok());
+                    }
+                    Some(_) => {}
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let code = match code {
+            Some(c) => c,
+            None => engine.inspect_container(&id).await.map_err(engine_err)?.exit_code.unwrap_or(0),
+        };
+        if a.rm {
+            engine.remove_container(&id, true, true).await.map_err(engine_err)?;
+        }
+        Ok(ExitCode::from(code.clamp(0, 255) as u8))
+    })
+}

@@ -1,0 +1,181 @@
+//! `wharf test -- CMD`: a fresh stack under a unique name, CMD run against it with the
+//! published ports in its environment, and the stack always removed afterwards; `__reap`, the
+//! detached process that removes a test stack whose owner died; `gc`, which removes test stacks
+//! whose owner is gone.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::lifecycle::{engine_err, run_err, runtime};
+use crate::cli::{CliError, GlobalArgs};
+use crate::engine::docker::DockerEngine;
+use crate::engine::{Engine, State};
+use crate::plan::labels::{NUMBER, PROJECT, SERVICE};
+use crate::plan::{UpOptions, reconcile};
+use crate::scheduler::{DownOptions, down, execute, observe, purge};
+use crate::stack::{OWNER, label_owner, start_reaper, unique_name};
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Leave the stack up afterwards (prints how to remove it)
+    #[arg(long)]
+    pub keep: bool,
+    /// Maximum seconds to wait for the stack to be running|healthy
+    #[arg(long, default_value_t = 120)]
+    pub wait_timeout: u64,
+    /// The command to run against the stack
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReapArgs {
+    #[arg(long)]
+    pub parent: u32,
+    #[arg(long)]
+    pub project: String,
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// `NAME` upper-cased with every non-alphanumeric turned into `_`.
+pub fn env_key(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+}
+
+pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
+    let mut project = g.load(&[], false)?.project;
+    if g.project_name.is_none() {
+        // Loaded again under the unique name, so network and volume names follow it.
+        let g = GlobalArgs { project_name: Some(unique_name(&project.name)), ..g.clone() };
+        project = crate::load::load(&g.load_options(&[], false)).map_err(CliError::Load)?.project;
+    }
+    label_owner(&mut project, std::process::id());
+    for (name, svc) in &project.services {
+        for p in svc.ports.iter().filter(|p| p.published.as_deref().is_some_and(|x| !x.is_empty())) {
+            eprintln!(
+                "warning: service `{name}` publishes the fixed host port {}: parallel test runs of this file will collide; write `\"{}\"` for an ephemeral port",
+                p.published.as_deref().unwrap_or(""),
+                p.target
+            );
+        }
+    }
+    let exe = std::env::current_exe().map_err(|e| CliError::msg(format!("cannot find the wharf binary: {e}")))?;
+    let mut reaper = start_reaper(&exe, &project.name).map_err(|e| CliError::msg(e.to_string()))?;
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let outcome = run_against(&engine, &project, a).await;
+        // Always: tear down (unless --keep), whatever happened above.
+        if a.keep {
+            eprintln!("kept project `{}`: remove it with `wharf -p {} down -v`", project.name, project.name);
+        } else {
+            let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(3), rmi: None };
+            if let Err(e) = down(&engine, &project, &opts).await {
+                eprintln!("warning: tearing down `{}`: {}", project.name, run_err(e).render().trim());
+            }
+        }
+        outcome
+    });
+    let _ = reaper.kill();
+    let _ = reaper.wait();
+    let code = result?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Converges, waits, runs CMD; returns CMD's exit code (130 after a signal).
+async fn run_against(engine: &DockerEngine, project: &crate::model::Project, a: &TestArgs) -> Result<i64, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let observed = observe(engine, project).await.map_err(engine_err)?;
+    let plan = reconcile(project, &observed, &UpOptions::default()).map_err(|e| CliError::msg(e.to_string()))?;
+    let ready = crate::scheduler::readiness::Readiness::subscribe(engine, &project.name);
+    execute(engine, project, plan, None, false).await.map_err(run_err)?;
+    crate::scheduler::readiness::wait_all(engine, project, &[], &ready, Some(a.wait_timeout))
+        .await
+        .map_err(|(message, _)| CliError::msg(message))?;
+
+    // Each published port of each service's first container.
+    let list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("COMPOSE_PROJECT_NAME".into(), project.name.clone());
+    for c in list.iter().filter(|c| c.label(NUMBER) == Some("1")) {
+        let svc = env_key(c.label(SERVICE).unwrap_or(""));
+        for p in &c.ports {
+            let Some(public) = p.public else { continue };
+            let host = match p.ip.as_deref() {
+                None | Some("") | Some("0.0.0.0") | Some("::") => "127.0.0.1",
+                Some(ip) => ip,
+            };
+            env.entry(format!("WHARF_HOST_{svc}")).or_insert_with(|| host.to_string());
+            let key = match p.protocol.as_str() {
+                "tcp" => format!("WHARF_PORT_{svc}_{}", p.private),
+                proto => format!("WHARF_PORT_{svc}_{}_{}", p.private, env_key(proto)),
+            };
+            env.entry(key).or_insert_with(|| public.to_string());
+        }
+    }
+    let mut child = tokio::process::Command::new(&a.cmd[0])
+        .args(&a.cmd[1..])
+        .envs(&env)
+        .spawn()
+        .map_err(|e| CliError::msg(format!("cannot run `{}`: {e}", a.cmd[0])))?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| CliError::msg(e.to_string()))?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| CliError::msg(e.to_string()))?;
+    let code = tokio::select! {
+        st = child.wait() => st.map(|s| s.code().unwrap_or(1) as i64).unwrap_or(1),
+        _ = sigint.recv() => { let _ = child.kill().await; 130 }
+        _ = sigterm.recv() => { let _ = child.kill().await; 130 }
+    };
+    if code != 0 {
+        // What went wrong inside: the last lines of every service that exited or is unhealthy.
+        let list = engine.list_containers(&project.name).await.unwrap_or_default();
+        for c in list.iter().filter(|c| c.state != State::Running || c.status.contains("unhealthy")) {
+            let lines = crate::scheduler::readiness::last_lines(engine, &c.id, 10).await;
+            eprintln!("{} ({}):{lines}", c.name, c.status);
+        }
+    }
+    Ok(code)
+}
+
+/// The hidden reaper: waits for `--parent` to die, then removes everything of `--project`.
+pub fn reap(a: &ReapArgs) -> Result<ExitCode, CliError> {
+    while alive(a.parent) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        for _ in 0..3 {
+            if purge(&engine, &a.project).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `gc`: removes the test stacks whose owning process is gone.
+pub fn gc(_g: &GlobalArgs) -> Result<ExitCode, CliError> {
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let mut owners: BTreeMap<String, u32> = BTreeMap::new();
+        for c in engine.list_projects().await.map_err(engine_err)? {
+            if let (Some(p), Some(pid)) = (c.label(PROJECT), c.label(OWNER).and_then(|o| o.parse().ok())) {
+                owners.insert(p.to_string(), pid);
+            }
+        }
+        for (project, pid) in owners {
+            if alive(pid) {
+                continue;
+            }
+            purge(&engine, &project).await.map_err(engine_err)?;
+            println!("removed test stack {project} (its owner, process {pid}, is gone)");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,521 @@
+//! `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause` (on the containers that exist)
+//! and `ls` (the projects on the engine).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Args;
+
+use super::lifecycle::{engine_err, lock, run_err, runtime};
+use crate::cli::{CliError, GlobalArgs};
+use crate::engine::docker::DockerEngine;
+use crate::engine::{ContainerInfo, Engine, State};
+use crate::model::Project;
+use crate::plan::labels::{CONFIG_FILES, PROJECT};
+use crate::scheduler::verbs;
+
+#[derive(Debug, Args)]
+pub struct ServicesArgs {
+    pub service: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Shutdown timeout in seconds
+    #[arg(short, long)]
+    pub timeout: Option<i64>,
+    pub service: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// Shutdown timeout in seconds
+    #[arg(short, long)]
+    pub timeout: Option<i64>,
+    /// Don't restart dependent services
+    #[arg(long)]
+    pub no_deps: bool,
+    pub service: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// SIGNAL to send to the container
+    #[arg(short, long, default_value = "SIGKILL")]
+    pub signal: String,
+    /// Remove containers for services not defined in the compose file
+    #[arg(long)]
+    pub remove_orphans: bool,
+    pub service: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Don't ask to confirm removal
+    #[arg(short, long)]
+    pub force: bool,
+    /// Stop the containers, if required, before removing
+    #[arg(short, long)]
+    pub stop: bool,
+    /// Remove any anonymous volumes attached to containers
+    #[arg(short, long)]
+    pub volumes: bool,
+    pub service: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Show all stopped Compose projects
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display project names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Format the output (table|json)
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    pub format: String,
+    /// Filter output based on conditions provided (`name=NAME`)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+/// Loads the project, checks the named services exist, takes the lock, and runs `f` with the
+/// engine and the project's containers of those services.
+fn on_containers<F, Fut>(g: &GlobalArgs, services: &[String], f: F) -> Result<ExitCode, CliError>
+where
+    F: FnOnce(DockerEngine, Project, Vec<ContainerInfo>) -> Fut,
+    Fut: Future<Output = Result<(), CliError>>,
+{
+    // The loader refuses services that do not exist.
+    let project = g.load(services, false)?.project;
+    let _lock = lock(&project.name)?;
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let all = engine.list_containers(&project.name).await.map_err(engine_err)?;
+        let targets = verbs::targets(&project, all, services);
+        f(engine, project, targets).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn dry(g: &GlobalArgs, what: &str, list: &[ContainerInfo]) -> bool {
+    if g.dry_run {
+        for c in list {
+            println!("{:<48} ({what})", format!("{what} container {}", c.name));
+        }
+    }
+    g.dry_run
+}
+
+pub fn start(g: &GlobalArgs, a: &ServicesArgs) -> Result<ExitCode, CliError> {
+    on_containers(g, &a.service, |e, p, list| async move {
+        if list.is_empty() {
+            return Err(CliError::Message {
+                message: format!("project `{}` has no container to start", p.name),
+                hint: Some("create them with `wharf up -d` (or `wharf create`)".into()),
+                code: 1,
+            });
+        }
+        let list: Vec<ContainerInfo> = list.into_iter().filter(|c| c.state != State::Running).collect();
+        if dry(g, "start", &list) {
+            return Ok(());
+        }
+        verbs::start(&e, &p, list).await.map_err(run_err)
+    })
+}
+
+pub fn stop(g: &GlobalArgs, a: &StopArgs) -> Result<ExitCode, CliError> {
+    on_containers(g, &a.service, |e, p, list| async move {
+        if dry(g, "stop", &list) {
+            return Ok(());
+        }
+        verbs::stop(&e, &p, list, a.timeout).await.map_err(run_err)
+    })
+}
+
+pub fn restart(g: &GlobalArgs, a: &RestartArgs) -> Result<ExitCode, CliError> {
+    // Like compose: the named services and, unless --no-deps, the services that depend on them.
+    let mut services = a.service.clone();
+    if !a.no_deps && !services.is_empty() {
+        let project = g.load(&a.service, false)?.project;
+        let graph = crate::graph::Graph::new(&project);
+        let mut i = 0;
+        while i < services.len() {
+            for d in graph.dependents(&services[i]) {
+                if !services.contains(&d) {
+                    services.push(d);
+                }
+            }
+            i += 1;
+        }
+    }
+    on_containers(g, &services, |e, p, list| async move {
+        if dry(g, "restart", &list) {
+            return Ok(());
+        }
+        verbs::stop(&e, &p, list.clone(), a.timeout).await.map_err(run_err)?;
+        // Everything is stopped now; start them all again in dependency order.
+        let stopped = list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect();
+        verbs::start(&e, &p, stopped).await.map_err(run_err)
+    })
+}
+
+pub fn kill(g: &GlobalArgs, a: &KillArgs) -> Result<ExitCode, CliError> {
+    on_containers(g, &a.service, |e, p, list| async move {
+        if dry(g, "kill", &list) {
+            return Ok(());
+        }
+        verbs::kill(&e, list, &a.signal).await.map_err(run_err)?;
+        if a.remove_orphans {
+            let all = e.list_containers(&p.name).await.map_err(engine_err)?;
+            let orphans: Vec<ContainerInfo> = all
+                .into_iter()
+                .filter(|c| !p.services.contains_key(c.label(crate::plan::labels::SERVICE).unwrap_or("")))
+                .collect();
+            crate::scheduler::remove_in_order(&e, &p, orphans, None, false).await.map_err(run_err)?;
+        }
+        Ok(())
+    })
+}
+
+pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
+    on_containers(g, &a.service, |e, p, list| async move {
+        if a.stop {
+            if dry(g, "stop", &list) {
+                return Ok(());
+            }
+            verbs::stop(&e, &p, list.clone(), None).await.map_err(run_err)?;
+        }
+        let list: Vec<ContainerInfo> = if a.stop {
+            list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect()
+        } else {
+            list.into_iter()
+                .filter(|c| !matches!(c.state, State::Running | State::Paused | State::Restarting))
+                .collect()
+        };
+        if list.is_empty() {
+            eprintln!("No stopped containers");
+            return Ok(());
+        }
+        if dry(g, "remove", &list) {
+            return Ok(());
+        }
+        if !a.force && std::io::stdin().is_terminal() {
+            let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+            eprint!("Going to remove {}\nAre you sure? [yN] ", names.join(", "));
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                return Ok(());
+            }
+        }
+        verbs::remove(&e, list, a.volumes).await.map_err(run_err)
+    })
+}
+
+pub fn pause(g: &GlobalArgs, a: &ServicesArgs, pause: bool) -> Result<ExitCode, CliError> {
+    on_containers(g, &a.service, |e, _p, list| async move {
+        if dry(g, if pause { "pause" } else { "unpause" }, &list) {
+            return Ok(());
+        }
+        verbs::pause(&e, list, pause).await.map_err(run_err)
+    })
+}
+
+/// One project on the engine, as `ls` shows it.
+struct ProjectRow {
+    name: String,
+    status: String,
+    running: bool,
+    config_files: String,
+}
+
+pub fn ls(_g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
+    let mut names = Vec::new();
+    for f in &a.filter {
+        match f.split_once('=') {
+            Some(("name", v)) => names.push(v.to_string()),
+            _ => {
+                return Err(CliError::Message {
+                    message: format!("unsupported ls filter `{f}`"),
+                    hint: Some("use `--filter name=PROJECT`".into()),
+                    code: 1,
+                });
+            }
+        }
+    }
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let all = engine.list_projects().await.map_err(engine_err)?;
+        let mut by_project: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
+        for c in all {
+            by_project.entry(c.label(PROJECT).unwrap_or("").to_string()).or_default().push(c);
+        }
+        let rows: Vec<ProjectRow> = by_project
+            .into_iter()
+            .map(|(name, list)| {
+                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                for c in &list {
+                    *counts.entry(c.state.as_str()).or_default() += 1;
+                }
+                let mut files: Vec<&str> = list.iter().filter_map(|c| c.label(CONFIG_FILES)).collect();
+                files.sort();
+                files.dedup();
+                ProjectRow {
+                    status: counts.iter().map(|(s, n)| format!("{s}({n})")).collect::<Vec<_>>().join(", "),
+                    running: counts.contains_key("running"),
+                    config_files: files.join(","),
+                    name,
+                }
+            })
+            .filter(|r| a.all || r.running)
+            .filter(|r| names.is_empty() || names.iter().any(|n| r.name.contains(n.as_str())))
+            .collect();
+        if a.quiet {
+            for r in &rows {
+                println!("{}", r.name);
+            }
+        } else if a.format == "json" {
+            let v: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| serde_json::json!({"Name": r.name, "Status": r.status, "ConfigFiles": r.config_files}))
+                .collect();
+            println!("{}", serde_json::Value::Array(v));
+        } else {
+            let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(4) + 3;
+            let sw = rows.iter().map(|r| r.status.len()).max().unwrap_or(0).max(6) + 3;
+            println!("{:<w$}{:<sw$}CONFIG FILES", "NAME", "STATUS");
+            for r in &rows {
+                println!("{:<w$}{:<sw$}{}", r.name, r.status, r.config_files);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// Drops project when the first container stops
+    #[arg(long)]
+    pub down_project: bool,
+    #[arg(required = true)]
+    pub service: Vec<String>,
+}
+
+/// `wait SERVICE...`: blocks until those services' containers have stopped and returns the
+/// exit code of the first one that stopped.
+pub fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode, CliError> {
+    use futures::StreamExt;
+    let project = g.load(&a.service, false)?.project;
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let mut events = engine.events(&project.name);
+        let list =
+            verbs::targets(&project, engine.list_containers(&project.name).await.map_err(engine_err)?, &a.service);
+        if list.is_empty() {
+            return Err(CliError::msg(format!("no container of {} to wait for", a.service.join(", "))));
+        }
+        let mut first: Option<i64> = None;
+        let mut running = std::collections::HashSet::new();
+        for c in &list {
+            let d = engine.inspect_container(&c.id).await.map_err(engine_err)?;
+            match d.state {
+                State::Running | State::Restarting | State::Paused | State::Created => {
+                    running.insert(c.id.clone());
+                }
+                _ => {
+                    first.get_or_insert(d.exit_code.unwrap_or(0));
+                }
+            }
+        }
+        while !running.is_empty() {
+            match events.next().await {
+                Some(Ok(ev)) if ev.action == "die" && running.remove(&ev.id) => {
+                    first.get_or_insert(ev.label("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1));
+                    if a.down_project {
+                        break;
+                    }
+                }
+                Some(_) => {}
+                None => return Err(CliError::msg("the engine's event stream ended while waiting")),
+            }
+        }
+        if a.down_project {
+            let _lock = lock(&project.name)?;
+            crate::scheduler::down(&engine, &project, &Default::default()).await.map_err(run_err)?;
+        }
+        Ok(ExitCode::from(first.unwrap_or(0).clamp(0, 255) as u8))
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    /// tcp or udp
+    #[arg(long, default_value = "tcp")]
+    pub protocol: String,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    pub service: String,
+    pub private_port: u16,
+}
+
+/// Replica `index` of `service` (not a one-off), or an error saying how to create it.
+async fn replica(e: &DockerEngine, project: &Project, service: &str, index: u32) -> Result<ContainerInfo, CliError> {
+    let list = e.list_containers(&project.name).await.map_err(engine_err)?;
+    verbs::replica(verbs::targets(project, list, &[]), service, index).ok_or_else(|| CliError::Message {
+        message: format!("service `{service}` has no container number {index}"),
+        hint: Some("create it with `wharf up -d`".into()),
+        code: 1,
+    })
+}
+
+/// `port SERVICE PRIVATE_PORT`: the public address of a published port.
+pub fn port(g: &GlobalArgs, a: &PortArgs) -> Result<ExitCode, CliError> {
+    let project = g.load(std::slice::from_ref(&a.service), false)?.project;
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let c = replica(&engine, &project, &a.service, a.index).await?;
+        let p = c
+            .ports
+            .iter()
+            .find(|p| p.private == a.private_port && p.protocol == a.protocol && p.public.is_some())
+            .ok_or_else(|| {
+                CliError::msg(format!("no port {}/{} published for `{}`", a.private_port, a.protocol, a.service))
+            })?;
+        println!("{}:{}", p.ip.as_deref().filter(|i| !i.is_empty()).unwrap_or("0.0.0.0"), p.public.unwrap_or(0));
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables (KEY=VALUE)
+    #[arg(short, long, value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Run the command as this user
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Path to workdir directory for this command
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Index of the container if service has multiple replicas
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Give extended privileges to the process
+    #[arg(long)]
+    pub privileged: bool,
+    /// Disable pseudo-TTY allocation (the default when stdin or stdout is not a terminal)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    pub service: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+/// `exec SERVICE CMD…`: runs CMD in a running container, its output streamed, its exit code
+/// passed through. With a terminal on both ends (and no `-T`), it gets a TTY and the keyboard.
+pub fn exec(g: &GlobalArgs, a: &ExecArgs) -> Result<ExitCode, CliError> {
+    let project = g.load(std::slice::from_ref(&a.service), false)?.project;
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let c = replica(&engine, &project, &a.service, a.index).await?;
+        if c.state != State::Running {
+            return Err(CliError::Message {
+                message: format!("container {} is not running", c.name),
+                hint: Some(format!("start it with `wharf start {}`", a.service)),
+                code: 1,
+            });
+        }
+        let interactive = !a.no_tty && !a.detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        if interactive {
+            return exec_tty(&engine, &c.id, a).await;
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::engine::LogChunk>();
+        let opts = crate::engine::ExecOptions {
+            user: a.user.clone(),
+            env: a.env.clone(),
+            working_dir: a.workdir.clone(),
+            privileged: a.privileged,
+            detach: a.detach,
+            stream: Some(tx),
+        };
+        let printer = tokio::spawn(async move {
+            while let Some(chunk) = rx.recv().await {
+                super::attach::write_chunk(&chunk);
+            }
+        });
+        let r = engine.exec_with(&c.id, &a.command, &opts).await;
+        drop(opts);
+        let _ = printer.await;
+        let out = r.map_err(engine_err)?;
+        Ok(ExitCode::from(out.exit_code.clamp(0, 255) as u8))
+    })
+}
+
+/// Puts the terminal back as it was, also when `exec_tty` returns early.
+struct RawMode;
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        let _ = crossterm::terminal::disable_raw_mode();
+    }
+}
+
+/// Runs `f` with this terminal in raw mode: `f` gets the terminal size (rows, columns), the
+/// keystrokes as they are typed, and a channel whose bytes are written out as they come.
+pub(crate) async fn with_terminal<F, Fut>(f: F) -> Result<i64, CliError>
+where
+    F: FnOnce(
+        (u16, u16),
+        tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) -> Fut,
+    Fut: Future<Output = Result<i64, crate::engine::EngineError>>,
+{
+    use std::io::{Read, Write};
+    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    crossterm::terminal::enable_raw_mode()
+        .map_err(|x| CliError::msg(format!("cannot set the terminal to raw mode: {x}")))?;
+    let _raw = RawMode;
+    // stdin is read on a thread of its own (a blocking read); it ends with the process.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1024];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || in_tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let printer = tokio::spawn(async move {
+        let mut out = std::io::stdout();
+        while let Some(bytes) = out_rx.recv().await {
+            let _ = out.write_all(&bytes);
+            let _ = out.flush();
+        }
+    });
+    let code = f((rows, cols), in_rx, out_tx).await.map_err(engine_err)?;
+    let _ = printer.await;
+    Ok(code)
+}
+
+/// `exec` with a TTY: keystrokes sent as they are typed, the output written as it comes, the
+/// exit code passed through.
+async fn exec_tty(e: &DockerEngine, id: &str, a: &ExecArgs) -> Result<ExitCode, CliError> {
+    let opts = crate::engine::ExecOptions {
+        user: a.user.clone(),
+        env: a.env.clone(),
+        working_dir: a.workdir.clone(),
+        privileged: a.privileged,
+        ..Default::default()
+    };
+    let code = with_terminal(|size, input, output| e.exec_tty(id, &a.command, &opts, size, input, output)).await?;
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

@@ -1,0 +1,138 @@
+//! Exec (collected, streamed, or on a terminal) and stats: the engine calls that stream, kept
+//! apart from the request/response ones in `mod.rs`.
+
+use super::{DockerEngine, map_err};
+use crate::engine::{EngineError, Result};
+
+impl DockerEngine {
+    pub(super) async fn exec_collect(
+        &self,
+        id: &str,
+        cmd: &[String],
+        opts: &crate::engine::ExecOptions,
+    ) -> Result<crate::engine::ExecOutput> {
+        use bollard::exec::StartExecResults;
+        use futures::StreamExt;
+        let subject = format!("container `{id}`");
+        let config = exec_config(cmd, opts, false);
+        let created = self.docker.create_exec(id, config).await.map_err(|e| map_err(e, "exec in", &subject))?;
+        let start = bollard::exec::StartExecOptions { detach: opts.detach, ..Default::default() };
+        let mut output = String::new();
+        if let StartExecResults::Attached { output: mut out, .. } =
+            self.docker.start_exec(&created.id, Some(start)).await.map_err(|e| map_err(e, "exec in", &subject))?
+        {
+            while let Some(chunk) = out.next().await {
+                let chunk = chunk.map_err(|e| map_err(e, "exec in", &subject))?;
+                match &opts.stream {
+                    Some(tx) => {
+                        let stream = match &chunk {
+                            bollard::container::LogOutput::StdErr { .. } => crate::engine::LogStream::Stderr,
+                            _ => crate::engine::LogStream::Stdout,
+                        };
+                        let _ = tx.send(crate::engine::LogChunk { stream, bytes: chunk.into_bytes().to_vec() });
+                    }
+                    None => output.push_str(&String::from_utf8_lossy(&chunk.into_bytes())),
+                }
+            }
+        }
+        if opts.detach {
+            return Ok(crate::engine::ExecOutput { exit_code: 0, output });
+        }
+        let inspect = self.docker.inspect_exec(&created.id).await.map_err(|e| map_err(e, "exec in", &subject))?;
+        Ok(crate::engine::ExecOutput { exit_code: inspect.exit_code.unwrap_or(-1), output })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn exec_terminal(
+        &self,
+        id: &str,
+        cmd: &[String],
+        opts: &crate::engine::ExecOptions,
+        size: (u16, u16),
+        mut input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    ) -> Result<i64> {
+        use bollard::exec::StartExecResults;
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let subject = format!("container `{id}`");
+        let config = exec_config(cmd, opts, true);
+        let created = self.docker.create_exec(id, config).await.map_err(|e| map_err(e, "exec in", &subject))?;
+        let start = bollard::exec::StartExecOptions { tty: true, ..Default::default() };
+        if let StartExecResults::Attached { output: mut out, input: mut stdin } =
+            self.docker.start_exec(&created.id, Some(start)).await.map_err(|e| map_err(e, "exec in", &subject))?
+        {
+            let resize = bollard::query_parameters::ResizeExecOptions { h: size.0 as i32, w: size.1 as i32 };
+            let _ = self.docker.resize_exec(&created.id, resize).await;
+            let feeder = tokio::spawn(async move {
+                while let Some(bytes) = input.recv().await {
+                    if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
+                        break;
+                    }
+                }
+            });
+            while let Some(chunk) = out.next().await {
+                let Ok(chunk) = chunk else { break };
+                if output.send(chunk.into_bytes().to_vec()).is_err() {
+                    break;
+                }
+            }
+            feeder.abort();
+        }
+        let inspect = self.docker.inspect_exec(&created.id).await.map_err(|e| map_err(e, "exec in", &subject))?;
+        Ok(inspect.exit_code.unwrap_or(-1))
+    }
+
+    pub(super) async fn stats_sample(&self, id: &str) -> Result<crate::engine::Stats> {
+        use futures::StreamExt;
+        let opts = bollard::query_parameters::StatsOptions { stream: false, one_shot: false };
+        let mut stream = self.docker.stats(id, Some(opts));
+        let s = match stream.next().await {
+            Some(r) => r.map_err(|e| map_err(e, "reading the stats of", &format!("container `{id}`")))?,
+            None => return Err(EngineError::NotFound { what: format!("stats of container `{id}`") }),
+        };
+        let cpu = s.cpu_stats.unwrap_or_default();
+        let pre = s.precpu_stats.unwrap_or_default();
+        let total =
+            |c: &bollard::models::ContainerCpuStats| c.cpu_usage.as_ref().and_then(|u| u.total_usage).unwrap_or(0);
+        let cpu_delta = total(&cpu).saturating_sub(total(&pre)) as f64;
+        let sys_delta = cpu.system_cpu_usage.unwrap_or(0).saturating_sub(pre.system_cpu_usage.unwrap_or(0)) as f64;
+        let cpus = cpu.online_cpus.unwrap_or(1).max(1) as f64;
+        let mem = s.memory_stats.unwrap_or_default();
+        let cache = mem
+            .stats
+            .as_ref()
+            .and_then(|m| m.get("inactive_file").or_else(|| m.get("total_inactive_file")).or_else(|| m.get("cache")))
+            .copied()
+            .unwrap_or(0);
+        let (rx, tx) = s
+            .networks
+            .unwrap_or_default()
+            .values()
+            .fold((0, 0), |(r, t), n| (r + n.rx_bytes.unwrap_or(0), t + n.tx_bytes.unwrap_or(0)));
+        Ok(crate::engine::Stats {
+            cpu_percent: if sys_delta > 0.0 { cpu_delta / sys_delta * cpus * 100.0 } else { 0.0 },
+            mem_usage: mem.usage.unwrap_or(0).saturating_sub(cache),
+            mem_limit: mem.limit.unwrap_or(0),
+            net_rx: rx,
+            net_tx: tx,
+            pids: s.pids_stats.and_then(|p| p.current).unwrap_or(0),
+        })
+    }
+}
+
+/// The exec request: output attached; with `tty`, stdin attached and a terminal too.
+fn exec_config(cmd: &[String], opts: &crate::engine::ExecOptions, tty: bool) -> bollard::models::ExecConfig {
+    bollard::models::ExecConfig {
+        attach_stdin: tty.then_some(true),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        tty: tty.then_some(true),
+        cmd: Some(cmd.to_vec()),
+        user: opts.user.clone(),
+        env: (!opts.env.is_empty()).then(|| opts.env.clone()),
+        working_dir: opts.working_dir.clone(),
+        privileged: opts.privileged.then_some(true),
+        ..Default::default()
+    }
+}

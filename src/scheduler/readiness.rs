@@ -1,0 +1,335 @@
+//! Waiting for `depends_on` conditions, driven by the engine's event stream instead of a polling
+//! loop. One subscription per run feeds a table of what each container last reported (health,
+//! death); a waiter reads the table, and sleeps until the next event changes it. Each container
+//! is inspected once when a waiter first asks about it (it may have become healthy before the
+//! subscription). If the stream breaks, it is opened again and every waiter inspects its
+//! container once more (events in the gap are lost); only if it cannot be reopened do waiters
+//! fall back to inspecting every 100 ms.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::engine::{Engine, State};
+use crate::model::Condition;
+
+/// What the engine last said about one container.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    health: Option<String>,
+    last_probe: Option<String>,
+    exited: Option<i64>,
+    inspected: bool,
+}
+
+/// The shared view of the run's containers.
+#[derive(Clone)]
+pub struct Readiness {
+    seen: Arc<Mutex<HashMap<String, Seen>>>,
+    /// Bumped on every event; `None` once the stream has failed.
+    tick: watch::Receiver<Option<u64>>,
+    bump: Arc<watch::Sender<Option<u64>>>,
+    _task: Arc<tokio::task::AbortHandle>,
+}
+
+impl Readiness {
+    /// Subscribes to `project`'s events. Call before starting anything the run will wait on.
+    pub fn subscribe<E: Engine>(e: &E, project: &str) -> Readiness {
+        let seen: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
+        let (tx, rx) = watch::channel(Some(0u64));
+        let tx = Arc::new(tx);
+        let bump = tx.clone();
+        let mut stream = e.events(project);
+        let table = seen.clone();
+        let (e, project) = (e.clone(), project.to_string());
+        let task = tokio::spawn(async move {
+            let mut n = 0u64;
+            let mut failures = 0u32;
+            loop {
+                while let Some(ev) = stream.next().await {
+                    let Ok(ev) = ev else { break };
+                    failures = 0;
+                    {
+                        let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
+                        let s = t.entry(ev.id.clone()).or_default();
+                        if let Some(h) = ev.action.strip_prefix("health_status:") {
+                            s.health = Some(h.trim().to_string());
+                        } else if ev.action == "die" {
+                            s.exited = Some(ev.label("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1));
+                        } else if ev.action == "start" {
+                            s.exited = None;
+                            if s.health.is_some() {
+                                s.health = Some("starting".into());
+                            }
+                        }
+                    }
+                    n += 1;
+                    tx.send_modify(|t| *t = t.map(|_| n));
+                }
+                // The stream broke: subscribe again, and have every waiter inspect its container
+                // once more, since events in between are lost.
+                failures += 1;
+                if failures > 50 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                stream = e.events(&project);
+                for s in table.lock().unwrap_or_else(|p| p.into_inner()).values_mut() {
+                    s.inspected = false;
+                }
+                n += 1;
+                tx.send_modify(|t| *t = t.map(|_| n));
+            }
+            let _ = tx.send(None);
+        });
+        Readiness { seen, tick: rx, bump, _task: Arc::new(task.abort_handle()) }
+    }
+
+    /// Waits until every container in `ids` (of service `dep`) meets `cond`.
+    pub async fn wait<E: Engine>(&self, e: &E, dep: &str, ids: &[String], cond: Condition) -> Result<(), String> {
+        if cond == Condition::ServiceStarted {
+            return Ok(());
+        }
+        let waiting_for = match cond {
+            Condition::ServiceHealthy => "healthy",
+            _ => "completed",
+        };
+        for id in ids {
+            let mut tick = self.tick.clone();
+            let mut said = None;
+            loop {
+                self.refresh(e, id).await?;
+                let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().unwrap_or_default();
+                let now = match cond {
+                    Condition::ServiceHealthy => format!("health {}", s.health.as_deref().unwrap_or("unknown")),
+                    _ => "running".to_string(),
+                };
+                let verdict = judge(dep, &s, cond);
+                if verdict.is_none() && said.as_ref() != Some(&now) {
+                    crate::progress::detail("Service", dep, "Waiting", &format!("until {waiting_for}: {now}"));
+                    said = Some(now);
+                }
+                if let Some(done) = verdict {
+                    if done.is_ok() {
+                        crate::progress::report(
+                            "Service",
+                            dep,
+                            if cond == Condition::ServiceHealthy { "Healthy" } else { "Exited" },
+                        );
+                    }
+                    if let Err(why) = &done
+                        && s.exited.is_some()
+                    {
+                        let lines = last_lines(e, id, 10).await;
+                        return Err(format!("{why}; its last lines:{lines}"));
+                    }
+                    if done.is_err() && s.health.as_deref() == Some("unhealthy") {
+                        return Err(format!("dependency `{dep}` is unhealthy: {}", probe_output(e, id).await?));
+                    }
+                    done?;
+                    break;
+                }
+                self.next_change(&mut tick, id).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sleeps until the next event (or, with the stream gone for good, 100 ms and a fresh inspect).
+    async fn next_change(&self, tick: &mut watch::Receiver<Option<u64>>, id: &str) {
+        if tick.borrow_and_update().is_some() && tick.changed().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(s) = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get_mut(id) {
+            s.inspected = false;
+        }
+    }
+
+    /// Inspects `id` once (or again after the stream failed), folding the answer into the table.
+    async fn refresh<E: Engine>(&self, e: &E, id: &str) -> Result<(), String> {
+        let known = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(id).is_some_and(|s| s.inspected);
+        if known {
+            return Ok(());
+        }
+        let d = e.inspect_container(id).await.map_err(|x| x.to_string())?;
+        let mut t = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let s = t.entry(id.to_string()).or_default();
+        s.inspected = true;
+        s.last_probe = d.last_health_output.clone();
+        if s.health.is_none() || d.health.as_deref() != Some("starting") {
+            s.health = d.health.clone();
+        }
+        if matches!(d.state, State::Exited | State::Dead) {
+            s.exited = Some(d.exit_code.unwrap_or(-1));
+        }
+        Ok(())
+    }
+}
+
+impl Readiness {
+    /// `healthcheck.start_interval` on an engine that lacks it (API < 1.44): during the start
+    /// period, runs the service's own healthcheck test through exec every `start_interval`,
+    /// and takes the first success as healthy. The engine's own probes go on as configured.
+    pub fn probe_early<E: Engine>(&self, e: &E, id: &str, h: &crate::engine::Health) {
+        let (Some(interval), Some(period)) = (h.start_interval_ns, h.start_period_ns) else { return };
+        let cmd: Vec<String> = match h.test.split_first() {
+            Some((first, rest)) if first == "CMD" => rest.to_vec(),
+            Some((first, rest)) if first == "CMD-SHELL" => vec!["/bin/sh".into(), "-c".into(), rest.join(" ")],
+            _ => return,
+        };
+        if cmd.is_empty() || interval <= 0 || period <= 0 {
+            return;
+        }
+        let timeout = Duration::from_nanos(h.timeout_ns.filter(|t| *t > 0).unwrap_or(30_000_000_000) as u64);
+        let (e, id, me) = (e.clone(), id.to_string(), self.clone());
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_nanos(period as u64);
+            loop {
+                tokio::time::sleep(Duration::from_nanos(interval as u64)).await;
+                if tokio::time::Instant::now() > deadline {
+                    return;
+                }
+                let done = me
+                    .seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&id)
+                    .is_some_and(|s| s.exited.is_some() || s.health.as_deref() == Some("healthy"));
+                if done {
+                    return;
+                }
+                if let Ok(Ok(out)) = tokio::time::timeout(timeout, e.exec(&id, &cmd)).await
+                    && out.exit_code == 0
+                {
+                    me.seen.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default().health =
+                        Some("healthy".into());
+                    me.bump.send_modify(|t| *t = t.map(|n| n + 1));
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// `Some(Ok)` when the condition is met, `Some(Err)` when it never will be, `None` to wait.
+fn judge(dep: &str, s: &Seen, cond: Condition) -> Option<Result<(), String>> {
+    match cond {
+        Condition::ServiceStarted => Some(Ok(())),
+        Condition::ServiceHealthy => match (s.health.as_deref(), s.exited) {
+            (Some("healthy"), _) => Some(Ok(())),
+            (Some("unhealthy"), _) => Some(Err(format!(
+                "dependency `{dep}` is unhealthy: {}",
+                s.last_probe.clone().unwrap_or_default().trim()
+            ))),
+            (_, Some(code)) => Some(Err(format!("dependency `{dep}` exited with code {code}"))),
+            (None, None) if s.inspected => Some(Err(format!("dependency `{dep}` has no healthcheck configured"))),
+            _ => None,
+        },
+        Condition::ServiceCompletedSuccessfully => match s.exited {
+            Some(0) => Some(Ok(())),
+            Some(code) => Some(Err(format!("dependency `{dep}` exited with code {code}"))),
+            None => None,
+        },
+    }
+}
+
+impl Readiness {
+    /// `up --wait`: the container is running, and healthy when it has a healthcheck; a one-shot
+    /// that exited 0 is done (compose counts it as a failure, docker/compose#10596).
+    pub async fn wait_ready<E: Engine>(&self, e: &E, name: &str, id: &str) -> Result<(), String> {
+        let mut tick = self.tick.clone();
+        loop {
+            self.refresh(e, id).await?;
+            let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().unwrap_or_default();
+            match (s.exited, s.health.as_deref()) {
+                (Some(0), _) => return Ok(()),
+                (Some(code), _) => return Err(format!("{name} exited with code {code}")),
+                (None, None | Some("healthy")) => return Ok(()),
+                (None, Some("unhealthy")) => {
+                    return Err(format!("{name} is unhealthy: {}", probe_output(e, id).await?));
+                }
+                (None, Some(_)) => {}
+            }
+            self.next_change(&mut tick, id).await;
+        }
+    }
+
+    /// What the engine last said of `id`'s health, for a report: `health starting`, ….
+    pub fn describe(&self, id: &str) -> String {
+        let t = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match t.get(id) {
+            Some(Seen { exited: Some(c), .. }) => format!("exited with code {c}"),
+            Some(Seen { health: Some(h), .. }) => format!("health {h}"),
+            _ => "running".into(),
+        }
+    }
+}
+
+/// The output of `id`'s last health probe (events carry none).
+async fn probe_output<E: Engine>(e: &E, id: &str) -> Result<String, String> {
+    let d = e.inspect_container(id).await.map_err(|x| x.to_string())?;
+    Ok(d.last_health_output.unwrap_or_default().trim().to_string())
+}
+
+/// The last `n` lines a container printed, indented, for error reports.
+pub async fn last_lines<E: Engine>(e: &E, id: &str, n: usize) -> String {
+    let opts = crate::engine::LogOptions { tail: Some(n.to_string()), ..Default::default() };
+    let chunks: Vec<_> = e.logs(id, &opts).collect().await;
+    let text: String = chunks.into_iter().flatten().map(|c| String::from_utf8_lossy(&c.bytes).into_owned()).collect();
+    text.lines().map(|l| format!("\n    | {l}")).collect()
+}
+
+/// `up --wait`: every container of `services` (all when empty) and their dependencies running,
+/// and healthy where it has a healthcheck; a one-shot that exited 0 is done. On failure or
+/// timeout, the error names each container not ready, its state and last lines (and says
+/// whether it was the timeout).
+pub async fn wait_all<E: Engine>(
+    e: &E,
+    project: &crate::model::Project,
+    services: &[String],
+    ready: &Readiness,
+    timeout: Option<u64>,
+) -> Result<(), (String, bool)> {
+    let wanted: Vec<String> = if services.is_empty() {
+        Vec::new()
+    } else {
+        crate::graph::Graph::new(project).with_dependencies(services).into_iter().collect()
+    };
+    let all = e.list_containers(&project.name).await.map_err(|x| (x.to_string(), false))?;
+    let list = super::verbs::targets(project, all, &wanted);
+    let waits = list.iter().map(|c| async move {
+        let r = ready.wait_ready(e, &c.name, &c.id).await;
+        if r.is_ok() {
+            crate::progress::report("Container", &c.name, "Healthy");
+        }
+        (c, r)
+    });
+    let all = futures::future::join_all(waits);
+    let results = match timeout {
+        Some(t) => match tokio::time::timeout(Duration::from_secs(t), all).await {
+            Ok(r) => r,
+            Err(_) => {
+                let mut msg = format!("the project was not ready within {t} s:");
+                for c in &list {
+                    let state = ready.describe(&c.id);
+                    let lines = last_lines(e, &c.id, 5).await;
+                    msg.push_str(&format!("\n  {} ({state}){lines}", c.name));
+                }
+                return Err((msg, true));
+            }
+        },
+        None => all.await,
+    };
+    let mut failed = Vec::new();
+    for (c, r) in results {
+        if let Err(why) = r {
+            let lines = last_lines(e, &c.id, 5).await;
+            failed.push(format!("{why}{lines}"));
+        }
+    }
+    if failed.is_empty() { Ok(()) } else { Err((format!("not ready:\n  {}", failed.join("\n  ")), false)) }
+}

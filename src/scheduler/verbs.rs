@@ -1,0 +1,186 @@
+//! The verbs that act on existing containers: `start`, `stop`, `restart`, `kill`, `pause`,
+//! `unpause`, `rm`. Each picks the project's containers of the named services (all when none is
+//! named), and works in dependency waves where order matters: dependencies first on the way up,
+//! dependents first on the way down. Within a wave, every container at once.
+
+use std::future::Future;
+
+use tokio::task::JoinSet;
+
+use super::readiness::Readiness;
+use super::{RunError, report};
+use crate::engine::{ContainerInfo, Engine, EngineError, State};
+use crate::model::Project;
+use crate::plan::labels::{ONEOFF, SERVICE};
+
+/// The project's service containers (not one-offs) of `services` (all when empty).
+pub fn targets(project: &Project, containers: Vec<ContainerInfo>, services: &[String]) -> Vec<ContainerInfo> {
+    containers
+        .into_iter()
+        .filter(|c| c.label(ONEOFF) != Some("True"))
+        .filter(|c| {
+            let svc = c.label(SERVICE).unwrap_or("");
+            project.services.contains_key(svc) && (services.is_empty() || services.iter().any(|s| s == svc))
+        })
+        .collect()
+}
+
+/// Replica `n` of `service` among `containers`.
+pub fn replica(containers: Vec<ContainerInfo>, service: &str, n: u32) -> Option<ContainerInfo> {
+    let n = n.to_string();
+    containers
+        .into_iter()
+        .find(|c| c.label(SERVICE) == Some(service) && c.label(crate::plan::labels::NUMBER) == Some(n.as_str()))
+}
+
+/// `containers` grouped in dependency waves: dependencies first, or dependents first when
+/// `dependents_first`. Containers of services not in the project form a wave of their own, first.
+pub fn waves(project: &Project, containers: Vec<ContainerInfo>, dependents_first: bool) -> Vec<Vec<ContainerInfo>> {
+    let depth = crate::graph::Graph::new(project).depths();
+    let max = depth.values().copied().max().unwrap_or(0);
+    let mut waves: Vec<Vec<ContainerInfo>> = vec![Vec::new(); max + 2];
+    for c in containers {
+        let wave = match c.label(SERVICE).and_then(|s| depth.get(s)) {
+            Some(&d) if dependents_first => max - d + 1,
+            Some(&d) => d + 1,
+            None => 0,
+        };
+        waves[wave].push(c);
+    }
+    waves.retain(|w| !w.is_empty());
+    waves
+}
+
+/// Runs `op` on every container of a wave at once, wave after wave. The first error is returned
+/// after the wave it happened in has finished (nothing is left half-way).
+async fn each<E, F, Fut>(e: &E, waves: Vec<Vec<ContainerInfo>>, op: F) -> Result<(), RunError>
+where
+    E: Engine,
+    F: Fn(E, ContainerInfo) -> Fut,
+    Fut: Future<Output = Result<(), EngineError>> + Send + 'static,
+{
+    for wave in waves {
+        let mut set = JoinSet::new();
+        for c in wave {
+            let service = c.label(SERVICE).unwrap_or("").to_string();
+            let fut = op(e.clone(), c);
+            set.spawn(async move { fut.await.map_err(|error| RunError::InService { service, error }) });
+        }
+        super::join_all(set).await?;
+    }
+    Ok(())
+}
+
+fn is_up(c: &ContainerInfo) -> bool {
+    matches!(c.state, State::Running | State::Paused | State::Restarting)
+}
+
+/// Stops `containers`, dependents first. `timeout`: seconds, else each service's grace period.
+pub async fn stop<E: Engine>(
+    e: &E,
+    project: &Project,
+    containers: Vec<ContainerInfo>,
+    timeout: Option<i64>,
+) -> Result<(), RunError> {
+    let running: Vec<ContainerInfo> = containers.into_iter().filter(is_up).collect();
+    each(e, waves(project, running, true), |e, c| {
+        let t = timeout.or_else(|| grace(project, &c));
+        let hooks =
+            project.services.get(c.label(SERVICE).unwrap_or("")).map(|s| s.pre_stop.clone()).unwrap_or_default();
+        async move {
+            report("Container", &c.name, "Stopping");
+            super::stop_gracefully(&e, &c.id, &c.name, t, &hooks).await.or_else(gone)?;
+            report("Container", &c.name, "Stopped");
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Starts `containers` that are not running, dependencies first; a service starts once its
+/// dependencies meet their `depends_on` conditions.
+pub async fn start<E: Engine>(e: &E, project: &Project, containers: Vec<ContainerInfo>) -> Result<(), RunError> {
+    let all = containers.clone();
+    let ready = Readiness::subscribe(e, &project.name);
+    for wave in waves(project, containers, false) {
+        // Conditions first (for every service in this wave).
+        let mut services: Vec<&str> = wave.iter().filter_map(|c| c.label(SERVICE)).collect();
+        services.dedup();
+        for svc in services {
+            let Some(s) = project.services.get(svc) else { continue };
+            for (dep, cond) in &s.depends_on {
+                let ids: Vec<String> =
+                    all.iter().filter(|c| c.label(SERVICE) == Some(dep)).map(|c| c.id.clone()).collect();
+                if let Err(reason) = ready.wait(e, dep, &ids, cond.condition).await
+                    && cond.required
+                {
+                    return Err(RunError::Service { service: svc.to_string(), reason });
+                }
+            }
+        }
+        let stopped: Vec<ContainerInfo> = wave.into_iter().filter(|c| !is_up(c)).collect();
+        each(e, vec![stopped], |e, c| async move {
+            report("Container", &c.name, "Starting");
+            e.start_container(&c.id).await?;
+            report("Container", &c.name, "Started");
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sends `signal` to every running container at once.
+pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str) -> Result<(), RunError> {
+    let running: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == State::Running).collect();
+    let signal = signal.to_string();
+    each(e, vec![running], |e, c| {
+        let signal = signal.clone();
+        async move {
+            e.kill_container(&c.id, &signal).await.or_else(gone)?;
+            report("Container", &c.name, "Killed");
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Pauses the running containers (`pause: true`) or unpauses the paused ones.
+pub async fn pause<E: Engine>(e: &E, containers: Vec<ContainerInfo>, pause: bool) -> Result<(), RunError> {
+    let want = if pause { State::Running } else { State::Paused };
+    let matching: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == want).collect();
+    each(e, vec![matching], |e, c| async move {
+        if pause {
+            e.pause_container(&c.id).await?;
+            report("Container", &c.name, "Paused");
+        } else {
+            e.unpause_container(&c.id).await?;
+            report("Container", &c.name, "Unpaused");
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Removes the stopped containers among `containers` (`volumes`: their anonymous volumes too).
+pub async fn remove<E: Engine>(e: &E, containers: Vec<ContainerInfo>, volumes: bool) -> Result<(), RunError> {
+    let stopped: Vec<ContainerInfo> = containers.into_iter().filter(|c| !is_up(c)).collect();
+    each(e, vec![stopped], |e, c| async move {
+        e.remove_container(&c.id, false, volumes).await.or_else(gone)?;
+        report("Container", &c.name, "Removed");
+        Ok(())
+    })
+    .await
+}
+
+fn grace(project: &Project, c: &ContainerInfo) -> Option<i64> {
+    project.services.get(c.label(SERVICE).unwrap_or("")).and_then(crate::plan::spec::stop_timeout)
+}
+
+/// A container that vanished meanwhile needs nothing more.
+fn gone(e: EngineError) -> Result<(), EngineError> {
+    match e {
+        EngineError::NotFound { .. } => Ok(()),
+        other => Err(other),
+    }
+}

@@ -1,0 +1,307 @@
+//! A compose stack for a test suite: brought up under a unique project name, waited on like
+//! `up --wait`, queried (`host_port`, `exec`, `logs`), and torn down with its volumes —
+//! explicitly with [`Stack::down`], or when the `Stack` is dropped. With a reaper (see
+//! [`StackBuilder::reaper`]) it is removed even if the test process is killed.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), wharf::stack::Error> {
+//! let stack = wharf::stack::Stack::builder("tests/fixtures/web/compose.yaml").up().await?;
+//! let port = stack.host_port("web", 8080).await?;
+//! let body = stack.exec("web", &["wget", "-qO-", "http://127.0.0.1:8080/"]).await?;
+//! assert_eq!(body.exit_code, 0);
+//! println!("web answers on 127.0.0.1:{port}: {}", body.output);
+//! stack.down().await?;
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Child;
+
+use crate::engine::docker::DockerEngine;
+use crate::engine::{Engine, EngineError, ExecOutput, LogOptions};
+use crate::model::Project;
+use crate::plan::{UpOptions, reconcile};
+use crate::scheduler::{DownOptions, RunError, down, execute, observe};
+
+/// The label every container, network and volume of a test stack carries: the PID of the
+/// process that owns it (`wharf gc` removes stacks whose owner is gone).
+pub const OWNER: &str = "dev.wharf.test.owner";
+
+/// What can go wrong with a test stack.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the compose project is invalid:\n{0}")]
+    Load(String),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A fresh, unique project name: `<base>-<6 hex digits>`.
+pub fn unique_name(base: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u32(std::process::id());
+    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
+}
+
+/// How to bring a stack up.
+#[derive(Debug, Clone)]
+pub struct StackBuilder {
+    file: PathBuf,
+    name: Option<String>,
+    services: Vec<String>,
+    env: Vec<(String, String)>,
+    wait_timeout: Option<u64>,
+    reaper: Option<PathBuf>,
+}
+
+impl StackBuilder {
+    /// Uses exactly this project name instead of a unique one.
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+    /// Brings up only these services (and their dependencies).
+    pub fn services(mut self, services: &[&str]) -> Self {
+        self.services = services.iter().map(|s| s.to_string()).collect();
+        self
+    }
+    /// Sets a variable for interpolation (over the process environment and `.env`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    /// Gives up waiting for readiness after this many seconds.
+    pub fn wait_timeout(mut self, seconds: u64) -> Self {
+        self.wait_timeout = Some(seconds);
+        self
+    }
+    /// Starts `wharf_binary __reap` alongside, which removes the stack if this process dies
+    /// without tearing it down (even by SIGKILL).
+    pub fn reaper(mut self, wharf_binary: impl Into<PathBuf>) -> Self {
+        self.reaper = Some(wharf_binary.into());
+        self
+    }
+
+    /// Loads the project, converges it, and waits until it is ready. On failure, what was
+    /// created is removed again.
+    pub async fn up(self) -> Result<Stack, Error> {
+        let file = std::fs::canonicalize(&self.file).unwrap_or(self.file.clone());
+        let cwd = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut environment: indexmap::IndexMap<String, String> = std::env::vars().collect();
+        environment.extend(self.env.iter().cloned());
+        let mut opts = crate::LoadOptions {
+            files: vec![file.clone()],
+            project_name: self.name.clone(),
+            services: self.services.clone(),
+            environment,
+            cwd,
+            ..Default::default()
+        };
+        let load = |o: &crate::LoadOptions| crate::load(o).map_err(|d| Error::Load(d.render())).map(|l| l.project);
+        let mut project = load(&opts)?;
+        if self.name.is_none() {
+            // Loaded again under the unique name, so network and volume names follow it.
+            opts.project_name = Some(unique_name(&project.name));
+            project = load(&opts)?;
+        }
+        label_owner(&mut project, std::process::id());
+        let engine = DockerEngine::connect().await?;
+        let reaper = match &self.reaper {
+            Some(bin) => Some(start_reaper(bin, &project.name)?),
+            None => None,
+        };
+        let mut stack = Stack { engine, project, services: self.services.clone(), reaper, done: false };
+        if let Err(e) = stack.converge(self.wait_timeout).await {
+            let _ = stack.teardown().await;
+            return Err(e);
+        }
+        Ok(stack)
+    }
+}
+
+/// Labels every service, network and volume of `project` with its owner's PID.
+pub fn label_owner(project: &mut Project, pid: u32) {
+    for svc in project.services.values_mut() {
+        svc.labels.insert(OWNER.into(), pid.to_string());
+    }
+    for n in project.networks.values_mut() {
+        n.labels.insert(OWNER.into(), pid.to_string());
+    }
+    for v in project.volumes.values_mut() {
+        v.labels.insert(OWNER.into(), pid.to_string());
+    }
+}
+
+/// Starts `bin __reap --parent <this pid> --project <name>` in its own process group, so a
+/// Ctrl-C aimed at the test run does not reach it.
+pub fn start_reaper(bin: &Path, project: &str) -> Result<Child, Error> {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(bin)
+        .args(["__reap", "--parent", &std::process::id().to_string(), "--project", project])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::Other(format!("cannot start the reaper {}: {e}", bin.display())))
+}
+
+/// A running test stack.
+pub struct Stack {
+    engine: DockerEngine,
+    project: Project,
+    services: Vec<String>,
+    reaper: Option<Child>,
+    done: bool,
+}
+
+impl Stack {
+    /// How to bring up the project of compose file `file`.
+    pub fn builder(file: impl AsRef<Path>) -> StackBuilder {
+        StackBuilder {
+            file: file.as_ref().to_path_buf(),
+            name: None,
+            services: Vec::new(),
+            env: Vec::new(),
+            wait_timeout: Some(120),
+            reaper: None,
+        }
+    }
+
+    async fn converge(&mut self, wait_timeout: Option<u64>) -> Result<(), Error> {
+        let e = &self.engine;
+        let opts = UpOptions { services: self.services.clone(), ..Default::default() };
+        let observed = observe(e, &self.project).await?;
+        let plan = reconcile(&self.project, &observed, &opts).map_err(|x| Error::Other(x.to_string()))?;
+        let ready = crate::scheduler::readiness::Readiness::subscribe(e, &self.project.name);
+        execute(e, &self.project, plan, None, false).await?;
+        crate::scheduler::readiness::wait_all(e, &self.project, &self.services, &ready, wait_timeout)
+            .await
+            .map_err(|(m, _)| Error::Other(m))
+    }
+
+    /// The project name (unique unless given).
+    pub fn name(&self) -> &str {
+        &self.project.name
+    }
+
+    /// The loaded project.
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// The engine the stack runs on.
+    pub fn engine(&self) -> &DockerEngine {
+        &self.engine
+    }
+
+    async fn container(&self, service: &str, index: u32) -> Result<crate::engine::ContainerInfo, Error> {
+        let list = self.engine.list_containers(&self.project.name).await?;
+        crate::scheduler::verbs::replica(crate::scheduler::verbs::targets(&self.project, list, &[]), service, index)
+            .ok_or_else(|| Error::Other(format!("service `{service}` has no container number {index}")))
+    }
+
+    /// The host port published for `container_port` (tcp) of `service`'s first container.
+    pub async fn host_port(&self, service: &str, container_port: u16) -> Result<u16, Error> {
+        let c = self.container(service, 1).await?;
+        c.ports
+            .iter()
+            .find(|p| p.private == container_port && p.public.is_some() && p.protocol == "tcp")
+            .and_then(|p| p.public)
+            .ok_or_else(|| Error::Other(format!("`{service}` publishes no host port for {container_port}/tcp")))
+    }
+
+    /// Every published port: (service, container port, host port), for tcp.
+    pub async fn ports(&self) -> Result<Vec<(String, u16, u16)>, Error> {
+        let list = self.engine.list_containers(&self.project.name).await?;
+        let mut out = Vec::new();
+        for c in &list {
+            let (Some(svc), Some("1")) = (c.label(crate::plan::labels::SERVICE), c.label(crate::plan::labels::NUMBER))
+            else {
+                continue;
+            };
+            for p in c.ports.iter().filter(|p| p.protocol == "tcp") {
+                if let Some(public) = p.public
+                    && !out.iter().any(|(s, c, _): &(String, u16, u16)| s == svc && *c == p.private)
+                {
+                    out.push((svc.to_string(), p.private, public));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs `cmd` in `service`'s first container and waits for it.
+    pub async fn exec(&self, service: &str, cmd: &[&str]) -> Result<ExecOutput, Error> {
+        let c = self.container(service, 1).await?;
+        let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+        Ok(self.engine.exec(&c.id, &cmd).await?)
+    }
+
+    /// Everything `service`'s first container has printed so far.
+    pub async fn logs(&self, service: &str) -> Result<String, Error> {
+        use futures::StreamExt;
+        let c = self.container(service, 1).await?;
+        let chunks: Vec<_> = self.engine.logs(&c.id, &LogOptions::default()).collect().await;
+        let mut out = String::new();
+        for chunk in chunks {
+            out.push_str(&String::from_utf8_lossy(&chunk?.bytes));
+        }
+        Ok(out)
+    }
+
+    async fn teardown(&mut self) -> Result<(), Error> {
+        self.done = true;
+        let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(0), rmi: None };
+        let r = down(&self.engine, &self.project, &opts).await;
+        if let Some(mut reaper) = self.reaper.take() {
+            let _ = reaper.kill();
+            let _ = reaper.wait();
+        }
+        Ok(r?)
+    }
+
+    /// Removes the stack: containers, networks and volumes.
+    pub async fn down(mut self) -> Result<(), Error> {
+        self.teardown().await
+    }
+
+    /// Leaves the stack up (for debugging); returns its project name.
+    pub fn keep(mut self) -> String {
+        self.done = true;
+        if let Some(mut reaper) = self.reaper.take() {
+            let _ = reaper.kill();
+            let _ = reaper.wait();
+        }
+        self.project.name.clone()
+    }
+}
+
+impl Drop for Stack {
+    /// Tears the stack down if [`Stack::down`] was not called (a failed assertion, a panic).
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (engine, project) = (self.engine.clone(), self.project.clone());
+        let mut reaper = self.reaper.take();
+        // A runtime of its own on a thread of its own: drop may run inside another runtime.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(0), rmi: None };
+                let _ = rt.block_on(down(&engine, &project, &opts));
+            }
+            if let Some(r) = reaper.as_mut() {
+                let _ = r.kill();
+                let _ = r.wait();
+            }
+        })
+        .join();
+    }
+}

@@ -1,0 +1,85 @@
+//! The real-engine test harness: a [`Stack`] is a compose file in a temporary directory with a
+//! project name of its own; dropping it removes whatever carries its project label, even after
+//! a failed assertion.
+#![allow(dead_code)]
+
+use std::process::Command;
+
+pub struct Stack {
+    pub project: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    pub fn new(tag: &str, compose: &str) -> Stack {
+        assert!(
+            Command::new("docker")
+                .args(["image", "inspect", "wharf-busybox:latest"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false),
+            "the test image wharf-busybox:latest is missing: run scripts/setup.sh"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        let project = format!("wharft-{tag}-{}", std::process::id());
+        Stack { project, dir }
+    }
+    pub fn wharf(&self, args: &[&str]) -> (bool, String, String) {
+        self.run(Command::new(env!("CARGO_BIN_EXE_wharf")).arg("-p").arg(&self.project).args(args))
+    }
+    /// Runs `cmd` in the stack's directory: (success, stdout, stderr).
+    pub fn run(&self, cmd: &mut Command) -> (bool, String, String) {
+        let out = cmd.current_dir(self.dir.path()).output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+    pub fn docker(&self, args: &[&str]) -> String {
+        let out = Command::new("docker").args(args).current_dir(self.dir.path()).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into()
+    }
+    pub fn label(&self) -> String {
+        format!("label=com.docker.compose.project={}", self.project)
+    }
+    pub fn ids(&self, kind: &str) -> Vec<String> {
+        let l = self.label();
+        let args: Vec<&str> = match kind {
+            "container" => vec!["ps", "-aq", "--filter", &l],
+            "network" => vec!["network", "ls", "-q", "--filter", &l],
+            _ => vec!["volume", "ls", "-q", "--filter", &l],
+        };
+        self.docker(&args).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.wharf(&["down", "-v", "-t", "0"]);
+        for kind in ["container", "network", "volume"] {
+            for id in self.ids(kind) {
+                let _ = match kind {
+                    "container" => self.docker(&["rm", "-f", &id]),
+                    _ => self.docker(&[kind, "rm", &id]),
+                };
+            }
+        }
+    }
+}
+
+impl Stack {
+    /// Rewrites the compose file.
+    pub fn write(&self, compose: &str) {
+        std::fs::write(self.dir.path().join("compose.yaml"), compose).unwrap();
+    }
+    /// The container of `service`'s replica `n`.
+    pub fn container(&self, service: &str, n: u32) -> String {
+        format!("{}-{service}-{n}", self.project)
+    }
+    /// `docker inspect -f FORMAT NAME`, trimmed.
+    pub fn inspect(&self, format: &str, name: &str) -> String {
+        self.docker(&["inspect", "-f", format, name]).trim().to_string()
+    }
+    /// `docker compose -p PROJECT ARGS…` (compose v2) in the stack's directory.
+    pub fn compose(&self, args: &[&str]) -> (bool, String, String) {
+        self.run(Command::new("docker").arg("compose").arg("-p").arg(&self.project).args(args))
+    }
+}

@@ -1,0 +1,220 @@
+//! `wharf test`, the reaper, `gc`, and the Rust library API (`wharf::stack::Stack`), against the
+//! real Docker Engine. Needs `scripts/setup.sh` (the engine and `wharf-busybox:latest`).
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WEB: &str = r#"
+services:
+  web:
+    image: wharf-busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo hello-from-web > /www/index.html; httpd -f -p 8080 -h /www & wait"]
+    ports: ["8080"]
+    volumes: ["data:/data"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+      interval: 300ms
+volumes:
+  data: {}
+"#;
+
+fn dir() -> tempfile::TempDir {
+    assert!(
+        Command::new("docker")
+            .args(["image", "inspect", "wharf-busybox:latest"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false),
+        "the test image wharf-busybox:latest is missing: run scripts/setup.sh"
+    );
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("compose.yaml"), WEB).unwrap();
+    d
+}
+
+fn wharf(dir: &tempfile::TempDir) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    c.current_dir(dir.path()).arg("--progress").arg("quiet");
+    c
+}
+
+/// Everything carrying the owner label of process `pid`: containers, networks, volumes.
+fn owned_by(pid: u32) -> Vec<String> {
+    let label = format!("label=dev.wharf.test.owner={pid}");
+    let mut out = Vec::new();
+    for args in [
+        vec!["ps", "-aq", "--filter", &label],
+        vec!["network", "ls", "-q", "--filter", &label],
+        vec!["volume", "ls", "-q", "--filter", &label],
+    ] {
+        let o = Command::new("docker").args(&args).output().unwrap();
+        out.extend(String::from_utf8_lossy(&o.stdout).lines().map(str::to_string));
+    }
+    out
+}
+
+#[test]
+fn test_runs_cmd_with_the_ports_and_removes_the_stack() {
+    let d = dir();
+    let child = wharf(&d)
+        .args([
+            "test",
+            "--",
+            "sh",
+            "-c",
+            "wget -qO- http://$WHARF_HOST_WEB:$WHARF_PORT_WEB_8080/ && echo project=$COMPOSE_PROJECT_NAME",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("hello-from-web"), "{text}");
+    let project = text.lines().find_map(|l| l.strip_prefix("project=")).unwrap();
+    let suffix = project.rsplit('-').next().unwrap();
+    assert!(suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_hexdigit()), "a unique name: {project}");
+    assert!(owned_by(pid).is_empty(), "removed afterwards");
+}
+
+#[test]
+fn two_runs_of_one_file_in_parallel_both_pass() {
+    let d = dir();
+    let spawn = || {
+        wharf(&d)
+            .args(["test", "--", "sh", "-c", "wget -qO- http://$WHARF_HOST_WEB:$WHARF_PORT_WEB_8080/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (pa, pb) = (a.id(), b.id());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    assert!(owned_by(pa).is_empty() && owned_by(pb).is_empty());
+}
+
+#[test]
+fn a_failing_cmd_gives_its_exit_code_and_the_stack_is_removed() {
+    let d = dir();
+    let child = wharf(&d).args(["test", "--", "sh", "-c", "exit 7"]).spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    assert!(owned_by(pid).is_empty());
+}
+
+#[test]
+fn sigkill_of_wharf_during_cmd_leaves_nothing_after_15_s() {
+    let d = dir();
+    let mut child = wharf(&d).args(["test", "--", "sleep", "30"]).stdout(Stdio::null()).spawn().unwrap();
+    let pid = child.id();
+    // Wait until the stack is up and CMD runs.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ps = Command::new("docker")
+            .args(["ps", "-q", "--filter", &format!("label=dev.wharf.test.owner={pid}"), "--filter", "health=healthy"])
+            .output()
+            .unwrap();
+        if !ps.stdout.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stack never came up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !owned_by(pid).is_empty() {
+        assert!(Instant::now() < deadline, "still there 15 s after SIGKILL: {:?}", owned_by(pid));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn keep_leaves_the_stack_and_gc_removes_it_once_the_owner_is_gone() {
+    let d = dir();
+    let child = wharf(&d).args(["test", "--keep", "--", "true"]).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("down -v"), "says how to remove it: {err}");
+    assert!(!owned_by(pid).is_empty(), "kept");
+    // The owner (that wharf process) has exited: gc removes what is left of its containers.
+    let st = wharf(&d).arg("gc").status().unwrap();
+    assert!(st.success());
+    let containers = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=dev.wharf.test.owner={pid}")])
+        .output()
+        .unwrap();
+    assert!(containers.stdout.is_empty());
+    assert!(owned_by(pid).is_empty(), "networks and volumes of the stack too");
+}
+
+#[tokio::test]
+async fn the_library_brings_up_queries_and_tears_down_a_stack() {
+    let d = dir();
+    let stack = wharf::stack::Stack::builder(d.path().join("compose.yaml"))
+        .reaper(env!("CARGO_BIN_EXE_wharf"))
+        .up()
+        .await
+        .unwrap();
+    let name = stack.name().to_string();
+    let port = stack.host_port("web", 8080).await.unwrap();
+    assert!(port > 0);
+    let body = stack.exec("web", &["wget", "-qO-", "http://127.0.0.1:8080/"]).await.unwrap();
+    assert_eq!((body.exit_code, body.output.as_str()), (0, "hello-from-web\n"));
+    let ports = stack.ports().await.unwrap();
+    assert_eq!(ports, vec![("web".to_string(), 8080, port)]);
+    stack.down().await.unwrap();
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={name}")])
+        .output()
+        .unwrap();
+    assert!(left.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_stack_is_torn_down() {
+    let d = dir();
+    let name = {
+        let stack = wharf::stack::Stack::builder(d.path().join("compose.yaml")).up().await.unwrap();
+        stack.name().to_string()
+    };
+    for kind in [vec!["ps", "-aq"], vec!["network", "ls", "-q"], vec!["volume", "ls", "-q"]] {
+        let mut args = kind.clone();
+        let label = format!("label=com.docker.compose.project={name}");
+        args.extend(["--filter", label.as_str()]);
+        let out = Command::new("docker").args(&args).output().unwrap();
+        assert!(out.stdout.is_empty(), "{kind:?} left after drop");
+    }
+}
+
+#[test]
+fn sigterm_during_cmd_still_removes_the_stack() {
+    let d = dir();
+    let mut child = wharf(&d).args(["test", "--", "sleep", "30"]).stdout(Stdio::null()).spawn().unwrap();
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Command::new("docker")
+        .args(["ps", "-q", "--filter", &format!("label=dev.wharf.test.owner={pid}"), "--filter", "health=healthy"])
+        .output()
+        .unwrap()
+        .stdout
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the stack never came up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(owned_by(pid).is_empty(), "torn down before wharf exited");
+}
