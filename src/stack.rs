@@ -177,6 +177,11 @@ impl Stack {
     async fn converge(&mut self, wait_timeout: Option<u64>) -> Result<(), Error> {
         let e = &self.engine;
         let opts = UpOptions { services: self.services.clone(), ..Default::default() };
+        let env: indexmap::IndexMap<String, String> = std::env::vars().collect();
+        let flags = crate::build::ensure::ImageFlags::default();
+        crate::build::ensure::images(e, &self.project, &env, &self.services, &flags, 4)
+            .await
+            .map_err(|x| Error::Other(x.to_string()))?;
         let observed = observe(e, &self.project).await?;
         let plan = reconcile(&self.project, &observed, &opts).map_err(|x| Error::Other(x.to_string()))?;
         let ready = crate::scheduler::readiness::Readiness::subscribe(e, &self.project.name);

@@ -73,6 +73,12 @@ pub enum Ansi {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(commands::config::ConfigArgs),
+    /// Build or rebuild services
+    Build(commands::images::BuildArgs),
+    /// Pull service images
+    Pull(commands::images::PullArgs),
+    /// Push service images
+    Push(commands::images::PushArgs),
     /// Create and start containers
     Up(commands::lifecycle::UpArgs),
     /// Create containers without starting them
@@ -136,6 +142,9 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Config(a) => commands::config::run(&cli.global, a),
         Command::Version(a) => commands::version::run(a),
+        Command::Build(a) => commands::images::build(&cli.global, a),
+        Command::Pull(a) => commands::images::pull(&cli.global, a),
+        Command::Push(a) => commands::images::push(&cli.global, a),
         Command::Up(a) => commands::lifecycle::up(&cli.global, a, false),
         Command::Create(a) => commands::lifecycle::up(&cli.global, a, true),
         Command::Down(a) => commands::lifecycle::down_cmd(&cli.global, a),

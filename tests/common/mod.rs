@@ -62,6 +62,17 @@ impl Drop for Stack {
                 };
             }
         }
+        // Images the test built: named after the project, or labelled with it by the test's
+        // `build.labels` (which also covers the untagged images a rebuild leaves behind).
+        let named = self.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        let mine: Vec<&str> = named.lines().filter(|r| r.contains(&self.project)).collect();
+        for r in mine {
+            let _ = self.docker(&["rmi", "-f", r]);
+        }
+        let label = format!("label=wharf.test.project={}", self.project);
+        for id in self.docker(&["images", "-q", "--filter", &label]).lines() {
+            let _ = self.docker(&["rmi", "-f", id]);
+        }
     }
 }
 
@@ -69,6 +80,12 @@ impl Stack {
     /// Rewrites the compose file.
     pub fn write(&self, compose: &str) {
         std::fs::write(self.dir.path().join("compose.yaml"), compose).unwrap();
+    }
+    /// Writes `content` at `path` in the stack's directory, creating parent directories.
+    pub fn file(&self, path: &str, content: &str) {
+        let p = self.dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
     }
     /// The container of `service`'s replica `n`.
     pub fn container(&self, service: &str, n: u32) -> String {

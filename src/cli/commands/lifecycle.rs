@@ -41,6 +41,18 @@ pub struct UpArgs {
     /// Shutdown timeout in seconds, for containers that are replaced
     #[arg(short, long)]
     pub timeout: Option<i64>,
+    /// Build images before starting containers
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Don't build an image, even if it's policy
+    #[arg(long)]
+    pub no_build: bool,
+    /// Pull image before running ("always"|"missing"|"never"|"build")
+    #[arg(long, value_parser = ["always", "missing", "never", "build"])]
+    pub pull: Option<String>,
+    /// Pull without printing progress information
+    #[arg(long)]
+    pub quiet_pull: bool,
     /// Wait for services to be running|healthy (implies detached mode)
     #[arg(long)]
     pub wait: bool,
@@ -197,6 +209,24 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
     let mut held = if g.dry_run { None } else { Some(lock(&project.name)?) };
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        if !g.dry_run {
+            let flags = crate::build::ensure::ImageFlags {
+                build: a.build,
+                no_build: a.no_build,
+                pull: a.pull.clone(),
+                quiet: a.quiet_pull,
+            };
+            crate::build::ensure::images(
+                &engine,
+                &project,
+                &loaded.environment,
+                &a.service,
+                &flags,
+                parallel(g).unwrap_or(4),
+            )
+            .await
+            .map_err(super::images::build_err)?;
+        }
         let observed = observe(&engine, &project).await.map_err(engine_err)?;
         let plan = reconcile(&project, &observed, &opts).map_err(|e| CliError::Message {
             hint: matches!(e, crate::plan::PlanError::ImageMissing { .. }).then(|| {
@@ -391,6 +421,10 @@ pub fn scale(g: &GlobalArgs, a: &ScaleArgs) -> Result<ExitCode, CliError> {
         renew_anon_volumes: false,
         scale: a.scale.clone(),
         timeout: None,
+        build: false,
+        no_build: true,
+        pull: None,
+        quiet_pull: false,
         wait: false,
         wait_timeout: None,
         attach: Vec::new(),

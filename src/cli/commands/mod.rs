@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod config;
 pub mod copy;
+pub mod images;
 pub mod inspect;
 pub mod lifecycle;
 pub mod run;

@@ -56,13 +56,23 @@ pub struct RunArgs {
     /// Use the service's network aliases in the network(s) the container connects to
     #[arg(long)]
     pub use_aliases: bool,
+    /// Build image before starting container
+    #[arg(long)]
+    pub build: bool,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long, value_parser = ["always", "missing", "never"])]
+    pub pull: Option<String>,
+    /// Pull without printing progress information
+    #[arg(long)]
+    pub quiet_pull: bool,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
 pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
-    let project = g.load(std::slice::from_ref(&a.service), false)?.project;
+    let loaded = g.load(std::slice::from_ref(&a.service), false)?;
+    let project = loaded.project;
     let svc = &project.services[&a.service];
     let deps: Vec<String> = crate::graph::Graph::new(&project)
         .with_dependencies(std::slice::from_ref(&a.service))
@@ -71,6 +81,17 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         .collect();
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let flags = crate::build::ensure::ImageFlags {
+            build: a.build,
+            no_build: false,
+            pull: a.pull.clone(),
+            quiet: a.quiet_pull,
+        };
+        let mut needed = if a.no_deps { Vec::new() } else { deps.clone() };
+        needed.push(a.service.clone());
+        crate::build::ensure::images(&engine, &project, &loaded.environment, &needed, &flags, 4)
+            .await
+            .map_err(super::images::build_err)?;
         let observed = observe(&engine, &project).await.map_err(engine_err)?;
         // Dependencies first, converged as `up -d` would (and their conditions waited on).
         if !a.no_deps && !deps.is_empty() {

@@ -91,6 +91,9 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
 /// Converges, waits, runs CMD; returns CMD's exit code (130 after a signal).
 async fn run_against(engine: &DockerEngine, project: &crate::model::Project, a: &TestArgs) -> Result<i64, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
+    let env: indexmap::IndexMap<String, String> = std::env::vars().collect();
+    let flags = crate::build::ensure::ImageFlags::default();
+    crate::build::ensure::images(engine, project, &env, &[], &flags, 4).await.map_err(super::images::build_err)?;
     let observed = observe(engine, project).await.map_err(engine_err)?;
     let plan = reconcile(project, &observed, &UpOptions::default()).map_err(|e| CliError::msg(e.to_string()))?;
     let ready = crate::scheduler::readiness::Readiness::subscribe(engine, &project.name);

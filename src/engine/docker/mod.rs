@@ -24,6 +24,7 @@ use crate::plan::labels::PROJECT;
 
 mod body;
 mod exec;
+mod image;
 use body::{create_body, endpoint_settings, map_if_any};
 
 /// A connection to a Docker Engine.
@@ -79,6 +80,7 @@ impl DockerEngine {
 fn short(e: &BollardError) -> String {
     match e {
         BollardError::DockerResponseServerError { message, .. } => message.clone(),
+        BollardError::DockerStreamError { error } => error.clone(),
         other => {
             let s = other.to_string();
             if s.contains("No such file") || s.contains("os error 2") {
@@ -402,6 +404,34 @@ impl Engine for DockerEngine {
             .map_err(|e| map_err(e, "removing", &format!("image `{image}`")))
     }
 
+    fn build_image(
+        &self,
+        req: &super::BuildRequest,
+        context: super::ContextStream,
+    ) -> super::EngineStream<super::BuildMessage> {
+        image::build(&self.docker, req, context)
+    }
+
+    fn pull_image(
+        &self,
+        image: &str,
+        auth: Option<super::Credentials>,
+    ) -> super::EngineStream<super::TransferProgress> {
+        image::pull(&self.docker, image, auth)
+    }
+
+    fn push_image(
+        &self,
+        image: &str,
+        auth: Option<super::Credentials>,
+    ) -> super::EngineStream<super::TransferProgress> {
+        image::push(&self.docker, image, auth)
+    }
+
+    async fn tag_image(&self, image: &str, target: &str) -> Result<()> {
+        image::tag(&self.docker, image, target).await
+    }
+
     fn events(&self, project: &str) -> super::EngineStream<super::Event> {
         use futures::StreamExt;
         let filters = HashMap::from([
@@ -494,6 +524,13 @@ impl Engine for DockerEngine {
                 id: i.id.unwrap_or_default(),
                 tags: i.repo_tags.unwrap_or_default(),
                 size: i.size.unwrap_or_default(),
+                tagged: i
+                    .metadata
+                    .and_then(|m| m.last_tag_time)
+                    .or(i.created)
+                    .and_then(|t| crate::logs::parse_rfc3339(&t))
+                    .map(|(s, _)| s)
+                    .unwrap_or(0),
             })),
             Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(map_err(e, "inspecting", &format!("image `{image}`"))),

@@ -55,6 +55,8 @@ pub struct FakeState {
     pub volumes: BTreeMap<String, VolumeSpec>,
     /// Image reference → image ID.
     pub images: BTreeMap<String, String>,
+    /// What the fake registry holds: image reference → image ID.
+    pub registry: BTreeMap<String, String>,
     /// Every call, as `op subject`, in order.
     pub calls: Vec<String>,
     faults: Vec<Fault>,
@@ -98,6 +100,12 @@ impl FakeEngine {
         let id =
             format!("sha256:{:064x}", reference.len() as u64 * 7919 + reference.bytes().map(u64::from).sum::<u64>());
         self.state().images.insert(reference.to_string(), id);
+        self
+    }
+
+    /// Makes `reference` pullable from the fake registry.
+    pub fn with_registry_image(self, reference: &str) -> FakeEngine {
+        self.state().registry.insert(reference.to_string(), format!("sha256:{:064x}", reference.len()));
         self
     }
 
@@ -521,10 +529,93 @@ impl Engine for FakeEngine {
         Ok((vec!["PID".into(), "CMD".into()], vec![vec!["1".into(), cmd]]))
     }
 
+    fn build_image(
+        &self,
+        req: &super::BuildRequest,
+        context: super::ContextStream,
+    ) -> EngineStream<super::BuildMessage> {
+        use futures::StreamExt;
+        use sha2::Digest;
+        if let Err(e) = self.call("build_image", &req.tag) {
+            return futures::stream::iter([Err(e)]).boxed();
+        }
+        // The image ID follows the context's bytes and the request, as the builder's cache does.
+        let (me, req) = (self.clone(), req.clone());
+        futures::stream::once(async move {
+            let mut hash = sha2::Sha256::new();
+            hash.update(format!("{:?}{:?}", req.dockerfile, req.args));
+            let mut context = context;
+            while let Some(chunk) = context.next().await {
+                let chunk = chunk.map_err(|e| EngineError::Api {
+                    operation: format!("building image `{}`", req.tag),
+                    status: 0,
+                    message: e.to_string(),
+                })?;
+                hash.update(&chunk);
+            }
+            let id: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let id = format!("sha256:{id}");
+            me.state().images.insert(req.tag.clone(), id.clone());
+            Ok::<_, EngineError>(id)
+        })
+        .flat_map(|r| {
+            let items = match r {
+                Ok(id) => vec![
+                    Ok(super::BuildMessage::Output("Step 1/1 : fake\n".into())),
+                    Ok(super::BuildMessage::ImageId(id)),
+                ],
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(items)
+        })
+        .boxed()
+    }
+
+    fn pull_image(&self, image: &str, _auth: Option<super::Credentials>) -> EngineStream<super::TransferProgress> {
+        use futures::StreamExt;
+        let r = self.call("pull_image", image).and_then(|mut st| match st.registry.get(image).cloned() {
+            Some(id) => {
+                st.images.insert(image.to_string(), id);
+                Ok(super::TransferProgress { status: "Pull complete".into(), ..Default::default() })
+            }
+            None => Err(EngineError::Api {
+                operation: format!("pulling image `{image}`"),
+                status: 404,
+                message: "manifest unknown".into(),
+            }),
+        });
+        futures::stream::iter([r]).boxed()
+    }
+
+    fn push_image(&self, image: &str, _auth: Option<super::Credentials>) -> EngineStream<super::TransferProgress> {
+        use futures::StreamExt;
+        let r = self.call("push_image", image).and_then(|mut st| match st.images.get(image).cloned() {
+            Some(id) => {
+                st.registry.insert(image.to_string(), id);
+                Ok(super::TransferProgress { status: "Pushed".into(), ..Default::default() })
+            }
+            None => Err(EngineError::NotFound { what: format!("image `{image}`") }),
+        });
+        futures::stream::iter([r]).boxed()
+    }
+
+    async fn tag_image(&self, image: &str, target: &str) -> Result<()> {
+        self.pause().await;
+        let mut st = self.call("tag_image", &format!("{image} {target}"))?;
+        let id = st.images.get(image).cloned().ok_or(EngineError::NotFound { what: format!("image `{image}`") })?;
+        st.images.insert(target.to_string(), id);
+        Ok(())
+    }
+
     async fn image_info(&self, image: &str) -> Result<Option<super::ImageInfo>> {
         self.pause().await;
         let st = self.call("image_info", image)?;
-        Ok(st.images.get(image).map(|id| super::ImageInfo { id: id.clone(), tags: vec![image.to_string()], size: 0 }))
+        Ok(st.images.get(image).map(|id| super::ImageInfo {
+            id: id.clone(),
+            tags: vec![image.to_string()],
+            size: 0,
+            tagged: 0,
+        }))
     }
 
     async fn download_archive(&self, id: &str, path: &str) -> Result<Vec<u8>> {

@@ -1,0 +1,96 @@
+//! What the classic builder cannot do: Dockerfile syntax that only BuildKit understands. Found
+//! before anything is sent, so the user learns which line and what to do instead of a builder
+//! error half-way through.
+
+/// One BuildKit-only construct, with its 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeedsBuildKit {
+    pub line: usize,
+    pub what: String,
+    pub text: String,
+}
+
+/// The first BuildKit-only construct in `dockerfile`, if any.
+pub fn needs_buildkit(dockerfile: &str) -> Option<NeedsBuildKit> {
+    let mut directives = true;
+    let hit = |line: usize, what: &str, text: &str| {
+        Some(NeedsBuildKit { line: line + 1, what: what.to_string(), text: text.trim().to_string() })
+    };
+    let heredoc = regex::Regex::new(r#"<<-?\s*["']?[A-Za-z_][A-Za-z0-9_]*["']?\s*($|[\s>|;&])"#).ok()?;
+    for (i, raw) in dockerfile.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(comment) = line.strip_prefix('#') {
+            // Parser directives come first, before any other comment or instruction.
+            if directives
+                && let Some((key, _)) = comment.split_once('=')
+                && key.trim().eq_ignore_ascii_case("syntax")
+            {
+                return hit(i, "a `# syntax=` parser directive (it selects a BuildKit frontend)", raw);
+            }
+            directives = directives && comment.contains('=');
+            continue;
+        }
+        directives = false;
+        let mut words = line.split_whitespace();
+        let instruction = words.next().unwrap_or("").to_ascii_uppercase();
+        let flags: Vec<&str> = words.take_while(|w| w.starts_with("--")).collect();
+        let flag = |name: &str| flags.iter().find(|f| f.split('=').next() == Some(name)).copied();
+        match instruction.as_str() {
+            "RUN" => {
+                for f in ["--mount", "--network", "--security"] {
+                    if flag(f).is_some() {
+                        return hit(i, &format!("`RUN {f}`"), raw);
+                    }
+                }
+            }
+            "COPY" | "ADD" => {
+                for f in ["--link", "--chmod", "--parents", "--exclude", "--checksum", "--keep-git-dir"] {
+                    if flag(f).is_some() {
+                        return hit(i, &format!("`{instruction} {f}`"), raw);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if matches!(instruction.as_str(), "RUN" | "COPY" | "ADD") && heredoc.is_match(line) {
+            return hit(i, &format!("a here-document in `{instruction}`"), raw);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_dockerfiles_pass() {
+        let ok = "# escape=\\\nFROM scratch\nCOPY --from=build /a /b\nRUN echo '<<' && echo $((1<<2))\nCOPY --chown=1:1 x /x\n";
+        assert_eq!(needs_buildkit(ok), None);
+    }
+
+    #[test]
+    fn buildkit_constructs_are_named_with_their_line() {
+        for (text, line, what) in [
+            ("# syntax=docker/dockerfile:1\nFROM scratch\n", 1, "a `# syntax=` parser directive"),
+            ("FROM busybox\nRUN --mount=type=cache,target=/c make\n", 2, "`RUN --mount`"),
+            ("FROM busybox\n\nrun --network=none true\n", 3, "`RUN --network`"),
+            ("FROM busybox\nCOPY --link a /a\n", 2, "`COPY --link`"),
+            ("FROM busybox\nADD --chmod=755 a /a\n", 2, "`ADD --chmod`"),
+            ("FROM busybox\nRUN <<EOF\necho hi\nEOF\n", 2, "a here-document in `RUN`"),
+            ("FROM busybox\nCOPY <<-\"END\" /x\nhi\nEND\n", 2, "a here-document in `COPY`"),
+        ] {
+            let got = needs_buildkit(text).unwrap_or_else(|| panic!("not found in {text:?}"));
+            assert_eq!(got.line, line, "{text:?}");
+            assert!(got.what.starts_with(what), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn a_syntax_comment_after_an_instruction_is_only_a_comment() {
+        assert_eq!(needs_buildkit("FROM scratch\n# syntax=docker/dockerfile:1\n"), None);
+    }
+}

@@ -1,0 +1,221 @@
+//! Pulling and pushing: each service's `pull_policy` (or `--pull`/`--policy`) decides whether an
+//! image is pulled, built or left alone; credentials come from the docker CLI's config file
+//! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, `auths`), never printed.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::StreamExt;
+
+use crate::engine::{Credentials, Engine, EngineError, reference};
+use crate::model::Service;
+
+/// When an image is fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Always,
+    Never,
+    /// `missing` and `if_not_present` (the default).
+    Missing,
+    /// Build it, always (`build`).
+    Build,
+    /// Pull when the local image is older than this (`daily`, `weekly`, `every_<duration>`).
+    Refresh(Duration),
+}
+
+impl Policy {
+    /// Parses a `pull_policy` (or `--pull`/`--policy`) value.
+    pub fn parse(s: &str) -> Result<Policy, String> {
+        Ok(match s {
+            "always" => Policy::Always,
+            "never" => Policy::Never,
+            "missing" | "if_not_present" => Policy::Missing,
+            "build" => Policy::Build,
+            "daily" => Policy::Refresh(Duration::from_secs(86_400)),
+            "weekly" => Policy::Refresh(Duration::from_secs(7 * 86_400)),
+            other => match other.strip_prefix("every_").map(crate::load::units::parse_duration) {
+                Some(Ok(ns)) if ns > 0 => Policy::Refresh(Duration::from_nanos(ns as u64)),
+                _ => {
+                    return Err(format!(
+                        "invalid pull policy `{other}`: use always, never, missing, if_not_present, build, daily, weekly or every_<duration> (e.g. every_12h)"
+                    ));
+                }
+            },
+        })
+    }
+
+    /// A service's own policy.
+    pub fn of(svc: &Service) -> Result<Policy, String> {
+        svc.pull_policy.as_deref().map(Policy::parse).unwrap_or(Ok(Policy::Missing))
+    }
+}
+
+/// What `up` does about one service's image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    Nothing,
+    Pull,
+    Build,
+    /// Missing and not to be fetched: the message says why.
+    Missing(String),
+}
+
+/// Decides, from the policy, whether the service can be built, whether the image is present and
+/// how old its tag is, and `up`'s `--build`/`--no-build`.
+pub fn decide(policy: Policy, buildable: bool, present: Option<Duration>, build: bool, no_build: bool) -> Need {
+    if buildable && !no_build && (build || policy == Policy::Build) {
+        return Need::Build;
+    }
+    match (policy, present) {
+        (Policy::Always, _) => Need::Pull,
+        (Policy::Refresh(max), Some(age)) if age > max => Need::Pull,
+        (_, Some(_)) => Need::Nothing,
+        (Policy::Never, None) => Need::Missing("`pull_policy: never` and the image is not present".into()),
+        (_, None) if buildable && no_build => Need::Missing("`--no-build` and the image is not present".into()),
+        (Policy::Build, None) => Need::Missing("`pull_policy: build` but the service has no `build:`".into()),
+        (_, None) if buildable => Need::Build,
+        (_, None) => Need::Pull,
+    }
+}
+
+/// The docker CLI's config directory.
+fn config_dir() -> Option<std::path::PathBuf> {
+    match std::env::var_os("DOCKER_CONFIG") {
+        Some(d) => Some(d.into()),
+        None => std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".docker")),
+    }
+}
+
+/// The credentials `config.json` holds for `image`'s registry, if any.
+pub fn credentials(image: &str) -> Option<Credentials> {
+    let text = std::fs::read_to_string(config_dir()?.join("config.json")).ok()?;
+    credentials_in(&text, reference::registry(image))
+}
+
+/// [`credentials`] on a config file's text (`auths` entries: `auth` is base64 `user:password`,
+/// or `username`/`password`; keys may carry a scheme and path).
+fn credentials_in(config: &str, registry: &str) -> Option<Credentials> {
+    let json: serde_json::Value = serde_json::from_str(config).ok()?;
+    let auths = json.get("auths")?.as_object()?;
+    let host = |k: &str| {
+        let k = k.trim_start_matches("https://").trim_start_matches("http://");
+        let k = k.split('/').next().unwrap_or(k);
+        if k == "index.docker.io" || k == "registry-1.docker.io" { "docker.io".to_string() } else { k.to_string() }
+    };
+    let (key, entry) = auths.iter().find(|(k, _)| host(k) == registry)?;
+    let field = |f: &str| entry.get(f).and_then(|v| v.as_str()).map(str::to_string);
+    let (username, password) = match field("auth") {
+        Some(a) => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(a.trim()).ok()?;
+            let s = String::from_utf8(decoded).ok()?;
+            let (u, p) = s.split_once(':')?;
+            (u.to_string(), p.to_string())
+        }
+        None => (field("username")?, field("password")?),
+    };
+    Some(Credentials { username, password, server: key.clone() })
+}
+
+/// Pulls one image, reporting each layer's progress; a failure names the image and carries the
+/// registry's answer.
+pub async fn pull<E: Engine>(e: &E, image: &str, quiet: bool) -> Result<(), EngineError> {
+    transfer(image, quiet, "Pulling", "Pulled", e.pull_image(image, credentials(image))).await
+}
+
+/// Pushes one image, reporting progress as [`pull`] does.
+pub async fn push<E: Engine>(e: &E, image: &str, quiet: bool) -> Result<(), EngineError> {
+    transfer(image, quiet, "Pushing", "Pushed", e.push_image(image, credentials(image))).await
+}
+
+async fn transfer(
+    image: &str,
+    quiet: bool,
+    doing: &str,
+    done: &str,
+    mut stream: crate::engine::EngineStream<crate::engine::TransferProgress>,
+) -> Result<(), EngineError> {
+    if !quiet {
+        crate::progress::report("Image", image, doing);
+    }
+    while let Some(item) = stream.next().await {
+        let p = item.inspect_err(|e| crate::progress::detail("Image", image, "Error", &e.to_string()))?;
+        if quiet {
+            continue;
+        }
+        if let Some(layer) = p.id.as_deref().filter(|l| l.len() >= 12 && !l.contains(':')) {
+            let detail = match (p.current, p.total) {
+                (Some(c), Some(t)) if t > 0 => format!("{} / {}", human(c), human(t)),
+                _ => String::new(),
+            };
+            let state = p.status.split_whitespace().collect::<Vec<_>>().join(" ");
+            if detail.is_empty() {
+                crate::progress::report("Layer", layer, &state);
+            } else {
+                crate::progress::detail("Layer", layer, &state, &detail);
+            }
+        }
+    }
+    if !quiet {
+        crate::progress::report("Image", image, done);
+    }
+    Ok(())
+}
+
+fn human(n: i64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1}MB", n as f64 / (1 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1}kB", n as f64 / (1 << 10) as f64),
+        n => format!("{n}B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse() {
+        assert_eq!(Policy::parse("if_not_present"), Ok(Policy::Missing));
+        assert_eq!(Policy::parse("every_12h"), Ok(Policy::Refresh(Duration::from_secs(43_200))));
+        assert_eq!(Policy::parse("weekly"), Ok(Policy::Refresh(Duration::from_secs(604_800))));
+        assert!(Policy::parse("sometimes").unwrap_err().contains("every_<duration>"));
+        assert!(Policy::parse("every_").is_err());
+    }
+
+    #[test]
+    fn decisions() {
+        let day = Duration::from_secs(86_400);
+        let (old, fresh) = (Some(day * 2), Some(Duration::from_secs(60)));
+        use Need::*;
+        for (policy, buildable, present, build, no_build, want) in [
+            (Policy::Missing, false, None, false, false, Pull),
+            (Policy::Missing, false, fresh, false, false, Nothing),
+            (Policy::Missing, true, None, false, false, Build),
+            (Policy::Missing, true, fresh, false, false, Nothing),
+            (Policy::Missing, true, fresh, true, false, Build),
+            (Policy::Always, false, fresh, false, false, Pull),
+            (Policy::Build, true, fresh, false, false, Build),
+            (Policy::Refresh(day), false, old, false, false, Pull),
+            (Policy::Refresh(day), false, fresh, false, false, Nothing),
+        ] {
+            assert_eq!(decide(policy, buildable, present, build, no_build), want, "{policy:?} {buildable} {present:?}");
+        }
+        assert!(matches!(decide(Policy::Never, false, None, false, false), Missing(m) if m.contains("never")));
+        assert!(matches!(decide(Policy::Missing, true, None, false, true), Missing(m) if m.contains("--no-build")));
+        assert!(matches!(decide(Policy::Build, false, None, false, false), Missing(m) if m.contains("no `build:`")));
+    }
+
+    #[test]
+    fn credentials_come_from_auths_by_registry_host() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        let config = format!(
+            r#"{{"auths": {{"https://index.docker.io/v1/": {{"auth": "{auth}"}}, "127.0.0.1:5000": {{"username": "bob", "password": "pw"}}}}}}"#
+        );
+        let hub = credentials_in(&config, "docker.io").unwrap();
+        assert_eq!((hub.username.as_str(), hub.password.as_str()), ("alice", "s3cret"));
+        let local = credentials_in(&config, "127.0.0.1:5000").unwrap();
+        assert_eq!((local.username.as_str(), local.server.as_str()), ("bob", "127.0.0.1:5000"));
+        assert_eq!(credentials_in(&config, "ghcr.io"), None);
+        assert!(!format!("{hub:?}").contains("s3cret"), "credentials are never printed");
+    }
+}
