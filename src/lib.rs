@@ -17,5 +17,6 @@ pub mod plan;
 pub mod progress;
 pub mod scheduler;
 pub mod stack;
+pub mod watch;
 
 pub use load::{LoadOptions, Loaded, load};

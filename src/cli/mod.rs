@@ -131,6 +131,8 @@ pub enum Command {
     Scale(commands::lifecycle::ScaleArgs),
     #[command(name = "__reap", hide = true)]
     Reap(commands::testenv::ReapArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(commands::watch::WatchArgs),
     /// Show the wharf version
     Version(commands::version::VersionArgs),
 }
@@ -171,6 +173,7 @@ pub fn run() -> ExitCode {
         Command::Stats(a) => commands::inspect::stats(&cli.global, a),
         Command::Scale(a) => commands::lifecycle::scale(&cli.global, a),
         Command::Reap(a) => commands::testenv::reap(a),
+        Command::Watch(a) => commands::watch::watch(&cli.global, a),
     };
     crate::progress::finish();
     match result {

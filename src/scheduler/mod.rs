@@ -371,7 +371,7 @@ pub fn tar_of(files: &[crate::engine::FileCopy]) -> std::io::Result<Vec<u8>> {
 }
 
 /// Runs `hooks` in container `id`, in order; the first that fails is returned as an error.
-async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model::Hook]) -> Result<(), String> {
+pub(crate) async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model::Hook]) -> Result<(), String> {
     for h in hooks {
         let opts = crate::engine::ExecOptions {
             user: h.user.clone(),

@@ -53,6 +53,9 @@ pub struct UpArgs {
     /// Pull without printing progress information
     #[arg(long)]
     pub quiet_pull: bool,
+    /// Watch source code and sync/restart/rebuild containers when files are updated (`develop.watch`)
+    #[arg(short, long)]
+    pub watch: bool,
     /// Wait for services to be running|healthy (implies detached mode)
     #[arg(long)]
     pub wait: bool,
@@ -87,6 +90,40 @@ pub struct UpArgs {
     #[arg(long, value_name = "SERVICE", conflicts_with = "detach")]
     pub exit_code_from: Option<String>,
     pub service: Vec<String>,
+}
+
+impl UpArgs {
+    /// `up -d SERVICE…` with every other flag at its default.
+    pub fn detached(service: Vec<String>) -> UpArgs {
+        UpArgs {
+            detach: true,
+            no_deps: false,
+            force_recreate: false,
+            no_recreate: false,
+            remove_orphans: false,
+            no_start: false,
+            renew_anon_volumes: false,
+            scale: Vec::new(),
+            timeout: None,
+            build: false,
+            no_build: false,
+            pull: None,
+            quiet_pull: false,
+            watch: false,
+            wait: false,
+            wait_timeout: None,
+            attach: Vec::new(),
+            no_attach: Vec::new(),
+            attach_dependencies: false,
+            no_log_prefix: false,
+            no_color: false,
+            timestamps: false,
+            abort_on_container_exit: false,
+            abort_on_container_failure: false,
+            exit_code_from: None,
+            service,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +201,9 @@ pub(crate) fn lock(project: &str) -> Result<crate::lock::ProjectLock, CliError> 
 
 pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliError> {
     let attached = !a.detach && !a.wait && !no_start;
+    if a.watch && (a.wait || no_start) {
+        return Err(CliError::msg("--watch cannot be combined with --wait or --no-start"));
+    }
     let loaded = g.load(&a.service, false)?;
     let project = loaded.project;
     for s in a.attach.iter().chain(&a.no_attach).chain(&a.exit_code_from) {
@@ -263,7 +303,23 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         }
         // Converged: other commands (`stop`, `logs`, another `up`) may work on the project now.
         drop(held.take());
-        let Some(events) = events else { return Ok(ExitCode::SUCCESS) };
+        let wopts = crate::watch::WatchOptions { environment: loaded.environment.clone(), ..Default::default() };
+        let Some(events) = events else {
+            if a.watch {
+                crate::watch::run(&engine, &project, &a.service, &wopts, ctrl_c()).await.map_err(CliError::msg)?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        };
+        // `--watch`: the dev loop runs beside the attached output, and ends with it.
+        let watcher = a.watch.then(|| {
+            let (engine, project, services) = (engine.clone(), project.clone(), a.service.clone());
+            tokio::spawn(async move {
+                if let Err(err) = crate::watch::run(&engine, &project, &services, &wopts, std::future::pending()).await
+                {
+                    crate::progress::println(&format!("watch: {err}"));
+                }
+            })
+        });
         let o = super::attach::AttachOptions {
             attach: a.attach.clone(),
             no_attach: a.no_attach.clone(),
@@ -276,8 +332,26 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
             exit_code_from: a.exit_code_from.clone(),
             timeout: a.timeout,
         };
-        super::attach::attached(&engine, g, &project, &a.service, &o, events, since).await
+        let code = super::attach::attached(&engine, g, &project, &a.service, &o, events, since).await;
+        if let Some(w) = watcher {
+            w.abort();
+        }
+        code
     })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub(crate) async fn ctrl_c() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut i), Ok(mut t)) => {
+            tokio::select! {
+                _ = i.recv() => {}
+                _ = t.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
 }
 
 pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
@@ -411,32 +485,10 @@ pub struct ScaleArgs {
 /// `scale SERVICE=NUM…`: `up -d --no-recreate --scale …` for those services.
 pub fn scale(g: &GlobalArgs, a: &ScaleArgs) -> Result<ExitCode, CliError> {
     let services: Vec<String> = a.scale.iter().filter_map(|s| s.split_once('=').map(|(k, _)| k.to_string())).collect();
-    let up = UpArgs {
-        detach: true,
-        no_deps: a.no_deps,
-        force_recreate: false,
-        no_recreate: true,
-        remove_orphans: false,
-        no_start: false,
-        renew_anon_volumes: false,
-        scale: a.scale.clone(),
-        timeout: None,
-        build: false,
-        no_build: true,
-        pull: None,
-        quiet_pull: false,
-        wait: false,
-        wait_timeout: None,
-        attach: Vec::new(),
-        no_attach: Vec::new(),
-        attach_dependencies: false,
-        no_log_prefix: false,
-        no_color: false,
-        timestamps: false,
-        abort_on_container_exit: false,
-        abort_on_container_failure: false,
-        exit_code_from: None,
-        service: services,
-    };
+    let mut up = UpArgs::detached(services);
+    up.no_deps = a.no_deps;
+    up.no_recreate = true;
+    up.no_build = true;
+    up.scale = a.scale.clone();
     self::up(g, &up, false)
 }

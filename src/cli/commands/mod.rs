@@ -10,3 +10,4 @@ pub mod run;
 pub mod testenv;
 pub mod verbs;
 pub mod version;
+pub mod watch;

@@ -1,0 +1,217 @@
+//! The file-watch dev loop (`develop.watch`): host changes are collected until the files have
+//! been quiet for a moment (milliseconds, not compose's half second), then each service's rules
+//! act on them: sync into every running container, restart, exec, or rebuild and recreate only
+//! that service. A container that (re)starts gets its synced paths again in full, so changes made
+//! while it was down are not lost (compose misses them, docker/compose#11102).
+
+pub mod host;
+pub mod rules;
+pub mod sync;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use indexmap::IndexMap;
+use tokio::sync::mpsc;
+
+use crate::engine::{Engine, State};
+use crate::model::Project;
+use crate::plan::labels::{ONEOFF, SERVICE};
+use rules::{Action, Rule};
+
+/// A batch goes once no new change arrived for this long…
+const QUIET: Duration = Duration::from_millis(20);
+/// …or this long after its first change, whichever is first.
+const MAX_DELAY: Duration = Duration::from_millis(250);
+
+/// How `watch` and `up --watch` run.
+#[derive(Debug, Clone, Default)]
+pub struct WatchOptions {
+    /// Hide the builder's output on rebuilds.
+    pub quiet: bool,
+    /// Remove the previous image after a rebuild, when nothing uses it.
+    pub prune: bool,
+    /// For build arguments taken from the environment.
+    pub environment: IndexMap<String, String>,
+}
+
+fn say(text: &str) {
+    crate::progress::println(text);
+}
+
+/// The running containers of `service`.
+async fn containers<E: Engine>(e: &E, project: &str, service: &str) -> Vec<String> {
+    e.list_containers(project)
+        .await
+        .map(|l| {
+            l.into_iter()
+                .filter(|c| c.label(SERVICE) == Some(service) && c.label(ONEOFF) != Some("True"))
+                .filter(|c| c.state == State::Running)
+                .map(|c| c.id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Watches until `stop` completes. Errors in one batch are reported and the loop goes on; only
+/// rules that cannot work, or a watch that cannot be set up, end it.
+pub async fn run<E: Engine>(
+    e: &E,
+    project: &Project,
+    services: &[String],
+    opts: &WatchOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    let rules = rules::compile(project, services)?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut host = host::HostWatcher::start(&rules, tx)?;
+    let mut events = e.events(&project.name);
+    let watched: BTreeSet<&str> = rules.iter().map(|r| r.service.as_str()).collect();
+    say(&format!(
+        "Watch enabled: {} ({} rules, {} directories watched)",
+        watched.iter().copied().collect::<Vec<_>>().join(", "),
+        rules.len(),
+        host.watches()
+    ));
+    for r in rules.iter().filter(|r| r.initial_sync && r.action.syncs()) {
+        for id in containers(e, &project.name, &r.service).await {
+            report(&r.service, "initial sync", sync::apply(e, &id, r, &sync::everything(r)).await);
+        }
+    }
+    tokio::pin!(stop);
+    let mut pending: BTreeSet<PathBuf> = BTreeSet::new();
+    let (mut first, mut last) = (Instant::now(), Instant::now());
+    loop {
+        let due = (last + QUIET).min(first + MAX_DELAY);
+        tokio::select! {
+            Some(m) = rx.recv() => {
+                let paths = match m {
+                    host::HostEvent::Changed(p) => p,
+                    host::HostEvent::Rescan => rules.iter().map(|r| r.path.clone()).collect(),
+                    host::HostEvent::Error(err) => {
+                        say(&format!("watch: {err}"));
+                        continue;
+                    }
+                };
+                for p in paths {
+                    if let Err(err) = host.noticed(&p) {
+                        say(&format!("watch: {err}"));
+                    }
+                    if rules.iter().any(|r| r.covers(&p)) {
+                        if pending.is_empty() {
+                            first = Instant::now();
+                        }
+                        last = Instant::now();
+                        pending.insert(p);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(due.into()), if !pending.is_empty() => {
+                let batch: Vec<PathBuf> = std::mem::take(&mut pending).into_iter().collect();
+                flush(e, project, &rules, &batch, opts).await;
+            }
+            Some(Ok(ev)) = events.next() => {
+                // A (re)started container gets the synced paths again, in full.
+                let svc = ev.label(SERVICE).unwrap_or("").to_string();
+                if ev.action == "start" && ev.label(ONEOFF) != Some("True") {
+                    for r in rules.iter().filter(|r| r.service == svc && r.action.syncs()) {
+                        report(&svc, "resync after start", sync::apply(e, &ev.id, r, &sync::everything(r)).await);
+                    }
+                }
+            }
+            _ = &mut stop => return Ok(()),
+        }
+    }
+}
+
+fn report(service: &str, what: &str, r: Result<sync::Synced, String>) {
+    match r {
+        Ok(s) => {
+            for p in &s.refused {
+                say(&format!("watch: not syncing {}: it resolves outside the watched path", p.display()));
+            }
+        }
+        Err(err) => say(&format!("watch: service `{service}`: {what} failed: {err}")),
+    }
+}
+
+/// Acts on one batch of changed paths, service by service.
+async fn flush<E: Engine>(e: &E, project: &Project, rules: &[Rule], batch: &[PathBuf], opts: &WatchOptions) {
+    let mut by_service: BTreeMap<&str, Vec<(&Rule, Vec<PathBuf>)>> = BTreeMap::new();
+    for r in rules {
+        let hit: Vec<PathBuf> = batch.iter().filter(|p| r.covers(p)).cloned().collect();
+        if !hit.is_empty() {
+            by_service.entry(r.service.as_str()).or_default().push((r, hit));
+        }
+    }
+    let work = by_service.into_iter().map(|(service, matched)| async move {
+        let changes: BTreeSet<&PathBuf> = matched.iter().flat_map(|(_, p)| p).collect();
+        if matched.iter().any(|(r, _)| r.action == Action::Rebuild) {
+            say(&format!("Rebuilding service `{service}` after {} changes were detected", changes.len()));
+            match rebuild(e, project, service, opts).await {
+                Ok(()) => say(&format!("service `{service}` rebuilt and recreated")),
+                Err(err) => say(&format!("watch: service `{service}`: rebuild failed: {err}")),
+            }
+            return;
+        }
+        let ids = containers(e, &project.name, service).await;
+        if ids.is_empty() {
+            // Synced in full when it starts again.
+            return;
+        }
+        say(&format!("Syncing service `{service}` after {} changes were detected", changes.len()));
+        for (r, paths) in matched.iter().filter(|(r, _)| r.action.syncs()) {
+            let results = futures::future::join_all(ids.iter().map(|id| sync::apply(e, id, r, paths))).await;
+            results.into_iter().for_each(|x| report(service, "sync", x));
+        }
+        if matched.iter().any(|(r, _)| matches!(r.action, Action::Restart | Action::SyncRestart)) {
+            say(&format!("Restarting service `{service}`"));
+            let t = project.services.get(service).and_then(crate::plan::spec::stop_timeout);
+            for id in &ids {
+                let r = async {
+                    e.stop_container(id, t).await?;
+                    e.start_container(id).await
+                };
+                if let Err(err) = r.await {
+                    say(&format!("watch: service `{service}`: restart failed: {err}"));
+                }
+            }
+        }
+        for (r, _) in matched.iter().filter(|(r, _)| r.action == Action::SyncExec) {
+            let Some(hook) = &r.exec else { continue };
+            for id in &ids {
+                match crate::scheduler::run_hooks(e, id, std::slice::from_ref(hook)).await {
+                    Ok(()) => {}
+                    Err(err) => say(&format!("watch: service `{service}`: exec failed: {err}")),
+                }
+            }
+        }
+    });
+    futures::future::join_all(work).await;
+}
+
+/// Builds `service`'s image again and recreates only that service (if the image changed).
+async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &WatchOptions) -> Result<(), String> {
+    let svc = &project.services[service];
+    let image = crate::plan::spec::image_name(&project.name, service, svc);
+    let before = e.image_id(&image).await.ok().flatten();
+    let bopts = crate::build::BuildOptions { show_output: !opts.quiet, parallel: 1, ..Default::default() };
+    crate::build::build_services(e, project, &[service.to_string()], &opts.environment, &bopts)
+        .await
+        .map_err(|x| x.to_string())?;
+    let mut scoped = project.clone();
+    scoped.services.retain(|n, _| n == service);
+    let up = crate::plan::UpOptions { services: vec![service.to_string()], ignore_orphans: true, ..Default::default() };
+    let observed = crate::scheduler::observe(e, &scoped).await.map_err(|x| x.to_string())?;
+    let plan = crate::plan::reconcile(&scoped, &observed, &up).map_err(|x| x.to_string())?;
+    crate::scheduler::execute(e, &scoped, plan, None, false).await.map_err(|x| x.to_string())?;
+    if opts.prune
+        && let Some(old) = before
+        && e.image_id(&image).await.ok().flatten().as_ref() != Some(&old)
+    {
+        let _ = e.remove_image(&old).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Moving changes into a container: changed files (and new directories, with what is in them)
+//! go as one tar extracted at `/` (the engine creates missing parent directories); deleted paths
+//! are removed with one `rm -rf`. A path that resolves outside the rule's watched path (through
+//! a symbolic link) is never sent.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::rules::Rule;
+use crate::engine::Engine;
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub copied: usize,
+    pub deleted: usize,
+    /// Paths refused because they resolve outside the watched path.
+    pub refused: Vec<PathBuf>,
+}
+
+/// The tar of `paths` (host paths covered by `rule`), entries named by their container paths,
+/// and the container paths to delete (host paths that no longer exist).
+pub fn prepare(rule: &Rule, paths: &[PathBuf]) -> io::Result<(Vec<u8>, Vec<String>, Synced)> {
+    let root = rule.path.canonicalize().unwrap_or_else(|_| rule.path.clone());
+    let mut b = tar::Builder::new(Vec::new());
+    let mut done = Synced::default();
+    let mut deletes = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in paths {
+        let Some(rel) = rule.relative(p) else { continue };
+        let meta = match std::fs::symlink_metadata(p) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                deletes.push(rule.container_path(&rel));
+                done.deleted += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        // Never follow a link (or a path through one) out of the watched tree.
+        match p.canonicalize() {
+            Ok(real) if real.starts_with(&root) => {}
+            Ok(_) => {
+                done.refused.push(p.clone());
+                continue;
+            }
+            Err(_) if meta.file_type().is_symlink() => {
+                // A dangling link: nothing to send.
+                done.refused.push(p.clone());
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+        if meta.is_dir() {
+            add(&mut b, rule, &rel, p, &meta, &mut seen, &mut done)?;
+            add_tree(&mut b, rule, &root, &rel, p, &mut seen, &mut done)?;
+        } else {
+            add(&mut b, rule, &rel, p, &meta, &mut seen, &mut done)?;
+        }
+    }
+    Ok((b.into_inner()?, deletes, done))
+}
+
+/// What is inside directory `dir` (`rel` under the rule's path), minus what the rule ignores.
+fn add_tree(
+    b: &mut tar::Builder<Vec<u8>>,
+    rule: &Rule,
+    root: &Path,
+    rel: &str,
+    dir: &Path,
+    seen: &mut std::collections::HashSet<String>,
+    done: &mut Synced,
+) -> io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        let sub = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.is_dir() {
+            if rule.skips_dir(&sub) {
+                continue;
+            }
+            if !rule.ignored(&sub) {
+                add(b, rule, &sub, &path, &meta, seen, done)?;
+            }
+            add_tree(b, rule, root, &sub, &path, seen, done)?;
+        } else if !rule.ignored(&sub) {
+            if meta.file_type().is_symlink() && !path.canonicalize().is_ok_and(|r| r.starts_with(root)) {
+                done.refused.push(path);
+                continue;
+            }
+            add(b, rule, &sub, &path, &meta, seen, done)?;
+        }
+    }
+    Ok(())
+}
+
+fn add(
+    b: &mut tar::Builder<Vec<u8>>,
+    rule: &Rule,
+    rel: &str,
+    path: &Path,
+    meta: &std::fs::Metadata,
+    seen: &mut std::collections::HashSet<String>,
+    done: &mut Synced,
+) -> io::Result<()> {
+    let name = rule.container_path(rel).trim_start_matches('/').to_string();
+    if name.is_empty() || !seen.insert(name.clone()) {
+        return Ok(());
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
+    h.set_uid(0);
+    h.set_gid(0);
+    if meta.is_dir() {
+        h.set_size(0);
+        b.append_data(&mut h, format!("{name}/"), io::empty())
+    } else if meta.file_type().is_symlink() {
+        h.set_size(0);
+        b.append_link(&mut h, &name, std::fs::read_link(path)?)
+    } else if meta.is_file() {
+        done.copied += 1;
+        // The file may change or vanish between the event and now: send what is there.
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                h.set_size(bytes.len() as u64);
+                b.append_data(&mut h, &name, bytes.as_slice())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    } else {
+        Ok(())
+    }
+}
+
+/// Sends `paths` of `rule` into container `id`.
+pub async fn apply<E: Engine>(e: &E, id: &str, rule: &Rule, paths: &[PathBuf]) -> Result<Synced, String> {
+    let (rule2, paths2) = (rule.clone(), paths.to_vec());
+    let (tar, deletes, done) = tokio::task::spawn_blocking(move || prepare(&rule2, &paths2))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("reading the changed files: {e}"))?;
+    if !deletes.is_empty() {
+        let mut cmd = vec!["rm".to_string(), "-rf".to_string(), "--".to_string()];
+        cmd.extend(deletes);
+        let out = e.exec(id, &cmd).await.map_err(|x| x.to_string())?;
+        if out.exit_code != 0 {
+            return Err(format!("removing deleted files failed: {}", out.output.trim()));
+        }
+    }
+    if done.copied > 0 || tar.len() > 1024 {
+        e.upload_archive(id, "/", tar).await.map_err(|x| x.to_string())?;
+    }
+    Ok(done)
+}
+
+/// Every file of `rule` (a full sync: at start with `initial_sync`, and after the container
+/// restarted or was recreated).
+pub fn everything(rule: &Rule) -> Vec<PathBuf> {
+    vec![rule.path.clone()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::ignore::DockerIgnore;
+    use crate::watch::rules::Action;
+
+    fn rule(root: &Path) -> Rule {
+        Rule {
+            service: "web".into(),
+            index: 0,
+            path: root.to_path_buf(),
+            target: "/app".into(),
+            action: Action::Sync,
+            ignore: DockerIgnore::from_patterns(&["**/node_modules"]).unwrap(),
+            dockerignore: None,
+            include: None,
+            initial_sync: false,
+            exec: None,
+        }
+    }
+
+    fn names(tar: &[u8]) -> Vec<String> {
+        let mut a = tar::Archive::new(tar);
+        a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+    }
+
+    #[test]
+    fn changes_become_container_paths_and_missing_ones_deletions() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("src");
+        std::fs::create_dir_all(root.join("new/deep")).unwrap();
+        std::fs::create_dir_all(root.join("new/node_modules")).unwrap();
+        std::fs::write(root.join("a.txt"), "a").unwrap();
+        std::fs::write(root.join("new/deep/b.txt"), "b").unwrap();
+        std::fs::write(root.join("new/node_modules/x.js"), "x").unwrap();
+        std::fs::write(root.join("new/.b.txt.swp"), "x").unwrap();
+        let r = rule(&root);
+        let paths = [root.join("a.txt"), root.join("new"), root.join("gone.txt")];
+        let (tar, deletes, done) = prepare(&r, &paths).unwrap();
+        assert_eq!(names(&tar), ["app/a.txt", "app/new/", "app/new/deep/", "app/new/deep/b.txt"]);
+        assert_eq!(deletes, ["/app/gone.txt"]);
+        assert_eq!((done.copied, done.deleted), (2, 1));
+    }
+
+    #[test]
+    fn links_out_of_the_watched_tree_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("src");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(d.path().join("secret"), "s").unwrap();
+        std::os::unix::fs::symlink(d.path().join("secret"), root.join("leak")).unwrap();
+        std::fs::write(root.join("ok"), "o").unwrap();
+        std::os::unix::fs::symlink(root.join("ok"), root.join("inside")).unwrap();
+        let r = rule(&root);
+        let (tar, _, done) = prepare(&r, std::slice::from_ref(&root)).unwrap();
+        assert_eq!(names(&tar), ["app/", "app/inside", "app/ok"]);
+        assert_eq!(done.refused, [root.join("leak")]);
+    }
+}
