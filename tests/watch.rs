@@ -236,3 +236,35 @@ fn up_watch_syncs_while_streaming_logs() {
     s.file("app/src/index.txt", "v2");
     assert!(eventually(Duration::from_secs(10), || w.output().contains("web-1 | v2")), "{}", w.output());
 }
+
+#[test]
+fn a_container_without_a_shell_gets_files_through_the_archive_api() {
+    let s = Stack::new(
+        "watchnoshell",
+        r#"
+services:
+  bare:
+    build:
+      context: bare
+      labels: {wharf.test.project: "${COMPOSE_PROJECT_NAME}"}
+    develop:
+      watch:
+        - {path: bare/src, action: sync, target: /srv}
+"#,
+    );
+    // Only the busybox binary, without its applet links: no `sh`, `base64` or `tar` on the PATH.
+    s.file(
+        "bare/Dockerfile",
+        "FROM scratch\nCOPY --from=wharf-busybox:latest /bin/busybox /busybox\nCMD [\"/busybox\", \"sleep\", \"300\"]\n",
+    );
+    s.file("bare/src/a.txt", "1");
+    let w = Watching::start(&s, &["watch"]);
+    let c = s.container("bare", 1);
+    s.file("bare/src/sub/b.txt", "from the host");
+    assert!(
+        eventually(Duration::from_secs(10), || s.docker(&["exec", &c, "/busybox", "cat", "/srv/sub/b.txt"])
+            == "from the host"),
+        "{}",
+        w.output()
+    );
+}

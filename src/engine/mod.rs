@@ -370,6 +370,15 @@ impl std::fmt::Debug for Credentials {
 /// A build context: tar bytes, streamed.
 pub type ContextStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
 
+/// A process running in a container with its stdin open (see [`Engine::exec_session`]).
+#[derive(Debug)]
+pub struct ExecSession {
+    /// Bytes for its stdin; dropping the sender closes stdin.
+    pub input: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    /// Its stdout and stderr, merged, as they come; closed when it exits.
+    pub output: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
 /// A stream of engine results that outlives the call that opened it.
 pub type EngineStream<T> = futures::stream::BoxStream<'static, Result<T>>;
 
@@ -501,6 +510,9 @@ pub trait Engine: Clone + Send + Sync + 'static {
         name: &str,
         max_retries: Option<i64>,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Starts `cmd` in a running container with stdin open and no TTY, and leaves it running
+    /// (the file-watch loop keeps a shell per container this way).
+    fn exec_session(&self, id: &str, cmd: &[String]) -> impl Future<Output = Result<ExecSession>> + Send;
     /// The processes of a running container: column titles and rows (`ps -ef`).
     fn top(&self, id: &str) -> impl Future<Output = Result<(Vec<String>, Vec<Vec<String>>)>> + Send;
     /// One usage sample (the engine measures over about a second).

@@ -4,6 +4,7 @@
 //! that service. A container that (re)starts gets its synced paths again in full, so changes made
 //! while it was down are not lost (compose misses them, docker/compose#11102).
 
+pub mod courier;
 pub mod host;
 pub mod rules;
 pub mod sync;
@@ -22,7 +23,7 @@ use crate::plan::labels::{ONEOFF, SERVICE};
 use rules::{Action, Rule};
 
 /// A batch goes once no new change arrived for this long…
-const QUIET: Duration = Duration::from_millis(20);
+const QUIET: Duration = Duration::from_millis(8);
 /// …or this long after its first change, whichever is first.
 const MAX_DELAY: Duration = Duration::from_millis(250);
 
@@ -37,22 +38,27 @@ pub struct WatchOptions {
     pub environment: IndexMap<String, String>,
 }
 
+/// `WHARF_WATCH_TRACE=1` prints each batch's timings.
+fn trace() -> bool {
+    std::env::var_os("WHARF_WATCH_TRACE").is_some_and(|v| v == "1")
+}
+
 fn say(text: &str) {
     crate::progress::println(text);
 }
 
-/// The running containers of `service`.
-async fn containers<E: Engine>(e: &E, project: &str, service: &str) -> Vec<String> {
-    e.list_containers(project)
-        .await
-        .map(|l| {
-            l.into_iter()
-                .filter(|c| c.label(SERVICE) == Some(service) && c.label(ONEOFF) != Some("True"))
-                .filter(|c| c.state == State::Running)
-                .map(|c| c.id)
-                .collect()
-        })
-        .unwrap_or_default()
+/// The running containers of each service (kept current from engine events, so a batch
+/// costs no list call).
+type Running = BTreeMap<String, Vec<String>>;
+
+async fn running<E: Engine>(e: &E, project: &str) -> Running {
+    let mut out = Running::new();
+    for c in e.list_containers(project).await.unwrap_or_default() {
+        if c.state == State::Running && c.label(ONEOFF) != Some("True") {
+            out.entry(c.label(SERVICE).unwrap_or("").to_string()).or_default().push(c.id);
+        }
+    }
+    out
 }
 
 /// Watches until `stop` completes. Errors in one batch are reported and the loop goes on; only
@@ -75,9 +81,11 @@ pub async fn run<E: Engine>(
         rules.len(),
         host.watches()
     ));
+    let mut live = running(e, &project.name).await;
+    let courier = courier::Courier::default();
     for r in rules.iter().filter(|r| r.initial_sync && r.action.syncs()) {
-        for id in containers(e, &project.name, &r.service).await {
-            report(&r.service, "initial sync", sync::apply(e, &id, r, &sync::everything(r)).await);
+        for id in live.get(&r.service).into_iter().flatten() {
+            report(&r.service, "initial sync", sync::apply(e, &courier, id, r, &sync::everything(r)).await);
         }
     }
     tokio::pin!(stop);
@@ -110,14 +118,27 @@ pub async fn run<E: Engine>(
             }
             _ = tokio::time::sleep_until(due.into()), if !pending.is_empty() => {
                 let batch: Vec<PathBuf> = std::mem::take(&mut pending).into_iter().collect();
-                flush(e, project, &rules, &batch, opts).await;
+                let started = Instant::now();
+                flush(e, project, &rules, &batch, &live, &courier, opts).await;
+                if trace() {
+                    say(&format!(
+                        "watch: batch of {} after {} ms waiting, applied in {} ms",
+                        batch.len(),
+                        (started - first).as_millis(),
+                        started.elapsed().as_millis()
+                    ));
+                }
             }
             Some(Ok(ev)) = events.next() => {
                 // A (re)started container gets the synced paths again, in full.
                 let svc = ev.label(SERVICE).unwrap_or("").to_string();
+                if matches!(ev.action.as_str(), "start" | "die" | "destroy" | "pause" | "unpause") {
+                    live = running(e, &project.name).await;
+                    courier.forget(&ev.id);
+                }
                 if ev.action == "start" && ev.label(ONEOFF) != Some("True") {
                     for r in rules.iter().filter(|r| r.service == svc && r.action.syncs()) {
-                        report(&svc, "resync after start", sync::apply(e, &ev.id, r, &sync::everything(r)).await);
+                        report(&svc, "resync after start", sync::apply(e, &courier, &ev.id, r, &sync::everything(r)).await);
                     }
                 }
             }
@@ -138,7 +159,15 @@ fn report(service: &str, what: &str, r: Result<sync::Synced, String>) {
 }
 
 /// Acts on one batch of changed paths, service by service.
-async fn flush<E: Engine>(e: &E, project: &Project, rules: &[Rule], batch: &[PathBuf], opts: &WatchOptions) {
+async fn flush<E: Engine>(
+    e: &E,
+    project: &Project,
+    rules: &[Rule],
+    batch: &[PathBuf],
+    live: &Running,
+    courier: &courier::Courier,
+    opts: &WatchOptions,
+) {
     let mut by_service: BTreeMap<&str, Vec<(&Rule, Vec<PathBuf>)>> = BTreeMap::new();
     for r in rules {
         let hit: Vec<PathBuf> = batch.iter().filter(|p| r.covers(p)).cloned().collect();
@@ -156,14 +185,14 @@ async fn flush<E: Engine>(e: &E, project: &Project, rules: &[Rule], batch: &[Pat
             }
             return;
         }
-        let ids = containers(e, &project.name, service).await;
+        let ids = live.get(service).cloned().unwrap_or_default();
         if ids.is_empty() {
             // Synced in full when it starts again.
             return;
         }
         say(&format!("Syncing service `{service}` after {} changes were detected", changes.len()));
         for (r, paths) in matched.iter().filter(|(r, _)| r.action.syncs()) {
-            let results = futures::future::join_all(ids.iter().map(|id| sync::apply(e, id, r, paths))).await;
+            let results = futures::future::join_all(ids.iter().map(|id| sync::apply(e, courier, id, r, paths))).await;
             results.into_iter().for_each(|x| report(service, "sync", x));
         }
         if matched.iter().any(|(r, _)| matches!(r.action, Action::Restart | Action::SyncRestart)) {

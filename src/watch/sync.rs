@@ -137,23 +137,19 @@ fn add(
 }
 
 /// Sends `paths` of `rule` into container `id`.
-pub async fn apply<E: Engine>(e: &E, id: &str, rule: &Rule, paths: &[PathBuf]) -> Result<Synced, String> {
+pub async fn apply<E: Engine>(
+    e: &E,
+    courier: &super::courier::Courier,
+    id: &str,
+    rule: &Rule,
+    paths: &[PathBuf],
+) -> Result<Synced, String> {
     let (rule2, paths2) = (rule.clone(), paths.to_vec());
     let (tar, deletes, done) = tokio::task::spawn_blocking(move || prepare(&rule2, &paths2))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("reading the changed files: {e}"))?;
-    if !deletes.is_empty() {
-        let mut cmd = vec!["rm".to_string(), "-rf".to_string(), "--".to_string()];
-        cmd.extend(deletes);
-        let out = e.exec(id, &cmd).await.map_err(|x| x.to_string())?;
-        if out.exit_code != 0 {
-            return Err(format!("removing deleted files failed: {}", out.output.trim()));
-        }
-    }
-    if done.copied > 0 || tar.len() > 1024 {
-        e.upload_archive(id, "/", tar).await.map_err(|x| x.to_string())?;
-    }
+    courier.deliver(e, id, &deletes, tar).await?;
     Ok(done)
 }
 

@@ -83,6 +83,44 @@ impl DockerEngine {
         Ok(inspect.exit_code.unwrap_or(-1))
     }
 
+    /// A long-lived exec with stdin open and no TTY: bytes written go to its stdin, its stdout
+    /// and stderr come back merged. Ends when the process exits or the input is dropped.
+    pub(super) async fn exec_session(&self, id: &str, cmd: &[String]) -> Result<crate::engine::ExecSession> {
+        use bollard::exec::StartExecResults;
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let subject = format!("container `{id}`");
+        let mut config = exec_config(cmd, &crate::engine::ExecOptions::default(), false);
+        config.attach_stdin = Some(true);
+        let created = self.docker.create_exec(id, config).await.map_err(|e| map_err(e, "exec in", &subject))?;
+        let started = self.docker.start_exec(&created.id, None).await.map_err(|e| map_err(e, "exec in", &subject))?;
+        let StartExecResults::Attached { output: mut out, input: mut stdin } = started else {
+            return Err(EngineError::Api {
+                operation: format!("exec in {subject}"),
+                status: 0,
+                message: "not attached".into(),
+            });
+        };
+        let (in_tx, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let (out_tx, out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        tokio::spawn(async move {
+            while let Some(bytes) = in_rx.recv().await {
+                if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
+                    break;
+                }
+            }
+            let _ = stdin.shutdown().await;
+        });
+        tokio::spawn(async move {
+            while let Some(Ok(chunk)) = out.next().await {
+                if out_tx.send(chunk.into_bytes().to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(crate::engine::ExecSession { input: in_tx, output: out_rx })
+    }
+
     pub(super) async fn stats_sample(&self, id: &str) -> Result<crate::engine::Stats> {
         use futures::StreamExt;
         let opts = bollard::query_parameters::StatsOptions { stream: false, one_shot: false };

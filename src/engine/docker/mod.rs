@@ -570,6 +570,10 @@ impl Engine for DockerEngine {
         self.exec_terminal(id, cmd, opts, size, input, output).await
     }
 
+    async fn exec_session(&self, id: &str, cmd: &[String]) -> Result<super::ExecSession> {
+        DockerEngine::exec_session(self, id, cmd).await
+    }
+
     async fn stats(&self, id: &str) -> Result<super::Stats> {
         self.stats_sample(id).await
     }

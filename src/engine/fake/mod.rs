@@ -639,6 +639,17 @@ impl Engine for FakeEngine {
         Ok(super::Stats { pids: 1, ..Default::default() })
     }
 
+    async fn exec_session(&self, id: &str, _cmd: &[String]) -> Result<super::ExecSession> {
+        self.pause().await;
+        let name = self.name_of(id);
+        let _st = self.call("exec_session", &name)?;
+        Err(EngineError::Api {
+            operation: format!("exec in container `{name}`"),
+            status: 501,
+            message: "the fake engine runs no sessions".into(),
+        })
+    }
+
     async fn exec_tty(
         &self,
         id: &str,
