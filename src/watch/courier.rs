@@ -69,7 +69,7 @@ impl Shell {
             .await
             .ok_or_else(|| "the shell is gone".to_string())?;
         let (before, after) = out.split_once(&marker).unwrap_or((&out, "1"));
-        match after.trim().split_whitespace().next() {
+        match after.split_whitespace().next() {
             Some("0") => Ok(()),
             _ => Err(format!("in the container: {}", before.trim())),
         }
@@ -94,10 +94,13 @@ async fn read_until(s: &mut ExecSession, needle: &str, limit: Duration) -> Optio
     }
 }
 
-/// One shell per container (or `None`: use the archive API), opened on first use.
+/// A container's shell, or `None` when it has none (then the archive API is used).
+type Slot = Arc<tokio::sync::Mutex<Option<Shell>>>;
+
+/// One shell per container, opened on first use.
 #[derive(Default, Clone)]
 pub struct Courier {
-    shells: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Shell>>>>>>,
+    shells: Arc<Mutex<HashMap<String, Slot>>>,
 }
 
 impl Courier {
