@@ -94,8 +94,9 @@ async fn read_until(s: &mut ExecSession, needle: &str, limit: Duration) -> Optio
     }
 }
 
-/// A container's shell, or `None` when it has none (then the archive API is used).
-type Slot = Arc<tokio::sync::Mutex<Option<Shell>>>;
+/// A container's shell: not tried yet (`None`), running, or absent (`Some(None)`: the image
+/// has no shell, so the archive API is used).
+type Slot = Arc<tokio::sync::Mutex<Option<Option<Shell>>>>;
 
 /// One shell per container, opened on first use.
 #[derive(Default, Clone)]
@@ -122,9 +123,9 @@ impl Courier {
         if tar.len() <= SHELL_LIMIT {
             let mut shell = slot.lock().await;
             if shell.is_none() {
-                *shell = Shell::open(e, id).await;
+                *shell = Some(Shell::open(e, id).await);
             }
-            if let Some(sh) = shell.as_mut() {
+            if let Some(Some(sh)) = shell.as_mut() {
                 match sh.run(deletes, &tar).await {
                     Ok(()) => return Ok(()),
                     // The shell died (container restarted): try the API, and a new shell next time.
