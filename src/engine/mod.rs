@@ -370,6 +370,17 @@ impl std::fmt::Debug for Credentials {
 /// A build context: tar bytes, streamed.
 pub type ContextStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
 
+/// The caller's side of an attached container or TTY exec.
+#[derive(Debug)]
+pub struct Terminal {
+    /// Bytes for the process's stdin (`None`: stdin is not attached).
+    pub input: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>>,
+    /// What the process writes, as it comes.
+    pub output: tokio::sync::mpsc::UnboundedSender<LogChunk>,
+    /// The terminal's size (rows, columns) for a TTY; each change is passed on.
+    pub size: Option<tokio::sync::watch::Receiver<(u16, u16)>>,
+}
+
 /// A process running in a container with its stdin open (see [`Engine::exec_session`]).
 #[derive(Debug)]
 pub struct ExecSession {
@@ -411,6 +422,8 @@ pub struct ContainerSpec {
     pub exposed_ports: Vec<String>,
     pub tty: bool,
     pub stdin_open: bool,
+    /// A one-off's stdin is attached by its caller, and closed when the caller's ends.
+    pub stdin_once: bool,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<i64>,
     pub healthcheck: Option<Health>,
@@ -499,10 +512,13 @@ pub trait Engine: Clone + Send + Sync + 'static {
         id: &str,
         cmd: &[String],
         opts: &ExecOptions,
-        size: (u16, u16),
+        size: tokio::sync::watch::Receiver<(u16, u16)>,
         input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
         output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     ) -> impl Future<Output = Result<i64>> + Send;
+    /// Attaches to a created or running container (its output since it started, then as it
+    /// comes; stdin when given); returns when its output ends.
+    fn attach_container(&self, id: &str, terminal: Terminal) -> impl Future<Output = Result<()>> + Send;
     /// Changes a container's restart policy (`no`, `always`, `on-failure`, `unless-stopped`).
     fn set_restart_policy(
         &self,

@@ -26,6 +26,12 @@ pub struct RunArgs {
     /// Set environment variables
     #[arg(short, long, value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Set environment variables from file
+    #[arg(long, value_name = "FILE")]
+    pub env_from_file: Vec<std::path::PathBuf>,
+    /// Keep STDIN open even if not attached (the default: stdin is attached unless `-d`)
+    #[arg(short, long)]
+    pub interactive: bool,
     /// Override the entrypoint of the image
     #[arg(long)]
     pub entrypoint: Option<String>,
@@ -47,7 +53,7 @@ pub struct RunArgs {
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,
-    /// Disable pseudo-TTY allocation (no TTY is allocated yet: accepted for compatibility)
+    /// Disable pseudo-TTY allocation (by default a TTY is allocated when stdin and stdout are terminals)
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
     /// Don't start linked services
@@ -56,6 +62,9 @@ pub struct RunArgs {
     /// Use the service's network aliases in the network(s) the container connects to
     #[arg(long)]
     pub use_aliases: bool,
+    /// Remove containers for services not defined in the Compose file
+    #[arg(long, env = "COMPOSE_REMOVE_ORPHANS")]
+    pub remove_orphans: bool,
     /// Build image before starting container
     #[arg(long)]
     pub build: bool,
@@ -72,6 +81,8 @@ pub struct RunArgs {
 
 pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
     let loaded = g.load(std::slice::from_ref(&a.service), false)?;
+    let loaded_env = loaded.environment.clone();
+    let ignore_orphans = loaded_env.get("COMPOSE_IGNORE_ORPHANS").is_some_and(|v| crate::load::truthy(v));
     let project = loaded.project;
     let svc = &project.services[&a.service];
     let deps: Vec<String> = crate::graph::Graph::new(&project)
@@ -117,6 +128,37 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
                 }
             }
         }
+        // The one-off's own networks and volumes (with `--no-deps`, or when no dependency
+        // brought them up).
+        let observed = observe(&engine, &project).await.map_err(engine_err)?;
+        let orphans: Vec<&crate::engine::ContainerInfo> = observed
+            .containers
+            .iter()
+            .filter(|c| c.label(ONEOFF) != Some("True"))
+            .filter(|c| !project.services.contains_key(c.label(crate::plan::labels::SERVICE).unwrap_or("")))
+            .collect();
+        if a.remove_orphans {
+            for c in &orphans {
+                engine.remove_container(&c.id, true, false).await.map_err(engine_err)?;
+            }
+        } else if !orphans.is_empty() && !ignore_orphans {
+            let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
+            eprintln!(
+                "warning: found orphan containers ({}) for this project; if you removed or renamed their service in the compose file, run this command with --remove-orphans to clean them up",
+                names.join(", ")
+            );
+        }
+        let mut own = project.clone();
+        own.services.retain(|n, _| *n == a.service);
+        let opts = UpOptions { services: vec![a.service.clone()], ignore_orphans: true, ..Default::default() };
+        let mut plan = reconcile(&own, &observed, &opts).map_err(|e| CliError::msg(e.to_string()))?;
+        plan.steps.retain(|s| {
+            matches!(s.action, crate::plan::Action::CreateNetwork(_) | crate::plan::Action::CreateVolume(_))
+        });
+        if !plan.steps.is_empty() {
+            let _lock = lock(&project.name)?;
+            execute(&engine, &own, plan, None, true).await.map_err(run_err)?;
+        }
         let image = crate::plan::spec::image_name(&project.name, &a.service, svc);
         let image_id = observed.images.get(&image).cloned().flatten().ok_or_else(|| CliError::Message {
             message: format!("service `{}` needs image `{image}`, which is not available locally", a.service),
@@ -133,6 +175,13 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         }
         if let Some(ep) = &a.entrypoint {
             spec.entrypoint = Some(crate::load::shellwords::split(ep).map_err(CliError::msg)?);
+        }
+        for f in &a.env_from_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| CliError::msg(format!("--env-from-file {}: {e}", f.display())))?;
+            let vars = crate::load::dotenv::parse(&text, &|k| loaded_env.get(k).cloned())
+                .map_err(|e| CliError::msg(format!("{}:{}: {}", f.display(), e.line, e.message)))?;
+            spec.env.extend(vars.into_iter().map(|(k, v)| format!("{k}={v}")));
         }
         spec.env.extend(a.env.iter().cloned());
         spec.user = a.user.clone().or(spec.user);
@@ -178,6 +227,15 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
                 e.aliases.clear();
             }
         }
+        // Attached: stdin goes in (closed in the container when ours ends), with a TTY when both
+        // ends are terminals (or the service asks for one) and `-T` is not given.
+        use std::io::IsTerminal;
+        let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+        let tty = !a.detach && !a.no_tty && (terminal || svc.tty == Some(true));
+        if !a.detach {
+            spec.tty = tty;
+            spec.stdin_once = true;
+        }
         let id = engine.create_container(&spec).await.map_err(engine_err)?;
         crate::scheduler::copy_files(&engine, &id, &spec.files).await.map_err(engine_err)?;
         let mut events = engine.events(&project.name);
@@ -186,33 +244,85 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             println!("{}", spec.name);
             return Ok(ExitCode::SUCCESS);
         }
-        // The command's output as it comes, then its exit code.
-        let mut logs = engine.logs(&id, &LogOptions { follow: true, ..Default::default() });
-        while let Some(chunk) = logs.next().await {
-            let Ok(chunk) = chunk else { break };
-            super::attach::write_chunk(&chunk);
-        }
-        let mut code = None;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-        while code.is_none() {
-            tokio::select! {
-                ev = events.next() => match ev {
-                    Some(Ok(ev)) if ev.id == id && ev.action == "die" => {
-                        code = ev.label("exitCode").and_then(|c| c.parse::<i64>().ok());
+        let code = if tty && terminal {
+            let (e, id2) = (engine.clone(), id.clone());
+            super::verbs::with_terminal(|size, input, output| async move {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::engine::LogChunk>();
+                let forward = tokio::spawn(async move {
+                    while let Some(c) = rx.recv().await {
+                        if output.send(c.bytes).is_err() {
+                            break;
+                        }
                     }
-                    Some(_) => {}
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
+                });
+                let t = crate::engine::Terminal { input: Some(input), output: tx, size: Some(size) };
+                let attached = e.attach_container(&id2, t).await;
+                let _ = forward.await;
+                if attached.is_err() {
+                    print_logs(&e, &id2).await;
+                }
+                Ok(exit_code(&e, &id2, &mut events).await)
+            })
+            .await?
+        } else {
+            // stdin is read on a thread of its own (a blocking read); EOF closes the container's.
+            let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut buf = [0u8; 8192];
+                let mut stdin = std::io::stdin();
+                while let Ok(n) = stdin.read(&mut buf) {
+                    if n == 0 || in_tx.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            });
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::engine::LogChunk>();
+            let printer = tokio::spawn(async move {
+                while let Some(c) = rx.recv().await {
+                    super::attach::write_chunk(&c);
+                }
+            });
+            let t = crate::engine::Terminal { input: Some(in_rx), output: tx, size: None };
+            let attached = engine.attach_container(&id, t).await;
+            let _ = printer.await;
+            if attached.is_err() {
+                // It ended before we could attach: what it wrote is in its logs.
+                print_logs(&engine, &id).await;
             }
-        }
-        let code = match code {
-            Some(c) => c,
-            None => engine.inspect_container(&id).await.map_err(engine_err)?.exit_code.unwrap_or(0),
+            exit_code(&engine, &id, &mut events).await
         };
         if a.rm {
             engine.remove_container(&id, true, true).await.map_err(engine_err)?;
         }
         Ok(ExitCode::from(code.clamp(0, 255) as u8))
     })
+}
+
+/// Everything container `id` wrote (when it ended before it could be attached).
+async fn print_logs<E: Engine>(e: &E, id: &str) {
+    let mut logs = e.logs(id, &LogOptions::default());
+    while let Some(Ok(chunk)) = logs.next().await {
+        super::attach::write_chunk(&chunk);
+    }
+}
+
+/// The one-off's exit code: from its `die` event (subscribed before it started), else inspect.
+async fn exit_code<E: Engine>(e: &E, id: &str, events: &mut crate::engine::EngineStream<crate::engine::Event>) -> i64 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) if ev.id == id && ev.action == "die" => {
+                    if let Some(c) = ev.label("exitCode").and_then(|c| c.parse::<i64>().ok()) {
+                        return c;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            },
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    e.inspect_container(id).await.ok().and_then(|d| d.exit_code).unwrap_or(0)
 }

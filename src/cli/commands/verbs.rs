@@ -471,7 +471,7 @@ impl Drop for RawMode {
 pub(crate) async fn with_terminal<F, Fut>(f: F) -> Result<i64, CliError>
 where
     F: FnOnce(
-        (u16, u16),
+        tokio::sync::watch::Receiver<(u16, u16)>,
         tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
         tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     ) -> Fut,
@@ -479,6 +479,17 @@ where
 {
     use std::io::{Read, Write};
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    // The size follows the terminal: SIGWINCH re-reads it.
+    let (size_tx, size_rx) = tokio::sync::watch::channel((rows, cols));
+    let resized = tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut winch) = signal(SignalKind::window_change()) else { return };
+        while winch.recv().await.is_some() {
+            if let Ok((c, r)) = crossterm::terminal::size() {
+                let _ = size_tx.send((r, c));
+            }
+        }
+    });
     let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     crossterm::terminal::enable_raw_mode()
@@ -501,7 +512,9 @@ where
             let _ = out.flush();
         }
     });
-    let code = f((rows, cols), in_rx, out_tx).await.map_err(engine_err)?;
+    let code = f(size_rx, in_rx, out_tx).await;
+    resized.abort();
+    let code = code.map_err(engine_err)?;
     let _ = printer.await;
     Ok(code)
 }

@@ -136,7 +136,11 @@ pub(super) fn create_body(s: &ContainerSpec, start_interval: bool) -> ContainerC
         domainname: s.domainname.clone(),
         exposed_ports: none_if_empty(s.exposed_ports.clone()),
         tty: s.tty.then_some(true),
-        open_stdin: s.stdin_open.then_some(true),
+        open_stdin: (s.stdin_open || s.stdin_once).then_some(true),
+        stdin_once: s.stdin_once.then_some(true),
+        attach_stdin: s.stdin_once.then_some(true),
+        attach_stdout: s.stdin_once.then_some(true),
+        attach_stderr: s.stdin_once.then_some(true),
         stop_signal: s.stop_signal.clone(),
         stop_timeout: s.stop_timeout,
         healthcheck: s.healthcheck.as_ref().map(|h| HealthConfig {

@@ -48,7 +48,7 @@ impl DockerEngine {
         id: &str,
         cmd: &[String],
         opts: &crate::engine::ExecOptions,
-        size: (u16, u16),
+        mut size: tokio::sync::watch::Receiver<(u16, u16)>,
         mut input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
         output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     ) -> Result<i64> {
@@ -62,8 +62,18 @@ impl DockerEngine {
         if let StartExecResults::Attached { output: mut out, input: mut stdin } =
             self.docker.start_exec(&created.id, Some(start)).await.map_err(|e| map_err(e, "exec in", &subject))?
         {
-            let resize = bollard::query_parameters::ResizeExecOptions { h: size.0 as i32, w: size.1 as i32 };
-            let _ = self.docker.resize_exec(&created.id, resize).await;
+            // The size now, then each time the terminal changes (SIGWINCH).
+            let (docker, exec_id) = (self.docker.clone(), created.id.clone());
+            let resizer = tokio::spawn(async move {
+                loop {
+                    let (h, w) = *size.borrow_and_update();
+                    let resize = bollard::query_parameters::ResizeExecOptions { h: h as i32, w: w as i32 };
+                    let _ = docker.resize_exec(&exec_id, resize).await;
+                    if size.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
             let feeder = tokio::spawn(async move {
                 while let Some(bytes) = input.recv().await {
                     if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
@@ -78,6 +88,7 @@ impl DockerEngine {
                 }
             }
             feeder.abort();
+            resizer.abort();
         }
         let inspect = self.docker.inspect_exec(&created.id).await.map_err(|e| map_err(e, "exec in", &subject))?;
         Ok(inspect.exit_code.unwrap_or(-1))
@@ -119,6 +130,84 @@ impl DockerEngine {
             }
         });
         Ok(crate::engine::ExecSession { input: in_tx, output: out_rx })
+    }
+
+    /// Attaches to container `id` (see [`crate::engine::Engine::attach_container`]).
+    pub(super) async fn attach(&self, id: &str, t: crate::engine::Terminal) -> Result<()> {
+        use crate::engine::{LogChunk, LogStream};
+        use bollard::container::LogOutput;
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let subject = format!("container `{id}`");
+        let opts = bollard::query_parameters::AttachContainerOptions {
+            stdin: t.input.is_some(),
+            stdout: true,
+            stderr: true,
+            stream: true,
+            logs: true,
+            detach_keys: None,
+        };
+        let attached =
+            self.docker.attach_container(id, Some(opts)).await.map_err(|e| map_err(e, "attaching to", &subject))?;
+        let (mut out, mut stdin) = (attached.output, attached.input);
+        let feeder = t.input.map(|mut input| {
+            tokio::spawn(async move {
+                while let Some(bytes) = input.recv().await {
+                    if stdin.write_all(&bytes).await.is_err() || stdin.flush().await.is_err() {
+                        return;
+                    }
+                }
+                // The caller's stdin ended: so does the container's (it was created stdin-once).
+                let _ = stdin.shutdown().await;
+            })
+        });
+        let resizer = t.size.map(|mut size| {
+            let (docker, id) = (self.docker.clone(), id.to_string());
+            tokio::spawn(async move {
+                loop {
+                    let (h, w) = *size.borrow_and_update();
+                    let opts = bollard::query_parameters::ResizeContainerTTYOptions { h: h as i32, w: w as i32 };
+                    let _ = docker.resize_container_tty(&id, opts).await;
+                    if size.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+        });
+        let send = |chunk: LogOutput| {
+            let (stream, bytes) = match chunk {
+                LogOutput::StdOut { message } => (LogStream::Stdout, message),
+                LogOutput::StdErr { message } => (LogStream::Stderr, message),
+                LogOutput::Console { message } | LogOutput::StdIn { message } => (LogStream::Console, message),
+            };
+            t.output.send(LogChunk { stream, bytes: bytes.to_vec() }).is_ok()
+        };
+        // The attach stream may stay open after the container exits (bollard#251): the exit
+        // is watched too, and then what is left is drained until the stream goes quiet.
+        let mut exited = self.docker.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+        loop {
+            tokio::select! {
+                chunk = out.next() => match chunk {
+                    Some(Ok(c)) => {
+                        if !send(c) {
+                            break;
+                        }
+                    }
+                    _ => break,
+                },
+                _ = exited.next() => {
+                    while let Ok(Some(Ok(c))) = tokio::time::timeout(std::time::Duration::from_millis(200), out.next()).await {
+                        if !send(c) {
+                            break;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+        feeder.into_iter().for_each(|f| f.abort());
+        resizer.into_iter().for_each(|r| r.abort());
+        Ok(())
     }
 
     pub(super) async fn stats_sample(&self, id: &str) -> Result<crate::engine::Stats> {

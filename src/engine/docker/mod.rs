@@ -563,11 +563,15 @@ impl Engine for DockerEngine {
         id: &str,
         cmd: &[String],
         opts: &super::ExecOptions,
-        size: (u16, u16),
+        size: tokio::sync::watch::Receiver<(u16, u16)>,
         input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
         output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     ) -> Result<i64> {
         self.exec_terminal(id, cmd, opts, size, input, output).await
+    }
+
+    async fn attach_container(&self, id: &str, terminal: super::Terminal) -> Result<()> {
+        self.attach(id, terminal).await
     }
 
     async fn exec_session(&self, id: &str, cmd: &[String]) -> Result<super::ExecSession> {

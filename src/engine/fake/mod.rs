@@ -639,6 +639,16 @@ impl Engine for FakeEngine {
         Ok(super::Stats { pids: 1, ..Default::default() })
     }
 
+    async fn attach_container(&self, id: &str, terminal: super::Terminal) -> Result<()> {
+        self.pause().await;
+        let name = self.name_of(id);
+        let output = self.call("attach_container", &name)?.get(id)?.output.clone();
+        for chunk in output {
+            let _ = terminal.output.send(chunk);
+        }
+        Ok(())
+    }
+
     async fn exec_session(&self, id: &str, _cmd: &[String]) -> Result<super::ExecSession> {
         self.pause().await;
         let name = self.name_of(id);
@@ -655,7 +665,7 @@ impl Engine for FakeEngine {
         id: &str,
         cmd: &[String],
         opts: &super::ExecOptions,
-        _size: (u16, u16),
+        _size: tokio::sync::watch::Receiver<(u16, u16)>,
         _input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
         output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     ) -> Result<i64> {

@@ -1,0 +1,106 @@
+//! `run` with stdin: piped input, a TTY in a pseudo-terminal, `--env-from-file`, and a one-off
+//! that needs the project's network before anything else is up.
+
+mod common;
+use common::Stack;
+
+use std::process::{Command, Stdio};
+
+const ONE: &str = "services:\n  sh:\n    image: wharf-busybox:latest\n";
+
+fn wharf_with_stdin(s: &Stack, args: &[&str], input: &[u8]) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("-p")
+        .arg(&s.project)
+        .args(args)
+        .current_dir(s.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn piped_stdin_reaches_the_one_off_and_streams_stay_apart() {
+    let s = Stack::new("runstdin", ONE);
+    // Nothing is up: the one-off creates the project network it needs.
+    let (code, out, err) = wharf_with_stdin(
+        &s,
+        &["--progress", "quiet", "run", "--rm", "sh", "sh", "-c", "tr a-z A-Z; echo oops >&2; exit 6"],
+        b"piped line\n",
+    );
+    assert_eq!(code, 6, "{err}");
+    assert_eq!(out, "PIPED LINE\n");
+    assert_eq!(err, "oops\n");
+    assert!(s.ids("container").is_empty(), "--rm removed it");
+    s.file("vars.env", "A=1\nB=\"two words\" # comment\n");
+    let (code, out, err) = wharf_with_stdin(
+        &s,
+        &["run", "--rm", "--env-from-file", "vars.env", "-e", "A=over", "sh", "sh", "-c", "echo $A $B"],
+        b"",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "over two words\n");
+}
+
+#[test]
+fn run_in_a_terminal_gets_a_tty_and_the_keyboard() {
+    let has_script = Command::new("script").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(has_script, "`script` (util-linux) is needed to give wharf a terminal");
+    let s = Stack::new("runtty", ONE);
+    let cmd = format!("{} -p {} --progress quiet run --rm sh sh", env!("CARGO_BIN_EXE_wharf"), s.project);
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .current_dir(s.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"echo typed-$((40+2)); tty\nexit 7\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{text}");
+    assert!(text.contains("typed-42"), "keystrokes reached the shell: {text}");
+    assert!(text.contains("/dev/pts/"), "the one-off has a TTY: {text}");
+    assert!(s.ids("container").is_empty(), "--rm removed it");
+}
+
+#[test]
+fn orphans_are_warned_about_ignored_on_request_or_removed() {
+    let s = Stack::new(
+        "runorphans",
+        "services:\n  old:\n    image: wharf-busybox:latest\n    init: true\n    command: [sleep, '300']\n",
+    );
+    let (ok, _, err) = s.wharf(&["up", "-d"]);
+    assert!(ok, "{err}");
+    s.write(ONE);
+    let old = s.container("old", 1);
+    let (ok, _, err) = s.wharf(&["run", "--rm", "sh", "true"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(&format!("warning: found orphan containers ({old})")) && err.contains("--remove-orphans"),
+        "{err}"
+    );
+    let (ok, _, err) = s.run(
+        Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .env("COMPOSE_IGNORE_ORPHANS", "true")
+            .args(["-p", &s.project, "run", "--rm", "sh", "true"]),
+    );
+    assert!(ok && !err.contains("orphan"), "{err}");
+    let (ok, _, err) = s.wharf(&["run", "--rm", "--remove-orphans", "sh", "true"]);
+    assert!(ok, "{err}");
+    assert_eq!(s.inspect("{{.Name}}", &old), "", "the orphan is gone");
+}
