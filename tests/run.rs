@@ -1,5 +1,6 @@
-//! `run` with stdin: piped input, a TTY in a pseudo-terminal, `--env-from-file`, and a one-off
-//! that needs the project's network before anything else is up.
+//! `run` with stdin: piped input, a TTY in a pseudo-terminal (and its resizing, for `exec`
+//! too), `--env-from-file`, orphans, and a one-off that needs the project's network before
+//! anything else is up.
 
 mod common;
 use common::Stack;
@@ -103,4 +104,47 @@ fn orphans_are_warned_about_ignored_on_request_or_removed() {
     let (ok, _, err) = s.wharf(&["run", "--rm", "--remove-orphans", "sh", "true"]);
     assert!(ok, "{err}");
     assert_eq!(s.inspect("{{.Name}}", &old), "", "the orphan is gone");
+}
+
+#[test]
+fn the_tty_follows_the_terminal_size() {
+    let s = Stack::new("runresize", ONE);
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_resize.py");
+    let (_, out, err) = s.run(Command::new("python3").args([
+        fixture,
+        env!("CARGO_BIN_EXE_wharf"),
+        "-p",
+        &s.project,
+        "--progress",
+        "quiet",
+        "run",
+        "--rm",
+        "sh",
+        "sh",
+    ]));
+    assert!(out.contains("30 100"), "the size at start: {out}{err}");
+    assert!(out.contains("40 120"), "the size after SIGWINCH: {out}{err}");
+    assert!(out.contains("[exit 3]"), "{out}");
+}
+
+#[test]
+fn exec_tty_follows_the_terminal_size_too() {
+    let s = Stack::new(
+        "execresize",
+        "services:\n  web:\n    image: wharf-busybox:latest\n    init: true\n    command: [sleep, '300']\n",
+    );
+    let (ok, _, err) = s.wharf(&["up", "-d"]);
+    assert!(ok, "{err}");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_resize.py");
+    let (_, out, err) = s.run(Command::new("python3").args([
+        fixture,
+        env!("CARGO_BIN_EXE_wharf"),
+        "-p",
+        &s.project,
+        "exec",
+        "web",
+        "sh",
+    ]));
+    assert!(out.contains("30 100") && out.contains("40 120"), "{out}{err}");
+    assert!(out.contains("[exit 3]"), "{out}");
 }
