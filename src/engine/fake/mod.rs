@@ -13,24 +13,9 @@ use super::{
 };
 use crate::plan::labels::PROJECT;
 
+mod image;
 mod state;
-
-/// One container as the fake engine holds it.
-#[derive(Debug, Clone)]
-pub struct FakeContainer {
-    pub id: String,
-    pub spec: ContainerSpec,
-    pub image_id: String,
-    pub state: State,
-    pub health: Option<String>,
-    pub exit_code: Option<i64>,
-    /// Archives copied in: (destination directory, tar bytes).
-    pub uploads: Vec<(String, Vec<u8>)>,
-    /// Times started.
-    pub starts: u32,
-    /// What the container printed (see [`FakeEngine::say`]).
-    pub output: Vec<LogChunk>,
-}
+pub use state::FakeContainer;
 
 /// A scripted failure: the next `times` calls of `op` whose subject contains `subject` fail.
 #[derive(Debug, Clone)]
@@ -93,20 +78,6 @@ pub struct FakeEngine {
 impl FakeEngine {
     pub fn new() -> FakeEngine {
         FakeEngine::default()
-    }
-
-    /// Makes `reference` available locally.
-    pub fn with_image(self, reference: &str) -> FakeEngine {
-        let id =
-            format!("sha256:{:064x}", reference.len() as u64 * 7919 + reference.bytes().map(u64::from).sum::<u64>());
-        self.state().images.insert(reference.to_string(), id);
-        self
-    }
-
-    /// Makes `reference` pullable from the fake registry.
-    pub fn with_registry_image(self, reference: &str) -> FakeEngine {
-        self.state().registry.insert(reference.to_string(), format!("sha256:{:064x}", reference.len()));
-        self
     }
 
     /// Every call takes `latency` before it acts (the real engine is not instant), so that
@@ -534,77 +505,20 @@ impl Engine for FakeEngine {
         req: &super::BuildRequest,
         context: super::ContextStream,
     ) -> EngineStream<super::BuildMessage> {
-        use futures::StreamExt;
-        use sha2::Digest;
-        if let Err(e) = self.call("build_image", &req.tag) {
-            return futures::stream::iter([Err(e)]).boxed();
-        }
-        // The image ID follows the context's bytes and the request, as the builder's cache does.
-        let (me, req) = (self.clone(), req.clone());
-        futures::stream::once(async move {
-            let mut hash = sha2::Sha256::new();
-            hash.update(format!("{:?}{:?}", req.dockerfile, req.args));
-            let mut context = context;
-            while let Some(chunk) = context.next().await {
-                let chunk = chunk.map_err(|e| EngineError::Api {
-                    operation: format!("building image `{}`", req.tag),
-                    status: 0,
-                    message: e.to_string(),
-                })?;
-                hash.update(&chunk);
-            }
-            let id: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
-            let id = format!("sha256:{id}");
-            me.state().images.insert(req.tag.clone(), id.clone());
-            Ok::<_, EngineError>(id)
-        })
-        .flat_map(|r| {
-            let items = match r {
-                Ok(id) => vec![
-                    Ok(super::BuildMessage::Output("Step 1/1 : fake\n".into())),
-                    Ok(super::BuildMessage::ImageId(id)),
-                ],
-                Err(e) => vec![Err(e)],
-            };
-            futures::stream::iter(items)
-        })
-        .boxed()
+        self.build(req, context)
     }
 
     fn pull_image(&self, image: &str, _auth: Option<super::Credentials>) -> EngineStream<super::TransferProgress> {
-        use futures::StreamExt;
-        let r = self.call("pull_image", image).and_then(|mut st| match st.registry.get(image).cloned() {
-            Some(id) => {
-                st.images.insert(image.to_string(), id);
-                Ok(super::TransferProgress { status: "Pull complete".into(), ..Default::default() })
-            }
-            None => Err(EngineError::Api {
-                operation: format!("pulling image `{image}`"),
-                status: 404,
-                message: "manifest unknown".into(),
-            }),
-        });
-        futures::stream::iter([r]).boxed()
+        self.pull(image)
     }
 
     fn push_image(&self, image: &str, _auth: Option<super::Credentials>) -> EngineStream<super::TransferProgress> {
-        use futures::StreamExt;
-        let r = self.call("push_image", image).and_then(|mut st| match st.images.get(image).cloned() {
-            Some(id) => {
-                st.registry.insert(image.to_string(), id);
-                Ok(super::TransferProgress { status: "Pushed".into(), ..Default::default() })
-            }
-            None => Err(EngineError::NotFound { what: format!("image `{image}`") }),
-        });
-        futures::stream::iter([r]).boxed()
+        self.push(image)
     }
 
     async fn tag_image(&self, image: &str, target: &str) -> Result<()> {
         self.pause().await;
-        let mut st = self.call("tag_image", &format!("{image} {target}"))?;
-        let id = st.images.get(image).cloned().ok_or(EngineError::NotFound { what: format!("image `{image}`") })?;
-        st.images.insert(target.to_string(), id);
-        Ok(())
+        self.tag(image, target)
     }
 
     async fn image_info(&self, image: &str) -> Result<Option<super::ImageInfo>> {
@@ -652,12 +566,9 @@ impl Engine for FakeEngine {
     async fn exec_session(&self, id: &str, _cmd: &[String]) -> Result<super::ExecSession> {
         self.pause().await;
         let name = self.name_of(id);
-        let _st = self.call("exec_session", &name)?;
-        Err(EngineError::Api {
-            operation: format!("exec in container `{name}`"),
-            status: 501,
-            message: "the fake engine runs no sessions".into(),
-        })
+        drop(self.call("exec_session", &name)?);
+        let message = "the fake engine runs no sessions".into();
+        Err(EngineError::Api { operation: format!("exec in container `{name}`"), status: 501, message })
     }
 
     async fn exec_tty(

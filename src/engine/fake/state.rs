@@ -1,8 +1,25 @@
 //! How the fake engine finds containers (by ID, ID prefix or name, as Docker does) and lists
 //! them.
 
-use super::{FakeContainer, FakeState};
-use crate::engine::{ContainerInfo, EngineError, MountInfo, PortInfo, Result, State};
+use super::FakeState;
+use crate::engine::{ContainerInfo, ContainerSpec, EngineError, LogChunk, MountInfo, PortInfo, Result, State};
+
+/// One container as the fake engine holds it.
+#[derive(Debug, Clone)]
+pub struct FakeContainer {
+    pub id: String,
+    pub spec: ContainerSpec,
+    pub image_id: String,
+    pub state: State,
+    pub health: Option<String>,
+    pub exit_code: Option<i64>,
+    /// Archives copied in: (destination directory, tar bytes).
+    pub uploads: Vec<(String, Vec<u8>)>,
+    /// Times started.
+    pub starts: u32,
+    /// What the container printed (see [`FakeEngine::say`]).
+    pub output: Vec<LogChunk>,
+}
 
 impl FakeState {
     pub(super) fn find(&self, id_or_name: &str) -> Result<String> {
