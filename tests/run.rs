@@ -55,25 +55,10 @@ fn piped_stdin_reaches_the_one_off_and_streams_stay_apart() {
 
 #[test]
 fn run_in_a_terminal_gets_a_tty_and_the_keyboard() {
-    let has_script = Command::new("script").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(has_script, "`script` (util-linux) is needed to give wharf a terminal");
     let s = Stack::new("runtty", ONE);
-    let cmd = format!("{} -p {} --progress quiet run --rm sh sh", env!("CARGO_BIN_EXE_wharf"), s.project);
-    let mut child = Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .current_dir(s.dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"echo typed-$((40+2)); tty\nexit 7\n").unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(7), "{text}");
+    let (code, text) =
+        common::wharf_in_terminal(&s, "--progress quiet run --rm sh sh", b"echo typed-$((40+2)); tty\nexit 7\n");
+    assert_eq!(code, Some(7), "{text}");
     assert!(text.contains("typed-42"), "keystrokes reached the shell: {text}");
     assert!(text.contains("/dev/pts/"), "the one-off has a TTY: {text}");
     assert!(s.ids("container").is_empty(), "--rm removed it");
@@ -109,21 +94,9 @@ fn orphans_are_warned_about_ignored_on_request_or_removed() {
 #[test]
 fn the_tty_follows_the_terminal_size() {
     let s = Stack::new("runresize", ONE);
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_resize.py");
-    let (_, out, err) = s.run(Command::new("python3").args([
-        fixture,
-        env!("CARGO_BIN_EXE_wharf"),
-        "-p",
-        &s.project,
-        "--progress",
-        "quiet",
-        "run",
-        "--rm",
-        "sh",
-        "sh",
-    ]));
-    assert!(out.contains("30 100"), "the size at start: {out}{err}");
-    assert!(out.contains("40 120"), "the size after SIGWINCH: {out}{err}");
+    let out = common::wharf_resized(&s, &["--progress", "quiet", "run", "--rm", "sh", "sh"]);
+    assert!(out.contains("30 100"), "the size at start: {out}");
+    assert!(out.contains("40 120"), "the size after SIGWINCH: {out}");
     assert!(out.contains("[exit 3]"), "{out}");
 }
 
@@ -135,16 +108,7 @@ fn exec_tty_follows_the_terminal_size_too() {
     );
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(ok, "{err}");
-    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_resize.py");
-    let (_, out, err) = s.run(Command::new("python3").args([
-        fixture,
-        env!("CARGO_BIN_EXE_wharf"),
-        "-p",
-        &s.project,
-        "exec",
-        "web",
-        "sh",
-    ]));
-    assert!(out.contains("30 100") && out.contains("40 120"), "{out}{err}");
+    let out = common::wharf_resized(&s, &["exec", "web", "sh"]);
+    assert!(out.contains("30 100") && out.contains("40 120"), "{out}");
     assert!(out.contains("[exit 3]"), "{out}");
 }

@@ -529,27 +529,11 @@ fn stats_no_stream_reports_each_running_container() {
 
 #[test]
 fn exec_in_a_terminal_gets_a_tty_and_the_keyboard() {
-    let has_script = Command::new("script").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(has_script, "`script` (util-linux) is needed to give wharf a terminal");
     let s = Stack::new("exectty", TWO);
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(ok, "{err}");
-    let cmd = format!("{} -p {} exec web sh", env!("CARGO_BIN_EXE_wharf"), s.project);
-    let mut child = Command::new("script")
-        .args(["-qfec", &cmd, "/dev/null"])
-        .current_dir(s.dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(b"echo typed-$((40+2)); tty\nexit 3\n").unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(3), "{text}");
+    let (code, text) = common::wharf_in_terminal(&s, "exec web sh", b"echo typed-$((40+2)); tty\nexit 3\n");
+    assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("typed-42"), "keystrokes reached the shell: {text}");
     assert!(text.contains("/dev/pts/"), "the command has a TTY: {text}");
 }

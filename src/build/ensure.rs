@@ -62,6 +62,8 @@ pub async fn images<E: Engine>(
     .await
     .map_err(|e| BuildError { subject: "images".into(), message: e.to_string(), hint: e.hint() })?;
     let (mut to_build, mut to_pull) = (Vec::new(), Vec::new());
+    // Which services need each pulled image, for the message if the pull fails.
+    let mut wanted_by: IndexMap<String, Vec<String>> = IndexMap::new();
     for (name, image, info) in infos {
         let svc = &project.services[&name];
         let policy = match forced {
@@ -72,8 +74,12 @@ pub async fn images<E: Engine>(
         match registry::decide(policy, svc.build.is_some(), age, flags.build, flags.no_build) {
             Need::Nothing => {}
             Need::Build => to_build.push(name),
-            Need::Pull if !to_pull.contains(&image) => to_pull.push(image),
-            Need::Pull => {}
+            Need::Pull => {
+                wanted_by.entry(image.clone()).or_default().push(name.clone());
+                if !to_pull.contains(&image) {
+                    to_pull.push(image);
+                }
+            }
             Need::Missing(why) => {
                 return Err(fail(
                     &name,
@@ -89,7 +95,13 @@ pub async fn images<E: Engine>(
     let (pulled, built) = futures::future::join(pulls, builds).await;
     built?;
     for (image, r) in to_pull.iter().zip(pulled) {
-        r.map_err(|err| pull_error(image, err))?;
+        r.map_err(|err| {
+            let mut e = pull_error(image, err);
+            let services = wanted_by.get(image).map(|s| s.join("`, `")).unwrap_or_default();
+            e.subject = format!("service `{services}` needs image `{image}`");
+            e.message = e.message.replacen("cannot pull: ", "it is not present and cannot be pulled: ", 1);
+            e
+        })?;
     }
     Ok(())
 }
@@ -158,7 +170,8 @@ mod tests {
         let (p, _dir) = project("services:\n  db: {image: 'reg.example:5000/none:1'}\n");
         let e = FakeEngine::new();
         let err = images(&e, &p, &IndexMap::new(), &[], &ImageFlags::default(), 2).await.unwrap_err();
-        assert_eq!(err.subject, "image `reg.example:5000/none:1`");
+        assert_eq!(err.subject, "service `db` needs image `reg.example:5000/none:1`");
+        assert!(err.message.starts_with("it is not present and cannot be pulled: "), "{err}");
         assert!(err.message.contains("manifest unknown"), "{err}");
         assert!(err.hint.unwrap().contains("docker login"));
     }

@@ -100,3 +100,33 @@ impl Stack {
         self.run(Command::new("docker").arg("compose").arg("-p").arg(&self.project).args(args))
     }
 }
+
+/// Runs `wharf -p PROJECT ARGS…` in a pseudo-terminal (`script`), typing `input`: (exit code,
+/// everything the terminal showed).
+pub fn wharf_in_terminal(s: &Stack, args: &str, input: &[u8]) -> (Option<i32>, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let has_script = Command::new("script").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(has_script, "`script` (util-linux) is needed to give wharf a terminal");
+    let cmd = format!("{} -p {} {args}", env!("CARGO_BIN_EXE_wharf"), s.project);
+    let mut child = Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .current_dir(s.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into())
+}
+
+/// Runs `wharf -p PROJECT ARGS…` under `tests/fixtures/pty_resize.py`, which resizes the
+/// terminal from 30x100 to 40x120 half-way: everything the terminal showed.
+pub fn wharf_resized(s: &Stack, args: &[&str]) -> String {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/pty_resize.py");
+    let (_, out, err) = s.run(
+        Command::new("python3").arg(fixture).arg(env!("CARGO_BIN_EXE_wharf")).arg("-p").arg(&s.project).args(args),
+    );
+    format!("{out}{err}")
+}

@@ -265,18 +265,9 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             })
             .await?
         } else {
-            // stdin is read on a thread of its own (a blocking read); EOF closes the container's.
+            // Our stdin's EOF closes the container's.
             let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-            std::thread::spawn(move || {
-                use std::io::Read;
-                let mut buf = [0u8; 8192];
-                let mut stdin = std::io::stdin();
-                while let Ok(n) = stdin.read(&mut buf) {
-                    if n == 0 || in_tx.send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-            });
+            super::verbs::read_stdin(in_tx);
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::engine::LogChunk>();
             let printer = tokio::spawn(async move {
                 while let Some(c) = rx.recv().await {

@@ -466,6 +466,21 @@ impl Drop for RawMode {
     }
 }
 
+/// Reads stdin on a thread of its own (a blocking read) into `tx`, until EOF; the thread ends
+/// with the process otherwise.
+pub(crate) fn read_stdin(tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
+    use std::io::Read;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        let mut stdin = std::io::stdin();
+        while let Ok(n) = stdin.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+}
+
 /// Runs `f` with this terminal in raw mode: `f` gets the terminal size (rows, columns), the
 /// keystrokes as they are typed, and a channel whose bytes are written out as they come.
 pub(crate) async fn with_terminal<F, Fut>(f: F) -> Result<i64, CliError>
@@ -477,7 +492,7 @@ where
     ) -> Fut,
     Fut: Future<Output = Result<i64, crate::engine::EngineError>>,
 {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
     // The size follows the terminal: SIGWINCH re-reads it.
     let (size_tx, size_rx) = tokio::sync::watch::channel((rows, cols));
@@ -495,16 +510,7 @@ where
     crossterm::terminal::enable_raw_mode()
         .map_err(|x| CliError::msg(format!("cannot set the terminal to raw mode: {x}")))?;
     let _raw = RawMode;
-    // stdin is read on a thread of its own (a blocking read); it ends with the process.
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 1024];
-        let mut stdin = std::io::stdin();
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || in_tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    read_stdin(in_tx);
     let printer = tokio::spawn(async move {
         let mut out = std::io::stdout();
         while let Some(bytes) = out_rx.recv().await {

@@ -48,7 +48,7 @@ impl DockerEngine {
         id: &str,
         cmd: &[String],
         opts: &crate::engine::ExecOptions,
-        mut size: tokio::sync::watch::Receiver<(u16, u16)>,
+        size: tokio::sync::watch::Receiver<(u16, u16)>,
         mut input: tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
         output: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
     ) -> Result<i64> {
@@ -62,16 +62,11 @@ impl DockerEngine {
         if let StartExecResults::Attached { output: mut out, input: mut stdin } =
             self.docker.start_exec(&created.id, Some(start)).await.map_err(|e| map_err(e, "exec in", &subject))?
         {
-            // The size now, then each time the terminal changes (SIGWINCH).
             let (docker, exec_id) = (self.docker.clone(), created.id.clone());
-            let resizer = tokio::spawn(async move {
-                loop {
-                    let (h, w) = *size.borrow_and_update();
-                    let resize = bollard::query_parameters::ResizeExecOptions { h: h as i32, w: w as i32 };
-                    let _ = docker.resize_exec(&exec_id, resize).await;
-                    if size.changed().await.is_err() {
-                        break;
-                    }
+            let resizer = follow_size(size, move |h, w| {
+                let (docker, exec_id) = (docker.clone(), exec_id.clone());
+                async move {
+                    let _ = docker.resize_exec(&exec_id, bollard::query_parameters::ResizeExecOptions { h, w }).await;
                 }
             });
             let feeder = tokio::spawn(async move {
@@ -161,16 +156,13 @@ impl DockerEngine {
                 let _ = stdin.shutdown().await;
             })
         });
-        let resizer = t.size.map(|mut size| {
+        let resizer = t.size.map(|size| {
             let (docker, id) = (self.docker.clone(), id.to_string());
-            tokio::spawn(async move {
-                loop {
-                    let (h, w) = *size.borrow_and_update();
-                    let opts = bollard::query_parameters::ResizeContainerTTYOptions { h: h as i32, w: w as i32 };
+            follow_size(size, move |h, w| {
+                let (docker, id) = (docker.clone(), id.clone());
+                async move {
+                    let opts = bollard::query_parameters::ResizeContainerTTYOptions { h, w };
                     let _ = docker.resize_container_tty(&id, opts).await;
-                    if size.changed().await.is_err() {
-                        break;
-                    }
                 }
             })
         });
@@ -249,6 +241,23 @@ impl DockerEngine {
 }
 
 /// The exec request: output attached; with `tty`, stdin attached and a terminal too.
+/// Calls `resize(rows, columns)` with the terminal's size now, then at each change (SIGWINCH).
+fn follow_size<F, Fut>(mut size: tokio::sync::watch::Receiver<(u16, u16)>, resize: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(i32, i32) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            let (h, w) = *size.borrow_and_update();
+            resize(h as i32, w as i32).await;
+            if size.changed().await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
 fn exec_config(cmd: &[String], opts: &crate::engine::ExecOptions, tty: bool) -> bollard::models::ExecConfig {
     bollard::models::ExecConfig {
         attach_stdin: tty.then_some(true),

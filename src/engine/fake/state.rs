@@ -1,5 +1,5 @@
-//! How the fake engine finds containers (by ID, ID prefix or name, as Docker does) and lists
-//! them.
+//! The fake engine's containers: how one is held, found (by ID, ID prefix or name, as Docker
+//! does) and listed.
 
 use super::FakeState;
 use crate::engine::{ContainerInfo, ContainerSpec, EngineError, LogChunk, MountInfo, PortInfo, Result, State};
