@@ -152,8 +152,8 @@ def main():
             print(f"{tool} done", file=sys.stderr)
     finally:
         for tool, (project, _) in tools.items():
-            subprocess.run(["docker", "compose", "-p", project, "down", "-t", "0", "--rmi", "local"],
-                           cwd=d, capture_output=True)
+            subprocess.run(["docker", "compose", "-p", project, "down", "-t", "0"], cwd=d, capture_output=True)
+            subprocess.run(["docker", "rmi", "-f", f"{project}-app"], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
     print(f"tree: {a.files} files in {a.files // 100} directories; {a.edits} edits of one watched file")
     print(f"{'':8} {'n':>4} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8} {'RSS start':>10} {'RSS end':>9}")

@@ -51,10 +51,14 @@ services:
     assert!(ok, "{err}");
     let same: Vec<String> = ["a", "b", "c"].iter().map(|x| ids(x)).collect();
     assert_eq!(same, before, "{err}");
+    // The fingerprint (context, Dockerfile, options, base image) matched: no build was sent.
+    assert!(err.contains(&format!("Image {}-a  Up to date", s.project)), "{err}");
     // One context changes: only that service is recreated.
     s.file("a/src.txt", "two");
     let (ok, _, err) = s.wharf(&["up", "-d", "--build"]);
     assert!(ok, "{err}");
+    assert!(err.contains(&format!("Image {}-a  Building", s.project)), "{err}");
+    assert!(err.contains(&format!("Image {}-b  Up to date", s.project)), "{err}");
     let after: Vec<String> = ["a", "b", "c"].iter().map(|x| ids(x)).collect();
     assert_ne!(after[0], before[0], "a's image changed: {err}");
     assert_eq!(after[1..], before[1..], "b and c untouched: {err}");

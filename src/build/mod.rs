@@ -7,6 +7,7 @@
 pub mod context;
 pub mod dockerfile;
 pub mod ensure;
+pub mod fingerprint;
 pub mod ignore;
 pub mod registry;
 
@@ -57,6 +58,8 @@ pub struct Prepared {
     pub context: context::Context,
     /// `build.tags`: more references for the result.
     pub tags: Vec<String>,
+    /// The Dockerfile's text (for the fingerprint).
+    pub dockerfile_text: String,
 }
 
 /// Turns `service`'s `build:` into a request, checking what can be checked before sending
@@ -174,7 +177,7 @@ pub fn prepare(
         platform: b.platforms.first().cloned().or_else(|| svc.platform.clone()),
     };
     let context = context::Context { root: root.to_path_buf(), ignore, extra };
-    Ok(Prepared { service: service.to_string(), request, context, tags: b.tags.clone() })
+    Ok(Prepared { service: service.to_string(), request, context, tags: b.tags.clone(), dockerfile_text: text })
 }
 
 /// `build.args` with `--build-arg` over them; a key without a value takes the environment's
@@ -243,6 +246,22 @@ fn plain(line: &str) -> String {
 pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool) -> Result<String, BuildError> {
     let kind = "Image";
     let tag = p.request.tag.clone();
+    // Nothing changed since the image was built (context, Dockerfile, options, base images):
+    // the builder would only replay its cache, so it is not asked.
+    let mut p = p;
+    let print = if p.request.no_cache || p.request.pull { None } else { fingerprint::of(e, &p).await };
+    if let Some(fp) = &print {
+        if let Ok(Some(existing)) = e.image_info(&tag).await
+            && existing.labels.get(fingerprint::LABEL) == Some(fp)
+        {
+            for t in &p.tags {
+                e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
+            }
+            crate::progress::report(kind, &tag, "Up to date");
+            return Ok(existing.id);
+        }
+        p.request.labels.insert(fingerprint::LABEL.to_string(), fp.clone());
+    }
     crate::progress::report(kind, &tag, "Building");
     let (body, sent) = context::stream(p.context);
     let mut stream = e.build_image(&p.request, body);

@@ -312,6 +312,7 @@ pub struct ImageInfo {
     pub size: i64,
     /// When it was last tagged (pulled, built or tagged), else created: seconds since the epoch.
     pub tagged: i64,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One image build through the engine's classic builder; the context goes separately, as a tar.

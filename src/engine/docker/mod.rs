@@ -524,6 +524,7 @@ impl Engine for DockerEngine {
                 id: i.id.unwrap_or_default(),
                 tags: i.repo_tags.unwrap_or_default(),
                 size: i.size.unwrap_or_default(),
+                labels: btree(i.config.and_then(|c| c.labels)),
                 tagged: i
                     .metadata
                     .and_then(|m| m.last_tag_time)

@@ -529,6 +529,7 @@ impl Engine for FakeEngine {
             tags: vec![image.to_string()],
             size: 0,
             tagged: 0,
+            labels: Default::default(),
         }))
     }
 
