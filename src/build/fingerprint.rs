@@ -1,8 +1,10 @@
 //! A build's fingerprint: a hash of everything the classic builder's cache looks at — the
 //! filtered context's paths, modes and contents, the Dockerfile, the build options, and the IDs
-//! of the base images. It is stored as a label on the image; when the next build's fingerprint
-//! matches the image's, the builder would only replay its cache, so wharf skips it (a cached
-//! rebuild costs a walk of the context instead of sending it).
+//! of the base images. Each build records `fingerprint → image ID` in a small file in the user's
+//! cache directory (a label would cost the classic builder one more step on every build); when
+//! the next build's fingerprint maps to the image its tag already names, the builder would only
+//! replay its cache, so wharf skips it (a cached rebuild costs a walk of the context instead of
+//! sending it).
 
 use std::io::Read;
 
@@ -11,8 +13,40 @@ use sha2::Digest;
 use super::Prepared;
 use crate::engine::Engine;
 
-/// The image label holding the fingerprint.
-pub const LABEL: &str = "dev.wharf.build.fingerprint";
+/// At most this many fingerprints are kept (the oldest go first).
+const KEEP: usize = 2000;
+
+/// The file of recorded fingerprints: `$XDG_CACHE_HOME/wharf/build-fingerprints`, else
+/// `~/.cache/wharf/build-fingerprints`.
+fn store() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cache")))?;
+    Some(base.join("wharf").join("build-fingerprints"))
+}
+
+/// The image ID last built with fingerprint `fp`.
+pub fn recorded(fp: &str) -> Option<String> {
+    let text = std::fs::read_to_string(store()?).ok()?;
+    text.lines().rev().find_map(|l| l.strip_prefix(fp)?.strip_prefix(' ').map(str::to_string))
+}
+
+/// Notes that fingerprint `fp` built image `id` (best effort: without it, builds are not skipped).
+pub fn record(fp: &str, id: &str) {
+    use std::io::Write;
+    let Some(path) = store() else { return };
+    let _ = std::fs::create_dir_all(path.parent().unwrap_or(std::path::Path::new("/")));
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let lines: Vec<&str> = old.lines().collect();
+    if lines.len() >= KEEP {
+        let kept = lines[lines.len() - KEEP / 2..].join("\n");
+        let _ = std::fs::write(&path, format!("{kept}\n{fp} {id}\n"));
+        return;
+    }
+    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        let _ = f.write_all(format!("{fp} {id}\n").as_bytes());
+    }
+}
 
 /// The base images of a Dockerfile (`FROM` references that are not earlier stages or
 /// `scratch`), or `None` when one cannot be known before building (it uses a variable).
@@ -53,8 +87,10 @@ pub async fn of<E: Engine>(e: &E, p: &Prepared) -> Option<String> {
         let mut h = sha2::Sha256::new();
         h.update(format!("v1 {:?} {:?} {:?}\n", req.dockerfile, base_ids, ctx.extra));
         let mut r = req;
-        r.labels.remove(LABEL);
+        // What names the result and whether the cache is used do not change the inputs.
         r.tag.clear();
+        r.no_cache = false;
+        r.pull = false;
         h.update(format!("{r:?}\n"));
         let mut buf = vec![0u8; 64 * 1024];
         super::context::visit(&ctx.root, "", &ctx.ignore, &mut |rel, path, meta| {

@@ -246,21 +246,20 @@ fn plain(line: &str) -> String {
 pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool) -> Result<String, BuildError> {
     let kind = "Image";
     let tag = p.request.tag.clone();
-    // Nothing changed since the image was built (context, Dockerfile, options, base images):
+    // Nothing changed since this image was built (context, Dockerfile, options, base images):
     // the builder would only replay its cache, so it is not asked.
-    let mut p = p;
-    let print = if p.request.no_cache || p.request.pull { None } else { fingerprint::of(e, &p).await };
-    if let Some(fp) = &print {
-        if let Ok(Some(existing)) = e.image_info(&tag).await
-            && existing.labels.get(fingerprint::LABEL) == Some(fp)
-        {
-            for t in &p.tags {
-                e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
-            }
-            crate::progress::report(kind, &tag, "Up to date");
-            return Ok(existing.id);
+    let print = fingerprint::of(e, &p).await;
+    if let Some(fp) = &print
+        && !p.request.no_cache
+        && !p.request.pull
+        && let Ok(Some(existing)) = e.image_id(&tag).await
+        && fingerprint::recorded(fp).as_ref() == Some(&existing)
+    {
+        for t in &p.tags {
+            e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
         }
-        p.request.labels.insert(fingerprint::LABEL.to_string(), fp.clone());
+        crate::progress::report(kind, &tag, "Up to date");
+        return Ok(existing);
     }
     crate::progress::report(kind, &tag, "Building");
     let (body, sent) = context::stream(p.context);
@@ -302,6 +301,9 @@ pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool) -> Result<Str
             .flatten()
             .ok_or_else(|| fail(&p.service, format!("the builder reported no image for `{tag}`"), None))?,
     };
+    if let Some(fp) = &print {
+        fingerprint::record(fp, &id);
+    }
     for t in &p.tags {
         e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
     }
