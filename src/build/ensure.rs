@@ -19,6 +19,8 @@ pub struct ImageFlags {
     /// `--pull always|missing|never|build`: overrides every service's `pull_policy`.
     pub pull: Option<String>,
     pub quiet: bool,
+    /// Skip builds whose inputs did not change since the image was built (the CLI does).
+    pub skip_unchanged: bool,
 }
 
 /// The services named (all when none), with their dependencies when asked.
@@ -90,7 +92,7 @@ pub async fn images<E: Engine>(
         }
     }
     let pulls = futures::future::join_all(to_pull.iter().map(|image| registry::pull(e, image, flags.quiet)));
-    let opts = BuildOptions { parallel, ..BuildOptions::default() };
+    let opts = BuildOptions { parallel, skip_unchanged: flags.skip_unchanged, ..BuildOptions::default() };
     let builds = crate::build::build_services(e, project, &to_build, env, &opts);
     let (pulled, built) = futures::future::join(pulls, builds).await;
     built?;

@@ -34,6 +34,8 @@ pub struct BuildOptions {
     pub show_output: bool,
     /// At most this many builds at once.
     pub parallel: usize,
+    /// Skip a build whose fingerprint matches the image its tag names (see [`fingerprint`]).
+    pub skip_unchanged: bool,
 }
 
 /// A failed build, naming the service and saying what to do.
@@ -243,12 +245,12 @@ fn plain(line: &str) -> String {
 }
 
 /// Runs one prepared build; returns the new image's ID.
-pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool) -> Result<String, BuildError> {
+pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchanged: bool) -> Result<String, BuildError> {
     let kind = "Image";
     let tag = p.request.tag.clone();
     // Nothing changed since this image was built (context, Dockerfile, options, base images):
     // the builder would only replay its cache, so it is not asked.
-    let print = fingerprint::of(e, &p).await;
+    let print = if skip_unchanged { fingerprint::of(e, &p).await } else { None };
     if let Some(fp) = &print
         && !p.request.no_cache
         && !p.request.pull
@@ -332,11 +334,11 @@ pub async fn build_services<E: Engine>(
         }
         prepared.push(p);
     }
-    let show = opts.show_output;
+    let (show, skip) = (opts.show_output, opts.skip_unchanged);
     let results: Vec<Result<(String, String), BuildError>> = futures::stream::iter(prepared)
         .map(|p| async move {
             let s = p.service.clone();
-            run(e, p, show).await.map(|id| (s, id))
+            run(e, p, show, skip).await.map(|id| (s, id))
         })
         .buffered(opts.parallel.max(1))
         .collect()

@@ -226,7 +226,12 @@ async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &Watc
     let svc = &project.services[service];
     let image = crate::plan::spec::image_name(&project.name, service, svc);
     let before = e.image_id(&image).await.ok().flatten();
-    let bopts = crate::build::BuildOptions { show_output: !opts.quiet, parallel: 1, ..Default::default() };
+    let bopts = crate::build::BuildOptions {
+        show_output: !opts.quiet,
+        parallel: 1,
+        skip_unchanged: true,
+        ..Default::default()
+    };
     crate::build::build_services(e, project, &[service.to_string()], &opts.environment, &bopts)
         .await
         .map_err(|x| x.to_string())?;

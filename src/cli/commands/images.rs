@@ -95,6 +95,7 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
         args: a.build_arg.clone(),
         show_output: !a.quiet && crate::progress::mode() != crate::progress::Mode::Quiet,
         parallel: parallel(g),
+        skip_unchanged: true,
     };
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await.map_err(engine_err)?;

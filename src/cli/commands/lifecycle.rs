@@ -255,6 +255,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
                 no_build: a.no_build,
                 pull: a.pull.clone(),
                 quiet: a.quiet_pull,
+                skip_unchanged: true,
             };
             crate::build::ensure::images(
                 &engine,

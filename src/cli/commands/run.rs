@@ -97,6 +97,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             no_build: false,
             pull: a.pull.clone(),
             quiet: a.quiet_pull,
+            skip_unchanged: true,
         };
         let mut needed = if a.no_deps { Vec::new() } else { deps.clone() };
         needed.push(a.service.clone());
