@@ -50,7 +50,12 @@ if ! docker compose version >/dev/null 2>&1; then
     cp "$bin" "$plugin"
   fi
 fi
-[ -x /usr/bin/docker-registry ] || { say "installing docker-registry"; apt_install docker-registry; }
+if [ ! -x /usr/bin/docker-registry ]; then
+  say "installing docker-registry"
+  apt_install docker-registry
+  # The package's own service (htpasswd auth) must not hold the port where it was started.
+  service docker-registry stop >/dev/null 2>&1 || true
+fi
 registry_up() { python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:5000/v2/", timeout=1)' 2>/dev/null; }
 if ! registry_up; then
   say "starting a registry on 127.0.0.1:5000"
