@@ -45,6 +45,7 @@ impl fmt::Display for Loc {
 pub fn display_path(p: &Path) -> String {
     if let Ok(cwd) = std::env::current_dir()
         && let Ok(rel) = p.strip_prefix(&cwd)
+        && !rel.as_os_str().is_empty()
     {
         return rel.display().to_string();
     }

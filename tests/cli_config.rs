@@ -114,7 +114,9 @@ fn no_compose_file_found() {
     let tmp = tempfile::tempdir().unwrap();
     let (code, _, err) = wharf(tmp.path(), &["config"]);
     assert_eq!(code, 15);
-    assert!(err.contains("no compose file found"), "{err}");
+    // The directory searched is named (it is the current one: shown absolute, not as ``).
+    let dir = tmp.path().canonicalize().unwrap();
+    assert!(err.contains(&format!("no compose file found in `{}` or its parents", dir.display())), "{err}");
     assert!(err.contains("hint: create `compose.yaml`"), "{err}");
 }
 
