@@ -1,6 +1,8 @@
 //! `wharf test`, the reaper, `gc`, and the Rust library API (`wharf::stack::Stack`), against the
 //! real Docker Engine. Needs `scripts/setup.sh` (the engine and `wharf-busybox:latest`).
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,14 +21,7 @@ volumes:
 "#;
 
 fn dir() -> tempfile::TempDir {
-    assert!(
-        Command::new("docker")
-            .args(["image", "inspect", "wharf-busybox:latest"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false),
-        "the test image wharf-busybox:latest is missing: run scripts/setup.sh"
-    );
+    common::require_test_image();
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("compose.yaml"), WEB).unwrap();
     d

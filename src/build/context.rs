@@ -86,7 +86,7 @@ pub fn stream(ctx: Context) -> (ContextStream, oneshot::Receiver<io::Result<Sent
 fn write_tar(ctx: &Context, w: ChannelWriter) -> io::Result<Sent> {
     let mut b = tar::Builder::new(w);
     let mut files = 0;
-    walk(&ctx.root, "", &ctx.ignore, &mut b, &mut files)?;
+    walk(&ctx.root, &ctx.ignore, &mut b, &mut files)?;
     for (name, content) in &ctx.extra {
         let mut h = tar::Header::new_gnu();
         h.set_size(content.len() as u64);
@@ -101,16 +101,6 @@ fn write_tar(ctx: &Context, w: ChannelWriter) -> io::Result<Sent> {
     let mut w = b.into_inner()?;
     w.flush()?;
     Ok(Sent { files, bytes: w.total })
-}
-
-/// The paths under `root` that are sent, in tar order (for tests and the watch's full sync).
-pub fn list(root: &Path, ignore: &DockerIgnore) -> io::Result<Vec<String>> {
-    let mut out = Vec::new();
-    visit(root, "", ignore, &mut |rel, _, _| {
-        out.push(rel.to_string());
-        Ok(())
-    })?;
-    Ok(out)
 }
 
 /// Calls `f(relative path, absolute path, metadata)` for every entry not excluded, directories
@@ -146,14 +136,9 @@ pub fn visit(
     Ok(())
 }
 
-fn walk(
-    root: &Path,
-    prefix: &str,
-    ignore: &DockerIgnore,
-    b: &mut tar::Builder<ChannelWriter>,
-    files: &mut u64,
-) -> io::Result<()> {
-    visit(&root.join(prefix), prefix, ignore, &mut |rel, path, meta| {
+/// Appends what is sent from `root` to the tar; counts the regular files in `files`.
+fn walk(root: &Path, ignore: &DockerIgnore, b: &mut tar::Builder<ChannelWriter>, files: &mut u64) -> io::Result<()> {
+    visit(root, "", ignore, &mut |rel, path, meta| {
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
         h.set_uid(0);
@@ -178,6 +163,16 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The paths under `root` that are sent, in tar order.
+    fn list(root: &Path, ignore: &DockerIgnore) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        visit(root, "", ignore, &mut |rel, _, _| {
+            out.push(rel.to_string());
+            Ok(())
+        })?;
+        Ok(out)
+    }
 
     fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

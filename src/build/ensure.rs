@@ -57,16 +57,22 @@ pub async fn images<E: Engine>(
         hint: None,
     })?;
     let selected = selection(project, services, true)?;
-    let infos = futures::future::try_join_all(selected.iter().map(|name| {
-        let image = crate::plan::spec::image_name(&project.name, name, &project.services[name]);
-        async move { e.image_info(&image).await.map(|i| (name.clone(), image, i)) }
-    }))
-    .await
-    .map_err(|e| BuildError { subject: "images".into(), message: e.to_string(), hint: e.hint() })?;
-    let (mut to_build, mut to_pull) = (Vec::new(), Vec::new());
-    // Which services need each pulled image, for the message if the pull fails.
-    let mut wanted_by: IndexMap<String, Vec<String>> = IndexMap::new();
-    for (name, image, info) in infos {
+    let image_of = |name: &String| crate::plan::spec::image_name(&project.name, name, &project.services[name]);
+    // One inspect per image, however many services share it.
+    let mut images: Vec<String> = selected.iter().map(image_of).collect();
+    images.sort();
+    images.dedup();
+    let found = futures::future::try_join_all(images.iter().map(|i| e.image_info(i)))
+        .await
+        .map_err(|e| BuildError { subject: "images".into(), message: e.to_string(), hint: e.hint() })?;
+    let infos: std::collections::HashMap<&String, Option<crate::engine::ImageInfo>> =
+        images.iter().zip(found).collect();
+    let mut to_build = Vec::new();
+    // The images to pull, with the services that need each (for the message if a pull fails).
+    let mut to_pull: IndexMap<String, Vec<String>> = IndexMap::new();
+    for name in selected {
+        let image = image_of(&name);
+        let info = infos.get(&image).cloned().flatten();
         let svc = &project.services[&name];
         let policy = match forced {
             Some(p) => p,
@@ -76,12 +82,7 @@ pub async fn images<E: Engine>(
         match registry::decide(policy, svc.build.is_some(), age, flags.build, flags.no_build) {
             Need::Nothing => {}
             Need::Build => to_build.push(name),
-            Need::Pull => {
-                wanted_by.entry(image.clone()).or_default().push(name.clone());
-                if !to_pull.contains(&image) {
-                    to_pull.push(image);
-                }
-            }
+            Need::Pull => to_pull.entry(image).or_default().push(name),
             Need::Missing(why) => {
                 return Err(fail(
                     &name,
@@ -91,15 +92,15 @@ pub async fn images<E: Engine>(
             }
         }
     }
-    let pulls = futures::future::join_all(to_pull.iter().map(|image| registry::pull(e, image, flags.quiet)));
+    let pulls = futures::future::join_all(to_pull.keys().map(|image| registry::pull(e, image, flags.quiet)));
     let opts = BuildOptions { parallel, skip_unchanged: flags.skip_unchanged, ..BuildOptions::default() };
     let builds = crate::build::build_services(e, project, &to_build, env, &opts);
     let (pulled, built) = futures::future::join(pulls, builds).await;
     built?;
-    for (image, r) in to_pull.iter().zip(pulled) {
+    for ((image, services), r) in to_pull.iter().zip(pulled) {
         r.map_err(|err| {
             let mut e = pull_error(image, err);
-            let services = wanted_by.get(image).map(|s| s.join("`, `")).unwrap_or_default();
+            let services = services.join("`, `");
             e.subject = format!("service `{services}` needs image `{image}`");
             e.message = e.message.replacen("cannot pull: ", "it is not present and cannot be pulled: ", 1);
             e

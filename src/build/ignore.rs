@@ -73,15 +73,6 @@ impl DockerIgnore {
         Ok(())
     }
 
-    /// Appends all of `other`'s patterns (they win over this set's).
-    pub fn extend(&mut self, other: &DockerIgnore) {
-        self.rules.extend(other.rules.iter().cloned());
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
-    }
-
     /// Whether `path` (relative to the root, `/`-separated) is excluded: the last pattern that
     /// matches the path or one of its parent directories decides.
     pub fn is_excluded(&self, path: &str) -> bool {

@@ -5,6 +5,18 @@
 
 use std::process::Command;
 
+/// Fails the test, saying what to run, when the local test image is missing.
+pub fn require_test_image() {
+    assert!(
+        Command::new("docker")
+            .args(["image", "inspect", "wharf-busybox:latest"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false),
+        "the test image wharf-busybox:latest is missing: run scripts/setup.sh"
+    );
+}
+
 pub struct Stack {
     pub project: String,
     pub dir: tempfile::TempDir,
@@ -12,14 +24,7 @@ pub struct Stack {
 
 impl Stack {
     pub fn new(tag: &str, compose: &str) -> Stack {
-        assert!(
-            Command::new("docker")
-                .args(["image", "inspect", "wharf-busybox:latest"])
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false),
-            "the test image wharf-busybox:latest is missing: run scripts/setup.sh"
-        );
+        require_test_image();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
         let project = format!("wharft-{tag}-{}", std::process::id());
