@@ -7,18 +7,24 @@ context, tools alternating within each repetition. Reports medians and ratios, n
 - cached rebuild: nothing changed, so the time is context preparation + transfer + cache checks;
 - wharf's build with a context of the same files and no exclusions, for scale.
 
-Compose v2 builds through BuildKit here (the engine's embedded BuildKit over a session); wharf
-uses the classic builder (see the README). `DOCKER_BUILDKIT=0` compose runs are reported too.
+Both tools build through the engine's embedded BuildKit by default (compose v2 over a session,
+wharf with the context as the request body, see the README); with `DOCKER_BUILDKIT=0` both use the
+classic builder, reported side by side too. The engine floor is the same BuildKit build posted
+straight to the engine's API with the filtered context already packed in memory (no tool, no walk).
 Target: wharf <= 1.0x compose v2.
 
 usage: bench/build.py [--reps 3] [--files 10000] [--wharf target/release/wharf]
 """
 import argparse
+import http.client
+import io
 import os
+import socket
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -41,6 +47,44 @@ def make_context(d, files):
         f.write("services:\n  app:\n    build: ./ctx\n")
 
 
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("docker")
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def packed_context(ctx):
+    """The context as wharf sends it: everything but `*.tmp`, Dockerfile and .dockerignore included."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for root, dirs, files in os.walk(ctx):
+            dirs.sort()
+            for name in sorted(files):
+                if not name.endswith(".tmp"):
+                    full = os.path.join(root, name)
+                    t.add(full, arcname=os.path.relpath(full, ctx))
+    return buf.getvalue()
+
+
+def floor(body, tag):
+    """One BuildKit build posted straight to the engine; returns seconds."""
+    sock = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+    t = time.monotonic()
+    c = UnixHTTP(sock)
+    c.request("POST", f"/v1.41/build?version=2&nocache=1&t={tag}", body=body,
+              headers={"Content-Type": "application/x-tar"})
+    r = c.getresponse()
+    out = r.read()
+    dt = time.monotonic() - t
+    if r.status != 200 or b'"error"' in out:
+        sys.exit(f"engine floor build failed: {out[-2000:]!r}")
+    return dt
+
+
 def timed(cmd, cwd, env=None):
     t = time.monotonic()
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
@@ -60,19 +104,25 @@ def main():
         sys.exit(f"{a.wharf} missing: cargo build --release")
     d = tempfile.mkdtemp(prefix="wharf-bench-build-")
     tag = f"wbuild{os.getpid()}"
-    projects = {"wharf": f"{tag}w", "compose": f"{tag}c", "classic": f"{tag}k"}
+    projects = {"wharf": f"{tag}w", "compose": f"{tag}c", "wharf-classic": f"{tag}wk", "classic": f"{tag}k"}
     try:
         make_context(d, a.files)
+        body = packed_context(os.path.join(d, "ctx"))
         env_classic = dict(os.environ, DOCKER_BUILDKIT="0")
+        wharf = lambda p: lambda extra: [a.wharf, "-p", p, "--progress", "quiet", "build", "-q"] + extra
+        compose = lambda p: lambda extra: ["docker", "compose", "-p", p, "build", "-q"] + extra
         runs = {
-            "wharf": lambda extra: [a.wharf, "-p", projects["wharf"], "--progress", "quiet", "build", "-q"] + extra,
-            "compose": lambda extra: ["docker", "compose", "-p", projects["compose"], "build", "-q"] + extra,
-            "classic": lambda extra: ["docker", "compose", "-p", projects["classic"], "build", "-q"] + extra,
+            "wharf": wharf(projects["wharf"]),
+            "compose": compose(projects["compose"]),
+            "wharf-classic": wharf(projects["wharf-classic"]),
+            "classic": compose(projects["classic"]),
         }
         res = {(k, m): [] for k in runs for m in ("cold", "cached")}
+        floors = []
         for rep in range(a.reps):
+            floors.append(floor(body, f"{tag}f-app"))
             for tool, mk in runs.items():
-                env = env_classic if tool == "classic" else None
+                env = env_classic if tool in ("classic", "wharf-classic") else None
                 res[(tool, "cold")].append(timed(mk(["--no-cache"]), d, env))
                 res[(tool, "cached")].append(timed(mk([]), d, env))
             print(f"rep {rep + 1}/{a.reps} done", file=sys.stderr)
@@ -85,13 +135,22 @@ def main():
         med = {k: statistics.median(v) for k, v in res.items()}
         print(f"context: {a.files} files in {a.files // 100} directories, half excluded by .dockerignore "
               f"(files in the image: {count}, Dockerfile and .dockerignore included)")
-        print(f"{'':10} {'wharf':>8} {'compose v2':>11} {'v2 classic':>11}   wharf/v2  wharf/v2-classic")
+        f = statistics.median(floors)
+        print("BuildKit (default for both):")
+        print(f"{'':10} {'wharf':>8} {'compose v2':>11} {'floor':>8}   wharf/v2  wharf/floor")
         for m in ("cold", "cached"):
-            w, c, k = med[("wharf", m)], med[("compose", m)], med[("classic", m)]
-            print(f"{m:10} {w:8.3f} {c:11.3f} {k:11.3f}   {w / c:7.2f}x  {w / k:7.2f}x")
+            w, c = med[("wharf", m)], med[("compose", m)]
+            fl = f"{f:8.3f}" if m == "cold" else f"{'':8}"
+            ratio = f"{w / f:9.2f}x" if m == "cold" else ""
+            print(f"{m:10} {w:8.3f} {c:11.3f} {fl}   {w / c:7.2f}x  {ratio}")
+        print("classic builder (DOCKER_BUILDKIT=0 for both):")
+        print(f"{'':10} {'wharf':>8} {'compose v2':>11}   wharf/v2")
+        for m in ("cold", "cached"):
+            w, k = med[("wharf-classic", m)], med[("classic", m)]
+            print(f"{m:10} {w:8.3f} {k:11.3f}   {w / k:7.2f}x")
         print(f"wharf cold build with nothing excluded ({a.files} files): {full:.3f} s")
     finally:
-        for p in projects.values():
+        for p in list(projects.values()) + [f"{tag}f"]:
             subprocess.run(["docker", "rmi", "-f", f"{p}-app"], capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
 

@@ -125,12 +125,25 @@ services:
     build: {context: kit, labels: {wharf.test.project: "${COMPOSE_PROJECT_NAME}"}}
 "#,
     );
-    s.file("kit/Dockerfile", "FROM wharf-busybox:latest\nRUN --mount=type=cache,target=/c true\n");
+    // A secret mount needs a BuildKit session, which wharf does not open.
+    s.file("kit/Dockerfile", "FROM wharf-busybox:latest\nRUN --mount=type=secret,id=tok cat /run/secrets/tok\n");
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(!ok);
-    assert!(err.contains("service `kit`: Dockerfile:2: `RUN --mount` needs BuildKit"), "{err}");
+    assert!(err.contains("service `kit`: Dockerfile:2: `RUN --mount=type=secret` needs a BuildKit session"), "{err}");
     assert!(err.contains("hint:"), "{err}");
     assert!(s.ids("container").is_empty() && s.ids("network").is_empty(), "nothing created");
+    // BuildKit-only syntax, with the classic builder chosen.
+    s.file("kit/Dockerfile", "FROM wharf-busybox:latest\nRUN --mount=type=cache,target=/c true\n");
+    let (ok, _, err) = s.wharf_with(&[("DOCKER_BUILDKIT", "0")], &["up", "-d"]);
+    assert!(!ok);
+    assert!(err.contains("service `kit`: Dockerfile:2: `RUN --mount` needs BuildKit, and this build uses the engine's classic builder"), "{err}");
+    assert!(s.ids("container").is_empty() && s.ids("network").is_empty(), "nothing created");
+    // Syntax the engine's built-in Dockerfile frontend does not know: its line, and what to do.
+    s.file("kit/Dockerfile", "FROM wharf-busybox:latest\nCOPY --link Dockerfile /x\n");
+    let (ok, _, err) = s.wharf(&["build"]);
+    assert!(!ok);
+    assert!(err.contains("service `kit`: Dockerfile:2: Unknown flag: link"), "{err}");
+    assert!(err.contains("# syntax=docker/dockerfile:1"), "{err}");
 
     s.write("services:\n  gone:\n    build: ./nowhere\n");
     let (ok, _, err) = s.wharf(&["build"]);
@@ -150,11 +163,62 @@ services:
     let (ok, _, err) = s.wharf(&["build", "-q"]);
     assert!(!ok);
     assert!(err.contains("service `fails`"), "{err}");
+    assert!(err.contains("exit code: 3"), "the builder's answer: {err}");
+    assert!(
+        err.contains("  | [2/2] RUN echo preparing &&") && err.contains("  | no such table: users"),
+        "the failing step's output: {err}"
+    );
+    // The classic builder's failure reads the same way.
+    let (ok, _, err) = s.wharf_with(&[("DOCKER_BUILDKIT", "0")], &["build", "-q"]);
+    assert!(!ok);
     assert!(err.contains("returned a non-zero code: 3"), "the builder's answer: {err}");
     assert!(
         err.contains(": RUN echo preparing &&") && err.contains("no such table: users"),
         "the failing step's output: {err}"
     );
+}
+
+#[test]
+fn buildkit_builds_what_the_classic_builder_cannot_and_shows_its_steps() {
+    let s = Stack::new(
+        "buildkit",
+        r#"
+services:
+  app:
+    build: {context: ., labels: {wharf.test.project: "${COMPOSE_PROJECT_NAME}"}}
+    init: true
+    command: ["sleep", "300"]
+  inline:
+    build:
+      context: .
+      dockerfile_inline: "FROM wharf-busybox:latest\nCOPY . /app\n"
+      labels: {wharf.test.project: "${COMPOSE_PROJECT_NAME}"}
+    init: true
+    command: ["sleep", "300"]
+"#,
+    );
+    s.file(".dockerignore", "compose.yaml\n");
+    s.file(
+        "Dockerfile",
+        "FROM wharf-busybox:latest\nCOPY --chmod=750 run.sh /run.sh\nRUN --mount=type=cache,target=/cache echo kept > /cache/x && cat /cache/x > /seen && echo step-output\n",
+    );
+    s.file("run.sh", "#!/bin/sh\necho hi\n");
+    let (ok, out, err) = s.wharf(&["build", "--no-cache"]);
+    assert!(ok, "{err}");
+    let shown = format!("{out}{err}");
+    for line in ["app  #", "2/3] COPY --chmod=750 run.sh /run.sh", "step-output", "DONE"] {
+        assert!(shown.contains(line), "{line} not in {shown}");
+    }
+    let (ok, _, err) = s.wharf(&["up", "-d"]);
+    assert!(ok, "{err}");
+    let c = s.container("app", 1);
+    assert_eq!(s.docker(&["exec", &c, "cat", "/seen"]).trim(), "kept");
+    assert_eq!(s.docker(&["exec", &c, "stat", "-c", "%a", "/run.sh"]).trim(), "750");
+    // An inline Dockerfile reaches the builder but not `COPY`.
+    let files = s.docker(&["exec", &s.container("inline", 1), "ls", "-A", "/app"]);
+    let mut files: Vec<&str> = files.lines().collect();
+    files.sort();
+    assert_eq!(files, [".dockerignore", "Dockerfile", "run.sh"]);
 }
 
 #[test]

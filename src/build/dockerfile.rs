@@ -1,6 +1,7 @@
-//! What the classic builder cannot do: Dockerfile syntax that only BuildKit understands. Found
-//! before anything is sent, so the user learns which line and what to do instead of a builder
-//! error half-way through.
+//! What a builder cannot do, found before anything is sent, so the user learns which line and
+//! what to do instead of a builder error half-way through: Dockerfile syntax that only BuildKit
+//! understands (for the classic builder), and mounts that need a BuildKit session (which wharf
+//! does not open).
 
 /// One BuildKit-only construct, with its 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +63,27 @@ pub fn needs_buildkit(dockerfile: &str) -> Option<NeedsBuildKit> {
     None
 }
 
+/// The first `RUN --mount` that needs a BuildKit session (`type=secret`, `type=ssh`), if any.
+pub fn needs_session(dockerfile: &str) -> Option<NeedsBuildKit> {
+    for (i, raw) in dockerfile.lines().enumerate() {
+        let mut words = raw.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("RUN")) {
+            continue;
+        }
+        for flag in words.take_while(|w| w.starts_with("--")) {
+            let Some(spec) = flag.strip_prefix("--mount=") else { continue };
+            if let Some(kind @ ("secret" | "ssh")) = spec.split(',').find_map(|kv| kv.strip_prefix("type=")) {
+                return Some(NeedsBuildKit {
+                    line: i + 1,
+                    what: format!("`RUN --mount=type={kind}`"),
+                    text: raw.trim().to_string(),
+                });
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +114,15 @@ mod tests {
     #[test]
     fn a_syntax_comment_after_an_instruction_is_only_a_comment() {
         assert_eq!(needs_buildkit("FROM scratch\n# syntax=docker/dockerfile:1\n"), None);
+    }
+
+    #[test]
+    fn secret_and_ssh_mounts_need_a_session_cache_mounts_do_not() {
+        let df =
+            "FROM busybox\nRUN --mount=type=cache,target=/c make\nRUN --mount=id=k,type=secret cat /run/secrets/k\n";
+        let got = needs_session(df).unwrap();
+        assert_eq!((got.line, got.what.as_str()), (3, "`RUN --mount=type=secret`"));
+        assert_eq!(needs_session("FROM busybox\nrun --mount=type=ssh git clone x\n").unwrap().line, 2);
+        assert_eq!(needs_session("FROM busybox\nRUN --mount=type=bind,target=/x ls\n"), None);
     }
 }

@@ -1,8 +1,9 @@
-//! Building services' images with the engine's classic builder: each service's `build:` becomes
-//! a [`BuildRequest`] plus a streamed context ([`context`]) filtered by `.dockerignore`
-//! ([`ignore`]); Dockerfiles that need BuildKit are refused up front ([`dockerfile`]). Builds
-//! run concurrently within a bound; a failure names the service and shows the failing step's
-//! output. Pulling and pushing live in [`registry`].
+//! Building services' images: each service's `build:` becomes a [`BuildRequest`] plus a streamed
+//! context ([`context`]) filtered by `.dockerignore` ([`ignore`]), built by the engine's embedded
+//! BuildKit (as compose v2 does; without a session) or, with `DOCKER_BUILDKIT=0`, its classic
+//! builder. What the chosen builder cannot do is refused up front ([`dockerfile`]). Builds run
+//! concurrently within a bound; a failure names the service and shows the failing step's output
+//! ([`steps`]). Pulling and pushing live in [`registry`].
 
 pub mod context;
 pub mod dockerfile;
@@ -10,6 +11,7 @@ pub mod ensure;
 pub mod fingerprint;
 pub mod ignore;
 pub mod registry;
+pub mod steps;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +38,32 @@ pub struct BuildOptions {
     pub parallel: usize,
     /// Skip a build whose fingerprint matches the image its tag names (see [`fingerprint`]).
     pub skip_unchanged: bool,
+    pub builder: Builder,
+}
+
+/// Which of the engine's builders runs the builds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Builder {
+    /// BuildKit where the engine offers it, unless `DOCKER_BUILDKIT` is false (compose v2's choice).
+    #[default]
+    Auto,
+    BuildKit,
+    Classic,
+}
+
+impl Builder {
+    /// Whether builds go to BuildKit on `e`.
+    pub fn buildkit<E: Engine>(self, e: &E) -> bool {
+        let off = || {
+            std::env::var("DOCKER_BUILDKIT")
+                .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "f" | "false" | "no" | "off"))
+        };
+        match self {
+            Builder::Classic => false,
+            Builder::BuildKit => e.supports_buildkit(),
+            Builder::Auto => e.supports_buildkit() && !off(),
+        }
+    }
 }
 
 /// A failed build, naming the service and saying what to do.
@@ -62,37 +90,39 @@ pub struct Prepared {
     pub tags: Vec<String>,
     /// The Dockerfile's text (for the fingerprint).
     pub dockerfile_text: String,
+    /// The Dockerfile as the user names it (`Dockerfile`, `docker/web.Dockerfile`, `dockerfile_inline`).
+    pub dockerfile_name: String,
 }
 
-/// Turns `service`'s `build:` into a request, checking what can be checked before sending
-/// anything: the context and Dockerfile exist, the Dockerfile needs no BuildKit, no BuildKit-only
-/// keys are set, `.dockerignore` parses.
+/// Turns `service`'s `build:` into a request for BuildKit (`buildkit`) or the classic builder,
+/// checking what can be checked before sending anything: the context and Dockerfile exist, the
+/// builder can do what the Dockerfile and the `build:` keys ask, `.dockerignore` parses.
 pub fn prepare(
     project: &Project,
     service: &str,
     svc: &Service,
     env: &IndexMap<String, String>,
     opts: &BuildOptions,
+    buildkit: bool,
 ) -> Result<Prepared, BuildError> {
     let Some(b) = &svc.build else {
         return Err(fail(service, "has no `build:` section".into(), Some("add `build: DIR` or set `image:`".into())));
     };
-    for (key, set) in [
-        ("additional_contexts", !b.additional_contexts.is_empty()),
-        ("secrets", !b.secrets.is_empty()),
-        ("ssh", !b.ssh.is_empty()),
-        ("cache_to", !b.cache_to.is_empty()),
-        ("platforms", b.platforms.len() > 1),
+    let buildx = "or build with `docker buildx build -t IMAGE` and run with `--no-build`";
+    for (key, set, why) in [
+        ("additional_contexts", !b.additional_contexts.is_empty(), "a BuildKit session"),
+        ("secrets", !b.secrets.is_empty(), "a BuildKit session"),
+        ("ssh", !b.ssh.is_empty(), "a BuildKit session"),
+        ("cache_to", !b.cache_to.is_empty(), "a BuildKit cache exporter"),
+        ("platforms", b.platforms.len() > 1, "a multi-platform BuildKit exporter"),
     ] {
         if set {
             return Err(fail(
                 service,
                 format!(
-                    "`build.{key}` needs BuildKit, which wharf does not drive yet (it uses the engine's classic builder)"
+                    "`build.{key}` needs {why}, which wharf does not open (it sends builds to the engine's build API)"
                 ),
-                Some(format!(
-                    "remove `build.{key}`, or build with `docker buildx build -t IMAGE` and run with `--no-build`"
-                )),
+                Some(format!("remove `build.{key}`, {buildx}")),
             ));
         }
     }
@@ -111,21 +141,20 @@ pub fn prepare(
             Some("fix `build.context` (relative paths are resolved against the project directory)".into()),
         ));
     }
-    let mut ignore = match std::fs::read_to_string(root.join(".dockerignore")) {
-        Ok(text) => ignore::DockerIgnore::parse(&text).map_err(|e| {
+    let ignore_text = std::fs::read_to_string(root.join(".dockerignore")).ok();
+    let mut ignore = match &ignore_text {
+        Some(text) => ignore::DockerIgnore::parse(text).map_err(|e| {
             fail(
                 service,
                 format!("{}: {e}", root.join(".dockerignore").display()),
                 Some("fix or remove that line".into()),
             )
         })?,
-        Err(_) => ignore::DockerIgnore::default(),
+        None => ignore::DockerIgnore::default(),
     };
-    // The Dockerfile: inline, inside the context, or outside it (then sent under another name).
-    let mut extra = Vec::new();
-    let (dockerfile, text) = if let Some(inline) = &b.dockerfile_inline {
-        extra.push((EXTRA_DOCKERFILE.to_string(), inline.clone().into_bytes()));
-        (EXTRA_DOCKERFILE.to_string(), inline.clone())
+    // The Dockerfile: inline, inside the context, or outside it (then sent as an extra file).
+    let (inside, text) = if let Some(inline) = &b.dockerfile_inline {
+        (None, inline.clone())
     } else {
         let name = b.dockerfile.clone().unwrap_or_else(|| "Dockerfile".into());
         let path = root.join(&name);
@@ -136,30 +165,63 @@ pub fn prepare(
                 Some("fix `build.dockerfile` (it is relative to `build.context`)".into()),
             )
         })?;
-        match path.strip_prefix(root).ok().filter(|_| !name.contains("..")) {
-            Some(inside) => {
-                let inside = inside.to_string_lossy().replace('\\', "/");
-                let _ = ignore.push(&format!("!{inside}"));
-                (inside, text)
-            }
-            None => {
-                extra.push((EXTRA_DOCKERFILE.to_string(), text.clone().into_bytes()));
-                (EXTRA_DOCKERFILE.to_string(), text)
-            }
+        let inside = path.strip_prefix(root).ok().filter(|_| !name.contains(".."));
+        (inside.map(|i| i.to_string_lossy().replace('\\', "/")), text)
+    };
+    let file = b.dockerfile.clone().unwrap_or_else(|| {
+        if b.dockerfile_inline.is_some() { "dockerfile_inline".into() } else { "Dockerfile".into() }
+    });
+    // A Dockerfile the builder must read but `COPY` must not see (inline, outside the context,
+    // or excluded by `.dockerignore`): the classic builder drops it from the context when the
+    // sent `.dockerignore` names it; BuildKit, handed the context as a tar, keeps everything.
+    // Such builds go to the classic builder unless the Dockerfile needs BuildKit.
+    let hidden = inside.as_ref().is_none_or(|i| ignore.is_excluded(i));
+    let buildkit = buildkit && (!hidden || dockerfile::needs_buildkit(&text).is_some());
+    if buildkit && hidden {
+        eprintln!(
+            "warning: service `{service}`: the Dockerfile `{file}` is sent inside the build context for BuildKit, so `COPY .` copies it too (as `{}`)",
+            inside.as_deref().unwrap_or(EXTRA_DOCKERFILE)
+        );
+    }
+    let mut extra = Vec::new();
+    let dockerfile = match &inside {
+        Some(i) => {
+            let _ = ignore.push(&format!("!{i}"));
+            i.clone()
+        }
+        None => {
+            extra.push((EXTRA_DOCKERFILE.to_string(), text.clone().into_bytes()));
+            EXTRA_DOCKERFILE.to_string()
         }
     };
-    let _ = ignore.push("!.dockerignore");
-    if let Some(n) = dockerfile::needs_buildkit(&text) {
-        let file = b.dockerfile.clone().unwrap_or_else(|| {
-            if b.dockerfile_inline.is_some() { "dockerfile_inline".into() } else { "Dockerfile".into() }
-        });
+    if !buildkit {
+        // The classic builder reads `.dockerignore` from the context (and drops it, and the
+        // Dockerfile, when it names them); an extra Dockerfile is named there for it.
+        let _ = ignore.push("!.dockerignore");
+        if inside.is_none() {
+            let _ = ignore.push(".dockerignore");
+            let mut text = ignore_text.clone().unwrap_or_default();
+            text.push_str(&format!("\n{EXTRA_DOCKERFILE}\n"));
+            extra.push((".dockerignore".to_string(), text.into_bytes()));
+        }
+    }
+    if buildkit && let Some(n) = dockerfile::needs_session(&text) {
+        return Err(fail(
+            service,
+            format!("{file}:{}: {} needs a BuildKit session, which wharf does not open: `{}`", n.line, n.what, n.text),
+            Some(format!("rewrite that line (a `type=cache` or `type=bind` mount works), {buildx}")),
+        ));
+    }
+    if !buildkit && let Some(n) = dockerfile::needs_buildkit(&text) {
         return Err(fail(
             service,
             format!(
-                "{file}:{}: {} needs BuildKit, and wharf builds with the engine's classic builder: `{}`",
+                "{file}:{}: {} needs BuildKit, and this build uses the engine's classic builder: `{}`",
                 n.line, n.what, n.text
             ),
-            Some("rewrite that line for the classic builder, or build with `docker buildx build -t IMAGE` and run with `--no-build`".into()),
+            Some(format!(
+                "unset `DOCKER_BUILDKIT=0` if the engine has BuildKit, rewrite that line for the classic builder, {buildx}"
+            )),
         ));
     }
     let args = build_args(&b.args, &opts.args, env);
@@ -177,9 +239,17 @@ pub fn prepare(
         no_cache: opts.no_cache || b.no_cache == Some(true),
         pull: opts.pull || b.pull == Some(true),
         platform: b.platforms.first().cloned().or_else(|| svc.platform.clone()),
+        buildkit,
     };
     let context = context::Context { root: root.to_path_buf(), ignore, extra };
-    Ok(Prepared { service: service.to_string(), request, context, tags: b.tags.clone(), dockerfile_text: text })
+    Ok(Prepared {
+        service: service.to_string(),
+        request,
+        context,
+        tags: b.tags.clone(),
+        dockerfile_text: text,
+        dockerfile_name: file,
+    })
 }
 
 /// `build.args` with `--build-arg` over them; a key without a value takes the environment's
@@ -248,12 +318,11 @@ fn plain(line: &str) -> String {
 pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchanged: bool) -> Result<String, BuildError> {
     let kind = "Image";
     let tag = p.request.tag.clone();
+    let always = p.request.no_cache || p.request.pull;
     // Nothing changed since this image was built (context, Dockerfile, options, base images):
     // the builder would only replay its cache, so it is not asked.
-    let print = if skip_unchanged { fingerprint::of(e, &p).await } else { None };
+    let print = if skip_unchanged && !always { fingerprint::of(e, &p).await } else { None };
     if let Some(fp) = &print
-        && !p.request.no_cache
-        && !p.request.pull
         && let Ok(Some(existing)) = e.image_id(&tag).await
         && fingerprint::recorded(fp).as_ref() == Some(&existing)
     {
@@ -264,28 +333,50 @@ pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchange
         return Ok(existing);
     }
     crate::progress::report(kind, &tag, "Building");
-    let (body, sent) = context::stream(p.context);
+    // A build that runs regardless is fingerprinted while the builder works (it reads the context).
+    let (built, late) = futures::join!(send(e, &p, show_output), async {
+        if skip_unchanged && always { fingerprint::of(e, &p).await } else { None }
+    });
+    let id = built?;
+    if let Some(fp) = print.or(late) {
+        fingerprint::record(&fp, &id);
+    }
+    for t in &p.tags {
+        e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
+    }
+    crate::progress::report(kind, &tag, "Built");
+    Ok(id)
+}
+
+/// Sends the context and follows the builder until it reports the image.
+async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool) -> Result<String, BuildError> {
+    let tag = &p.request.tag;
+    let (body, sent) = context::stream(p.context.clone());
     let mut stream = e.build_image(&p.request, body);
-    let mut output = String::new();
-    let mut id = None;
+    let (mut output, mut steps, mut id) = (String::new(), steps::Steps::default(), None);
+    let show = |lines: &mut dyn Iterator<Item = String>| {
+        for line in lines.filter(|_| show_output) {
+            crate::progress::println(&format!("{}  {line}", p.service));
+        }
+    };
     while let Some(item) = stream.next().await {
         match item {
             Ok(BuildMessage::Output(text)) => {
-                if show_output {
-                    for line in text.lines().map(plain).filter(|l| !l.trim().is_empty()) {
-                        crate::progress::println(&format!("{}  {line}", p.service));
-                    }
-                }
+                show(&mut text.lines().map(plain).filter(|l| !l.trim().is_empty()));
                 output.push_str(&text);
             }
             Ok(BuildMessage::ImageId(i)) => id = Some(i),
+            Ok(m) => show(&mut steps.apply(&m).into_iter()),
             Err(err) => {
-                crate::progress::detail(kind, &tag, "Error", &err.to_string());
+                crate::progress::detail("Image", tag, "Error", &err.to_string());
                 let why = match sent.await {
                     Ok(Err(io)) => format!("cannot send the build context: {io}"),
                     _ => err.to_string(),
                 };
-                let step = last_step(&output);
+                if let Some((message, hint)) = steps::parse_error(&why, &p.dockerfile_name) {
+                    return Err(fail(&p.service, message, Some(hint)));
+                }
+                let step = steps.failed().unwrap_or_else(|| last_step(&output));
                 let message = if step.is_empty() { why } else { format!("{why}\n{step}") };
                 return Err(fail(&p.service, message, None));
             }
@@ -294,23 +385,15 @@ pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchange
     if let Ok(Err(io)) = sent.await {
         return Err(fail(&p.service, format!("cannot send the build context: {io}"), None));
     }
-    let id = match id {
-        Some(i) => i,
+    match id {
+        Some(i) => Ok(i),
         None => e
-            .image_id(&tag)
+            .image_id(tag)
             .await
             .ok()
             .flatten()
-            .ok_or_else(|| fail(&p.service, format!("the builder reported no image for `{tag}`"), None))?,
-    };
-    if let Some(fp) = &print {
-        fingerprint::record(fp, &id);
+            .ok_or_else(|| fail(&p.service, format!("the builder reported no image for `{tag}`"), None)),
     }
-    for t in &p.tags {
-        e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
-    }
-    crate::progress::report(kind, &tag, "Built");
-    Ok(id)
 }
 
 /// Builds `services` (those with `build:`), at most `opts.parallel` at a time, each image once
@@ -323,12 +406,13 @@ pub async fn build_services<E: Engine>(
     opts: &BuildOptions,
 ) -> Result<Vec<(String, String)>, BuildError> {
     let mut prepared: Vec<Prepared> = Vec::new();
+    let buildkit = opts.builder.buildkit(e);
     for name in services {
         let Some(svc) = project.services.get(name) else { continue };
         if svc.build.is_none() {
             continue;
         }
-        let p = prepare(project, name, svc, env, opts)?;
+        let p = prepare(project, name, svc, env, opts, buildkit)?;
         if prepared.iter().any(|q| q.request.tag == p.request.tag) {
             continue;
         }
@@ -344,4 +428,67 @@ pub async fn build_services<E: Engine>(
         .collect()
         .await;
     results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Prepares service `app` of `yaml`, with `files` written first; `buildkit`: the engine's offer.
+    fn prepared(yaml: &str, files: &[(&str, &str)], buildkit: bool) -> Result<Prepared, BuildError> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
+        let opts = crate::LoadOptions {
+            files: vec![dir.path().join("compose.yaml")],
+            project_name: Some("p".into()),
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let project = crate::load(&opts).unwrap().project;
+        prepare(&project, "app", &project.services["app"], &IndexMap::new(), &BuildOptions::default(), buildkit)
+    }
+
+    const CLASSIC: &str = "FROM scratch\nCOPY . /\n";
+    const KIT: &str = "FROM scratch\nRUN --mount=type=cache,target=/c true\n";
+
+    #[test]
+    fn buildkit_gets_builds_whose_dockerfile_copy_would_not_see() {
+        let build = "services:\n  app: {build: .}\n";
+        let p = prepared(build, &[("Dockerfile", CLASSIC), (".dockerignore", ".dockerignore\n")], true).unwrap();
+        assert!(p.request.buildkit);
+        assert!(p.context.ignore.is_excluded(".dockerignore"), "BuildKit gets the context as `COPY` sees it");
+        assert!(p.context.extra.is_empty());
+        // Excluded, inline or outside the context: the classic builder, told to drop it.
+        let p = prepared(build, &[("Dockerfile", CLASSIC), (".dockerignore", "Dockerfile\n")], true).unwrap();
+        assert!(!p.request.buildkit);
+        assert!(!p.context.ignore.is_excluded("Dockerfile") && !p.context.ignore.is_excluded(".dockerignore"));
+        let inline = "services:\n  app: {build: {context: ., dockerfile_inline: \"FROM scratch\\n\"}}\n";
+        let p = prepared(inline, &[("x", "")], true).unwrap();
+        assert!(!p.request.buildkit);
+        assert_eq!(p.request.dockerfile, EXTRA_DOCKERFILE);
+        let names: Vec<&str> = p.context.extra.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, [EXTRA_DOCKERFILE, ".dockerignore"]);
+        assert!(String::from_utf8_lossy(&p.context.extra[1].1).contains(EXTRA_DOCKERFILE));
+        // ... unless only BuildKit can build it.
+        let p = prepared(build, &[("Dockerfile", KIT), (".dockerignore", "Dockerfile\n")], true).unwrap();
+        assert!(p.request.buildkit);
+    }
+
+    #[test]
+    fn each_builder_refuses_what_it_cannot_do() {
+        let build = "services:\n  app: {build: .}\n";
+        let err = prepared(build, &[("Dockerfile", KIT)], false).unwrap_err();
+        assert!(err.message.starts_with("Dockerfile:2: `RUN --mount` needs BuildKit"), "{err}");
+        let secret = "FROM scratch\nRUN --mount=type=secret,id=a true\n";
+        let err = prepared(build, &[("Dockerfile", secret)], true).unwrap_err();
+        assert!(err.message.contains("needs a BuildKit session"), "{err}");
+        let ssh = "services:\n  app: {build: {context: ., ssh: [default]}}\n";
+        let err = prepared(ssh, &[("Dockerfile", CLASSIC)], true).unwrap_err();
+        assert!(err.message.starts_with("`build.ssh` needs a BuildKit session"), "{err}");
+    }
 }

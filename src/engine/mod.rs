@@ -5,6 +5,8 @@
 pub mod docker;
 pub mod fake;
 pub mod reference;
+mod transfer;
+pub use transfer::{BuildMessage, BuildRequest, BuildStep, ContextStream, Credentials, TransferProgress};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -315,62 +317,6 @@ pub struct ImageInfo {
     pub labels: BTreeMap<String, String>,
 }
 
-/// One image build through the engine's classic builder; the context goes separately, as a tar.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct BuildRequest {
-    /// The image reference to tag the result with.
-    pub tag: String,
-    /// The Dockerfile's path inside the context tar.
-    pub dockerfile: String,
-    pub args: BTreeMap<String, String>,
-    pub target: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub cache_from: Vec<String>,
-    pub network: Option<String>,
-    /// `host:ip` entries.
-    pub extra_hosts: Vec<String>,
-    pub shm_size: Option<i64>,
-    pub no_cache: bool,
-    /// Always try to pull newer versions of the base images.
-    pub pull: bool,
-    pub platform: Option<String>,
-}
-
-/// What a build reports as it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BuildMessage {
-    /// Builder output (`Step 2/4 : COPY . /app`, the steps' own output), one or more lines.
-    Output(String),
-    /// The ID of the built image.
-    ImageId(String),
-}
-
-/// A pull's or push's progress, one layer (or the image, with no `id`) at a time.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TransferProgress {
-    pub id: Option<String>,
-    pub status: String,
-    pub current: Option<i64>,
-    pub total: Option<i64>,
-}
-
-/// Registry credentials for one pull or push (never printed).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-    pub server: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Credentials {{ server: {:?}, username: {:?}, password: <hidden> }}", self.server, self.username)
-    }
-}
-
-/// A build context: tar bytes, streamed.
-pub type ContextStream = futures::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>;
-
 /// The caller's side of an attached container or TTY exec.
 #[derive(Debug)]
 pub struct Terminal {
@@ -538,8 +484,12 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn image_info(&self, image: &str) -> impl Future<Output = Result<Option<ImageInfo>>> + Send;
     /// Whether the engine runs `healthcheck.start_interval` itself (API ≥ 1.44).
     fn supports_start_interval(&self) -> bool;
-    /// Builds an image from a tar context with the classic builder.
+    /// Builds an image from a tar context, with BuildKit or the classic builder.
     fn build_image(&self, req: &BuildRequest, context: ContextStream) -> EngineStream<BuildMessage>;
+    /// Whether [`BuildRequest::buildkit`] builds can run here (the classic builder always can).
+    fn supports_buildkit(&self) -> bool {
+        false
+    }
     /// Pulls `image` (`name[:tag]` or `name@digest`).
     fn pull_image(&self, image: &str, auth: Option<Credentials>) -> EngineStream<TransferProgress>;
     /// Pushes `image` (`name[:tag]`) to its registry.

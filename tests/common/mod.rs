@@ -31,7 +31,13 @@ impl Stack {
         Stack { project, dir }
     }
     pub fn wharf(&self, args: &[&str]) -> (bool, String, String) {
-        self.run(Command::new(env!("CARGO_BIN_EXE_wharf")).arg("-p").arg(&self.project).args(args))
+        self.wharf_with(&[], args)
+    }
+    /// `wharf` with more environment variables.
+    pub fn wharf_with(&self, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        cmd.envs(env.iter().copied()).arg("-p").arg(&self.project).args(args);
+        self.run(&mut cmd)
     }
     /// Runs `cmd` in the stack's directory: (success, stdout, stderr).
     pub fn run(&self, cmd: &mut Command) -> (bool, String, String) {

@@ -96,6 +96,7 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
         show_output: !a.quiet && crate::progress::mode() != crate::progress::Mode::Quiet,
         parallel: parallel(g),
         skip_unchanged: true,
+        ..BuildOptions::default()
     };
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await.map_err(engine_err)?;

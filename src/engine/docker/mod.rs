@@ -23,6 +23,7 @@ use super::{
 use crate::plan::labels::PROJECT;
 
 mod body;
+mod buildkit;
 mod exec;
 mod image;
 use body::{create_body, endpoint_settings, map_if_any};
@@ -409,7 +410,18 @@ impl Engine for DockerEngine {
         req: &super::BuildRequest,
         context: super::ContextStream,
     ) -> super::EngineStream<super::BuildMessage> {
-        image::build(&self.docker, req, context)
+        match (req.buildkit, buildkit::Socket::parse(&self.endpoint)) {
+            (true, Some(socket)) => {
+                let v = self.docker.client_version();
+                buildkit::build(socket, format!("{}.{}", v.major_version, v.minor_version), req, context)
+            }
+            _ => image::build(&self.docker, req, context),
+        }
+    }
+
+    fn supports_buildkit(&self) -> bool {
+        let v = self.docker.client_version();
+        buildkit::Socket::parse(&self.endpoint).is_some() && (v.major_version, v.minor_version) >= (1, 39)
     }
 
     fn pull_image(

@@ -508,6 +508,10 @@ impl Engine for FakeEngine {
         self.build(req, context)
     }
 
+    fn supports_buildkit(&self) -> bool {
+        true
+    }
+
     fn pull_image(&self, image: &str, _auth: Option<super::Credentials>) -> EngineStream<super::TransferProgress> {
         self.pull(image)
     }
