@@ -5,6 +5,7 @@ context, tools alternating within each repetition. Reports medians and ratios, n
 
 - cold build (`--no-cache`): the context is walked, filtered, sent and copied into a layer;
 - cached rebuild: nothing changed, so the time is context preparation + transfer + cache checks;
+- one file changed: the same, after one file of the context changed (COPY and later steps rerun);
 - wharf's build with a context of the same files and no exclusions, for scale.
 
 Both tools build through the engine's embedded BuildKit by default (compose v2 over a session,
@@ -60,7 +61,7 @@ class UnixHTTP(http.client.HTTPConnection):
 def packed_context(ctx):
     """The context as wharf sends it: everything but `*.tmp`, Dockerfile and .dockerignore included."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
         for root, dirs, files in os.walk(ctx):
             dirs.sort()
             for name in sorted(files):
@@ -117,7 +118,9 @@ def main():
             "wharf-classic": wharf(projects["wharf-classic"]),
             "classic": compose(projects["classic"]),
         }
-        res = {(k, m): [] for k in runs for m in ("cold", "cached")}
+        modes = ("cold", "cached", "one-changed")
+        res = {(k, m): [] for k in runs for m in modes}
+        changed = os.path.join(d, "ctx", "d000", "f00000.txt")
         floors = []
         for rep in range(a.reps):
             floors.append(floor(body, f"{tag}f-app"))
@@ -125,6 +128,9 @@ def main():
                 env = env_classic if tool in ("classic", "wharf-classic") else None
                 res[(tool, "cold")].append(timed(mk(["--no-cache"]), d, env))
                 res[(tool, "cached")].append(timed(mk([]), d, env))
+                with open(changed, "a") as f:
+                    f.write(f"{tool} {rep}\n")
+                res[(tool, "one-changed")].append(timed(mk([]), d, env))
             print(f"rep {rep + 1}/{a.reps} done", file=sys.stderr)
         count = subprocess.run(["docker", "run", "--rm", f"{projects['wharf']}-app", "cat", "/count"],
                                capture_output=True, text=True).stdout.strip()
@@ -138,14 +144,14 @@ def main():
         f = statistics.median(floors)
         print("BuildKit (default for both):")
         print(f"{'':10} {'wharf':>8} {'compose v2':>11} {'floor':>8}   wharf/v2  wharf/floor")
-        for m in ("cold", "cached"):
+        for m in modes:
             w, c = med[("wharf", m)], med[("compose", m)]
             fl = f"{f:8.3f}" if m == "cold" else f"{'':8}"
             ratio = f"{w / f:9.2f}x" if m == "cold" else ""
             print(f"{m:10} {w:8.3f} {c:11.3f} {fl}   {w / c:7.2f}x  {ratio}")
         print("classic builder (DOCKER_BUILDKIT=0 for both):")
         print(f"{'':10} {'wharf':>8} {'compose v2':>11}   wharf/v2")
-        for m in ("cold", "cached"):
+        for m in modes:
             w, k = med[("wharf-classic", m)], med[("classic", m)]
             print(f"{m:10} {w:8.3f} {k:11.3f}   {w / k:7.2f}x")
         print(f"wharf cold build with nothing excluded ({a.files} files): {full:.3f} s")

@@ -138,7 +138,17 @@ pub fn visit(
 
 /// Appends what is sent from `root` to the tar; counts the regular files in `files`.
 fn walk(root: &Path, ignore: &DockerIgnore, b: &mut tar::Builder<ChannelWriter>, files: &mut u64) -> io::Result<()> {
+    let mut first = true;
     visit(root, "", ignore, &mut |rel, path, meta| {
+        // BuildKit tells a tar context from a Dockerfile by reading one header from the first
+        // KiB; a long first name (a GNU long-name record before its header) would not fit.
+        if std::mem::take(&mut first) && rel.len() >= 100 {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            b.append_data(&mut h, "./", io::empty())?;
+        }
         let mut h = tar::Header::new_gnu();
         h.set_metadata_in_mode(meta, tar::HeaderMode::Complete);
         h.set_uid(0);
@@ -223,6 +233,24 @@ mod tests {
             seen.push(format!("{}={s}", e.path().unwrap().display()));
         }
         assert_eq!(seen, ["a.txt=hello", "dir/=", "dir/b.txt=world", ".wharf.Dockerfile=FROM scratch\n"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_long_first_name_still_leaves_a_whole_header_in_the_first_kib() {
+        let long = "n".repeat(120);
+        let d = tree(&[(long.as_str(), "x")]);
+        let ctx = Context { root: d.path().to_path_buf(), ignore: DockerIgnore::default(), extra: vec![] };
+        let (s, _) = stream(ctx);
+        let bytes: Vec<u8> = s.map(|c| c.unwrap()).collect::<Vec<Bytes>>().await.concat();
+        let mut head = tar::Archive::new(&bytes[..1024]);
+        let first = head.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(first.path().unwrap().to_str(), Some("./"));
+        let names: Vec<String> = tar::Archive::new(bytes.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["./", long.as_str()]);
     }
 
     #[tokio::test(flavor = "multi_thread")]
