@@ -258,6 +258,36 @@ services:
 }
 
 #[test]
+fn a_base_image_behind_credentials_is_pulled_by_wharf_before_a_buildkit_build() {
+    assert!(registry_up(), "no registry on 127.0.0.1:5000: run scripts/setup.sh");
+    let s = Stack::new(
+        "privbase",
+        r#"
+services:
+  app:
+    build: {context: app, labels: {wharf.test.project: "${COMPOSE_PROJECT_NAME}"}}
+    init: true
+    command: ["sleep", "300"]
+"#,
+    );
+    let base = format!("127.0.0.1:5000/{}/base:1", s.project);
+    s.docker(&["tag", "wharf-busybox:latest", &base]);
+    s.docker(&["push", &base]);
+    s.docker(&["rmi", &base]);
+    assert_eq!(s.inspect("{{.Id}}", &base), "", "the base is only in the registry");
+    s.file("app/Dockerfile", &format!("FROM {base}\nRUN echo built-on-base > /mark\n"));
+    // Credentials for the registry (this one takes any): BuildKit, without a session, would
+    // pull anonymously, so wharf pulls the base with them first.
+    s.file("docker-config/config.json", r#"{"auths": {"127.0.0.1:5000": {"auth": "dTpw"}}}"#);
+    let config = s.dir.path().join("docker-config");
+    let (ok, _, err) =
+        s.wharf_with(&[("DOCKER_CONFIG", config.to_str().unwrap())], &["--progress", "plain", "up", "-d"]);
+    assert!(ok, "{err}");
+    assert!(err.contains(&format!("Image {base}  Pulled")), "{err}");
+    assert_eq!(s.docker(&["exec", &s.container("app", 1), "cat", "/mark"]).trim(), "built-on-base");
+}
+
+#[test]
 fn up_pulls_a_missing_image_and_an_absent_registry_is_named_quickly() {
     assert!(registry_up(), "no registry on 127.0.0.1:5000: run scripts/setup.sh");
     let s = Stack::new("pull", "services: {}\n");

@@ -319,6 +319,8 @@ pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchange
     let kind = "Image";
     let tag = p.request.tag.clone();
     let always = p.request.no_cache || p.request.pull;
+    let mut p = p;
+    pull_private_bases(e, &mut p).await?;
     // Nothing changed since this image was built (context, Dockerfile, options, base images):
     // the builder would only replay its cache, so it is not asked.
     let print = if skip_unchanged && !always { fingerprint::of(e, &p).await } else { None };
@@ -346,6 +348,23 @@ pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchange
     }
     crate::progress::report(kind, &tag, "Built");
     Ok(id)
+}
+
+/// BuildKit without a session pulls base images anonymously. When the docker config has
+/// credentials for a base image's registry, wharf pulls the Dockerfile's base images itself
+/// first (with them), and BuildKit takes the local ones.
+async fn pull_private_bases<E: Engine>(e: &E, p: &mut Prepared) -> Result<(), BuildError> {
+    let Some(bases) = fingerprint::bases(&p.dockerfile_text).filter(|_| p.request.buildkit) else { return Ok(()) };
+    if !bases.iter().any(|b| registry::credentials(b).is_some()) {
+        return Ok(());
+    }
+    for b in &bases {
+        if p.request.pull || !matches!(e.image_id(b).await, Ok(Some(_))) {
+            registry::pull(e, b, false).await.map_err(|x| ensure::pull_error(b, x))?;
+        }
+    }
+    p.request.pull = false;
+    Ok(())
 }
 
 /// Sends the context and follows the builder until it reports the image.
