@@ -387,10 +387,10 @@ async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool) -> Result<Strin
             Ok(BuildMessage::ImageId(i)) => id = Some(i),
             Ok(m) => show(&mut steps.apply(&m).into_iter()),
             Err(err) => {
-                crate::progress::detail("Image", tag, "Error", &err.to_string());
+                crate::progress::detail("Image", tag, "Error", &steps::tidy(&err.to_string()));
                 let why = match sent.await {
                     Ok(Err(io)) => format!("cannot send the build context: {io}"),
-                    _ => err.to_string(),
+                    _ => steps::tidy(&err.to_string()),
                 };
                 if let Some((message, hint)) = steps::parse_error(&why, &p.dockerfile_name) {
                     return Err(fail(&p.service, message, Some(hint)));

@@ -74,6 +74,16 @@ impl Steps {
     }
 }
 
+/// A BuildKit error without the frontend's wrapping (`failed to solve with frontend
+/// dockerfile.v0: failed to create LLB definition: `), which says nothing to the user.
+pub fn tidy(message: &str) -> String {
+    let mut m = message.to_string();
+    for wrap in ["failed to solve with frontend dockerfile.v0: ", "failed to create LLB definition: "] {
+        m = m.replacen(wrap, "", 1);
+    }
+    m
+}
+
 /// A Dockerfile parse error from BuildKit's frontend (`… dockerfile parse error line 2: Unknown
 /// flag: link`), as `DOCKERFILE:2: Unknown flag: link` with what to do.
 pub fn parse_error(message: &str, dockerfile: &str) -> Option<(String, String)> {
@@ -152,5 +162,7 @@ mod tests {
         assert_eq!(msg, "web/Dockerfile:2: Unknown flag: link");
         assert!(hint.contains("# syntax=docker/dockerfile:1"), "{hint}");
         assert_eq!(parse_error("exit code: 3", "Dockerfile"), None);
+        let m = "the engine refused building image `x`: failed to solve with frontend dockerfile.v0: failed to create LLB definition: target stage nosuch could not be found";
+        assert_eq!(tidy(m), "the engine refused building image `x`: target stage nosuch could not be found");
     }
 }
