@@ -131,17 +131,7 @@ mod tests {
     use crate::engine::fake::FakeEngine;
 
     fn project(yaml: &str) -> (Project, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("app")).unwrap();
-        std::fs::write(dir.path().join("app/Dockerfile"), "FROM scratch\n").unwrap();
-        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
-        let opts = crate::LoadOptions {
-            files: vec![dir.path().join("compose.yaml")],
-            project_name: Some("p".into()),
-            cwd: dir.path().to_path_buf(),
-            ..Default::default()
-        };
-        (crate::load(&opts).unwrap().project, dir)
+        crate::build::tests::project(yaml, &[("app/Dockerfile", "FROM scratch\n")])
     }
 
     fn ops(e: &FakeEngine) -> Vec<String> {

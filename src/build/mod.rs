@@ -450,11 +450,11 @@ pub async fn build_services<E: Engine>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// Prepares service `app` of `yaml`, with `files` written first; `buildkit`: the engine's offer.
-    fn prepared(yaml: &str, files: &[(&str, &str)], buildkit: bool) -> Result<Prepared, BuildError> {
+    /// Project `p` of `yaml` in a new directory, with `files` written there first.
+    pub(crate) fn project(yaml: &str, files: &[(&str, &str)]) -> (Project, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         for (path, text) in files {
             let p = dir.path().join(path);
@@ -468,7 +468,12 @@ mod tests {
             cwd: dir.path().to_path_buf(),
             ..Default::default()
         };
-        let project = crate::load(&opts).unwrap().project;
+        (crate::load(&opts).unwrap().project, dir)
+    }
+
+    /// Prepares service `app` of `yaml`, with `files` written first; `buildkit`: the engine's offer.
+    fn prepared(yaml: &str, files: &[(&str, &str)], buildkit: bool) -> Result<Prepared, BuildError> {
+        let (project, _dir) = project(yaml, files);
         prepare(&project, "app", &project.services["app"], &IndexMap::new(), &BuildOptions::default(), buildkit)
     }
 
