@@ -38,32 +38,16 @@ pub struct BuildOptions {
     pub parallel: usize,
     /// Skip a build whose fingerprint matches the image its tag names (see [`fingerprint`]).
     pub skip_unchanged: bool,
-    pub builder: Builder,
+    /// Use the engine's classic builder even where BuildKit is offered (as `DOCKER_BUILDKIT=0`).
+    pub classic: bool,
 }
 
-/// Which of the engine's builders runs the builds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Builder {
-    /// BuildKit where the engine offers it, unless `DOCKER_BUILDKIT` is false (compose v2's choice).
-    #[default]
-    Auto,
-    BuildKit,
-    Classic,
-}
-
-impl Builder {
-    /// Whether builds go to BuildKit on `e`.
-    pub fn buildkit<E: Engine>(self, e: &E) -> bool {
-        let off = || {
-            std::env::var("DOCKER_BUILDKIT")
-                .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "f" | "false" | "no" | "off"))
-        };
-        match self {
-            Builder::Classic => false,
-            Builder::BuildKit => e.supports_buildkit(),
-            Builder::Auto => e.supports_buildkit() && !off(),
-        }
-    }
+/// Whether builds go to BuildKit on `e`: where the engine offers it, unless `opts.classic` or
+/// `DOCKER_BUILDKIT` is false (compose v2's choice).
+pub fn use_buildkit<E: Engine>(e: &E, opts: &BuildOptions) -> bool {
+    let off = std::env::var("DOCKER_BUILDKIT")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "f" | "false" | "no" | "off"));
+    e.supports_buildkit() && !opts.classic && !off
 }
 
 /// A failed build, naming the service and saying what to do.
@@ -387,10 +371,11 @@ async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool) -> Result<Strin
             Ok(BuildMessage::ImageId(i)) => id = Some(i),
             Ok(m) => show(&mut steps.apply(&m).into_iter()),
             Err(err) => {
-                crate::progress::detail("Image", tag, "Error", &steps::tidy(&err.to_string()));
+                let said = steps::tidy(&err.to_string());
+                crate::progress::detail("Image", tag, "Error", &said);
                 let why = match sent.await {
                     Ok(Err(io)) => format!("cannot send the build context: {io}"),
-                    _ => steps::tidy(&err.to_string()),
+                    _ => said,
                 };
                 if let Some((message, hint)) = steps::parse_error(&why, &p.dockerfile_name) {
                     return Err(fail(&p.service, message, Some(hint)));
@@ -425,7 +410,7 @@ pub async fn build_services<E: Engine>(
     opts: &BuildOptions,
 ) -> Result<Vec<(String, String)>, BuildError> {
     let mut prepared: Vec<Prepared> = Vec::new();
-    let buildkit = opts.builder.buildkit(e);
+    let buildkit = use_buildkit(e, opts);
     for name in services {
         let Some(svc) = project.services.get(name) else { continue };
         if svc.build.is_none() {
