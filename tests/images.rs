@@ -276,12 +276,18 @@ services:
     s.docker(&["rmi", &base]);
     assert_eq!(s.inspect("{{.Id}}", &base), "", "the base is only in the registry");
     s.file("app/Dockerfile", &format!("FROM {base}\nRUN echo built-on-base > /mark\n"));
-    // Credentials for the registry (this one takes any): BuildKit, without a session, would
-    // pull anonymously, so wharf pulls the base with them first.
-    s.file("docker-config/config.json", r#"{"auths": {"127.0.0.1:5000": {"auth": "dTpw"}}}"#);
+    // Credentials for the registry (this one takes any), from a credential helper: BuildKit,
+    // without a session, would pull anonymously, so wharf pulls the base with them first.
+    s.file("docker-config/config.json", r#"{"credsStore": "wharftest"}"#);
+    let helper = "#!/bin/sh\nread -r server\n[ \"$1 $server\" = 'get 127.0.0.1:5000' ] && echo '{\"Username\":\"u\",\"Secret\":\"p\"}'\n";
+    s.file("bin/docker-credential-wharftest", helper);
+    let bin = s.dir.path().join("bin");
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(bin.join("docker-credential-wharftest"), mode).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     let config = s.dir.path().join("docker-config");
-    let (ok, _, err) =
-        s.wharf_with(&[("DOCKER_CONFIG", config.to_str().unwrap())], &["--progress", "plain", "up", "-d"]);
+    let env = [("DOCKER_CONFIG", config.to_str().unwrap()), ("PATH", path.as_str())];
+    let (ok, _, err) = s.wharf_with(&env, &["--progress", "plain", "up", "-d"]);
     assert!(ok, "{err}");
     assert!(err.contains(&format!("Image {base}  Pulled")), "{err}");
     assert_eq!(s.docker(&["exec", &s.container("app", 1), "cat", "/mark"]).trim(), "built-on-base");

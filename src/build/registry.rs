@@ -1,6 +1,7 @@
 //! Pulling and pushing: each service's `pull_policy` (or `--pull`/`--policy`) decides whether an
 //! image is pulled, built or left alone; credentials come from the docker CLI's config file
-//! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`, `auths`), never printed.
+//! (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`: its credential helpers, else
+//! `auths`), never printed.
 
 use std::time::Duration;
 
@@ -86,24 +87,68 @@ fn config_dir() -> Option<std::path::PathBuf> {
     }
 }
 
-/// The credentials `config.json` holds for `image`'s registry, if any.
+/// The credentials the docker CLI's config holds for `image`'s registry, if any: from the
+/// registry's credential helper (`credHelpers`, else `credsStore`), else from `auths`.
 pub fn credentials(image: &str) -> Option<Credentials> {
     let text = std::fs::read_to_string(config_dir()?.join("config.json")).ok()?;
-    credentials_in(&text, reference::registry(image))
+    let registry = reference::registry(image);
+    helper_for(&text, registry)
+        .and_then(|h| from_helper(std::process::Command::new(format!("docker-credential-{h}")), registry))
+        .or_else(|| credentials_in(&text, registry))
 }
 
-/// [`credentials`] on a config file's text (`auths` entries: `auth` is base64 `user:password`,
-/// or `username`/`password`; keys may carry a scheme and path).
+/// `host[:port]` of a config key (which may carry a scheme and a path), Docker Hub as `docker.io`.
+fn host(key: &str) -> String {
+    let k = key.trim_start_matches("https://").trim_start_matches("http://");
+    let k = k.split('/').next().unwrap_or(k);
+    if k == "index.docker.io" || k == "registry-1.docker.io" { "docker.io".to_string() } else { k.to_string() }
+}
+
+/// The credential helper for `registry`: its `credHelpers` entry, else `credsStore`.
+fn helper_for(config: &str, registry: &str) -> Option<String> {
+    let json: serde_json::Value = serde_json::from_str(config).ok()?;
+    let own = json
+        .get("credHelpers")
+        .and_then(|h| h.as_object())
+        .and_then(|h| h.iter().find(|(k, _)| host(k) == registry).and_then(|(_, v)| v.as_str().map(str::to_string)));
+    own.or_else(|| json.get("credsStore").and_then(|s| s.as_str()).map(str::to_string)).filter(|h| !h.is_empty())
+}
+
+/// Asks a credential helper (`docker-credential-NAME get`: the server on stdin, JSON back);
+/// `None` when it is missing, fails or knows nothing of the registry.
+fn from_helper(mut helper: std::process::Command, registry: &str) -> Option<Credentials> {
+    use std::io::Write;
+    use std::process::Stdio;
+    // Docker Hub is keyed by its old index address, as the docker CLI does.
+    let server = if registry == "docker.io" { "https://index.docker.io/v1/".to_string() } else { registry.to_string() };
+    let mut child =
+        helper.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().ok()?;
+    child.stdin.take()?.write_all(server.as_bytes()).ok()?;
+    let out = child.wait_with_output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let field = |f: &str| json.get(f).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    let (username, secret) = (field("Username"), field("Secret"));
+    if secret.is_empty() {
+        return None;
+    }
+    Some(if username == "<token>" {
+        Credentials { server, identity_token: Some(secret), ..Default::default() }
+    } else {
+        Credentials { username, password: secret, server, identity_token: None }
+    })
+}
+
+/// [`credentials`] from a config file's `auths` (`auth` is base64 `user:password`, or
+/// `username`/`password`, or an `identitytoken`).
 fn credentials_in(config: &str, registry: &str) -> Option<Credentials> {
     let json: serde_json::Value = serde_json::from_str(config).ok()?;
     let auths = json.get("auths")?.as_object()?;
-    let host = |k: &str| {
-        let k = k.trim_start_matches("https://").trim_start_matches("http://");
-        let k = k.split('/').next().unwrap_or(k);
-        if k == "index.docker.io" || k == "registry-1.docker.io" { "docker.io".to_string() } else { k.to_string() }
-    };
     let (key, entry) = auths.iter().find(|(k, _)| host(k) == registry)?;
-    let field = |f: &str| entry.get(f).and_then(|v| v.as_str()).map(str::to_string);
+    let field = |f: &str| entry.get(f).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
+    let identity_token = field("identitytoken");
     let (username, password) = match field("auth") {
         Some(a) => {
             let decoded = base64::engine::general_purpose::STANDARD.decode(a.trim()).ok()?;
@@ -111,9 +156,10 @@ fn credentials_in(config: &str, registry: &str) -> Option<Credentials> {
             let (u, p) = s.split_once(':')?;
             (u.to_string(), p.to_string())
         }
+        None if identity_token.is_some() => (field("username").unwrap_or_default(), String::new()),
         None => (field("username")?, field("password")?),
     };
-    Some(Credentials { username, password, server: key.clone() })
+    Some(Credentials { username, password, server: key.clone(), identity_token })
 }
 
 /// Pulls one image, reporting each layer's progress; a failure names the image and carries the
@@ -217,5 +263,46 @@ mod tests {
         assert_eq!((local.username.as_str(), local.server.as_str()), ("bob", "127.0.0.1:5000"));
         assert_eq!(credentials_in(&config, "ghcr.io"), None);
         assert!(!format!("{hub:?}").contains("s3cret"), "credentials are never printed");
+    }
+
+    #[test]
+    fn credential_helpers_per_registry_then_the_store() {
+        let config =
+            r#"{"credsStore": "desktop", "credHelpers": {"123.dkr.ecr.eu-west-1.amazonaws.com": "ecr-login"}}"#;
+        assert_eq!(helper_for(config, "123.dkr.ecr.eu-west-1.amazonaws.com").as_deref(), Some("ecr-login"));
+        assert_eq!(helper_for(config, "docker.io").as_deref(), Some("desktop"));
+        assert_eq!(helper_for(r#"{"auths": {}}"#, "docker.io"), None);
+        let token = r#"{"auths": {"tok.example": {"identitytoken": "refresh"}}}"#;
+        assert_eq!(credentials_in(token, "tok.example").unwrap().identity_token.as_deref(), Some("refresh"));
+    }
+
+    #[test]
+    fn a_helper_is_asked_with_the_server_on_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("docker-credential-test");
+        // Knows Docker Hub (a password) and one registry (an identity token), nothing else.
+        let script = r#"#!/bin/sh
+[ "$1" = get ] || exit 1
+read -r server
+case "$server" in
+  https://index.docker.io/v1/) echo '{"ServerURL":"x","Username":"carol","Secret":"pw"}' ;;
+  tok.example) echo '{"Username":"<token>","Secret":"refresh"}' ;;
+  *) echo 'credentials not found in native keychain'; exit 1 ;;
+esac
+"#;
+        std::fs::write(&helper, script).unwrap();
+        // Run through `sh`: executing a file just written races other tests' forks (ETXTBSY).
+        let program = || {
+            let mut c = std::process::Command::new("sh");
+            c.arg(&helper);
+            c
+        };
+        let hub = from_helper(program(), "docker.io").unwrap();
+        assert_eq!((hub.username.as_str(), hub.password.as_str()), ("carol", "pw"));
+        assert_eq!(hub.server, "https://index.docker.io/v1/");
+        let tok = from_helper(program(), "tok.example").unwrap();
+        assert_eq!((tok.username.as_str(), tok.identity_token.as_deref()), ("", Some("refresh")));
+        assert_eq!(from_helper(program(), "ghcr.io"), None);
+        assert_eq!(from_helper(std::process::Command::new("/nonexistent/docker-credential-x"), "docker.io"), None);
     }
 }

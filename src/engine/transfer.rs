@@ -67,6 +67,8 @@ pub struct Credentials {
     pub username: String,
     pub password: String,
     pub server: String,
+    /// An OAuth refresh token the registry takes instead of a password.
+    pub identity_token: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {

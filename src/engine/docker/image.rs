@@ -18,9 +18,10 @@ use super::map_err;
 
 fn creds(c: Option<Credentials>) -> Option<DockerCredentials> {
     c.map(|c| DockerCredentials {
-        username: Some(c.username),
-        password: Some(c.password),
+        username: Some(c.username).filter(|u| !u.is_empty()),
+        password: Some(c.password).filter(|p| !p.is_empty()),
         serveraddress: Some(c.server),
+        identitytoken: c.identity_token,
         ..Default::default()
     })
 }
