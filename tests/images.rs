@@ -239,8 +239,9 @@ services:
     );
     s.file("app/Dockerfile", DOCKERFILE);
     let image = format!("127.0.0.1:5000/{}/app:1", s.project);
-    let (ok, _, err) = s.wharf(&["build", "-q"]);
+    let (ok, _, err) = s.wharf(&["--progress", "plain", "build", "-q", "--push"]);
     assert!(ok, "{err}");
+    assert!(err.contains(&format!("Image {image}  Pushed")), "{err}");
     let (ok, _, err) = s.wharf(&["--progress", "plain", "push"]);
     assert!(ok, "{err}");
     assert!(err.contains(&format!("Image {image}  Pushed")), "{err}");

@@ -30,6 +30,9 @@ pub struct BuildArgs {
     /// Also build dependencies (transitively)
     #[arg(long)]
     pub with_dependencies: bool,
+    /// Push the service images once built (as `push` would)
+    #[arg(long)]
+    pub push: bool,
     pub service: Vec<String>,
 }
 
@@ -87,6 +90,9 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
         for s in services.iter().filter(|s| project.services[*s].build.is_some()) {
             println!("build {}", crate::plan::spec::image_name(&project.name, s, &project.services[s]));
         }
+        if a.push {
+            pushed(&project, &services).iter().for_each(|i| println!("push {i}"));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let opts = BuildOptions {
@@ -103,6 +109,9 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
         crate::build::build_services(&engine, &project, &services, &loaded.environment, &opts)
             .await
             .map_err(build_err)?;
+        if a.push {
+            return push_all(&engine, &pushed(&project, &services), quiet(), false).await;
+        }
         crate::progress::finish();
         Ok(ExitCode::SUCCESS)
     })
@@ -148,9 +157,22 @@ pub fn pull(g: &GlobalArgs, a: &PullArgs) -> Result<ExitCode, CliError> {
 pub fn push(g: &GlobalArgs, a: &PushArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&a.service, false)?.project;
     let services = selection(&project, &a.service, a.include_deps).map_err(build_err)?;
-    // As compose: services with a `build:` section and an `image:` name, plus `build.tags`.
+    let images = pushed(&project, &services);
+    if g.dry_run {
+        images.iter().for_each(|i| println!("push {i}"));
+        return Ok(ExitCode::SUCCESS);
+    }
+    runtime()?.block_on(async {
+        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        push_all(&engine, &images, a.quiet || quiet(), a.ignore_push_failures).await
+    })
+}
+
+/// What `push` pushes, as compose: the images of services with a `build:` section and an
+/// `image:` name, plus their `build.tags`.
+fn pushed(project: &crate::model::Project, services: &[String]) -> Vec<String> {
     let mut images = Vec::new();
-    for s in &services {
+    for s in services {
         let svc = &project.services[s];
         let (Some(b), Some(image)) = (&svc.build, &svc.image) else { continue };
         for i in std::iter::once(image).chain(&b.tags) {
@@ -159,17 +181,13 @@ pub fn push(g: &GlobalArgs, a: &PushArgs) -> Result<ExitCode, CliError> {
             }
         }
     }
-    if g.dry_run {
-        images.iter().for_each(|i| println!("push {i}"));
-        return Ok(ExitCode::SUCCESS);
-    }
-    runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let results =
-            futures::future::join_all(images.iter().map(|i| registry::push(&engine, i, a.quiet || quiet()))).await;
-        crate::progress::finish();
-        transfer_outcome(&images, results, a.ignore_push_failures, "push")
-    })
+    images
+}
+
+async fn push_all(e: &DockerEngine, images: &[String], quiet: bool, ignore: bool) -> Result<ExitCode, CliError> {
+    let results = futures::future::join_all(images.iter().map(|i| registry::push(e, i, quiet))).await;
+    crate::progress::finish();
+    transfer_outcome(images, results, ignore, "push")
 }
 
 fn transfer_outcome(
