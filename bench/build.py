@@ -3,15 +3,18 @@
 `.dockerignore` (`**/*.tmp`), built by `wharf build` and by compose v2's `build` on the same
 context, tools alternating within each repetition. Reports medians and ratios, never asserts:
 
-- cold build (`--no-cache`): the context is walked, filtered, sent and copied into a layer;
+- cold build (`--no-cache`): the context is walked, filtered, sent and copied into a layer
+  (BuildKit keeps each context directory's last sync, so only changes travel after the first);
+- new-dir: a cold build of a copy of the context in a directory never built before (BuildKit
+  receives every file);
 - cached rebuild: nothing changed, so the time is context preparation + transfer + cache checks;
 - one file changed: the same, after one file of the context changed (COPY and later steps rerun);
 - wharf's build with a context of the same files and no exclusions, for scale.
 
-Both tools build through the engine's embedded BuildKit by default (compose v2 over a session,
-wharf with the context as the request body, see the README); with `DOCKER_BUILDKIT=0` both use the
-classic builder, reported side by side too. The engine floor is the same BuildKit build posted
-straight to the engine's API with the filtered context already packed in memory (no tool, no walk).
+Both tools build through the engine's embedded BuildKit over a session by default (see the
+README); with `DOCKER_BUILDKIT=0` both use the classic builder, reported side by side too. The
+engine floor is the same BuildKit build posted straight to the engine's API with the filtered
+context already packed in memory as the request body (no tool, no walk, no session).
 Target: wharf <= 1.0x compose v2.
 
 usage: bench/build.py [--reps 3] [--files 10000] [--wharf target/release/wharf]
@@ -118,7 +121,7 @@ def main():
             "wharf-classic": wharf(projects["wharf-classic"]),
             "classic": compose(projects["classic"]),
         }
-        modes = ("cold", "cached", "one-changed")
+        modes = ("cold", "new-dir", "cached", "one-changed")
         res = {(k, m): [] for k in runs for m in modes}
         changed = os.path.join(d, "ctx", "d000", "f00000.txt")
         floors = []
@@ -127,6 +130,12 @@ def main():
             for tool, mk in runs.items():
                 env = env_classic if tool in ("classic", "wharf-classic") else None
                 res[(tool, "cold")].append(timed(mk(["--no-cache"]), d, env))
+                # A context directory BuildKit has never synced: every file is transferred.
+                fresh = os.path.join(d, f"new-{tool}-{rep}")
+                shutil.copytree(os.path.join(d, "ctx"), os.path.join(fresh, "ctx"), symlinks=True)
+                shutil.copy(os.path.join(d, "compose.yaml"), fresh)
+                res[(tool, "new-dir")].append(timed(mk(["--no-cache"]), fresh, env))
+                shutil.rmtree(fresh, ignore_errors=True)
                 res[(tool, "cached")].append(timed(mk([]), d, env))
                 with open(changed, "a") as f:
                     f.write(f"{tool} {rep}\n")
@@ -146,8 +155,8 @@ def main():
         print(f"{'':10} {'wharf':>8} {'compose v2':>11} {'floor':>8}   wharf/v2  wharf/floor")
         for m in modes:
             w, c = med[("wharf", m)], med[("compose", m)]
-            fl = f"{f:8.3f}" if m == "cold" else f"{'':8}"
-            ratio = f"{w / f:9.2f}x" if m == "cold" else ""
+            fl = f"{f:8.3f}" if m in ("cold", "new-dir") else f"{'':8}"
+            ratio = f"{w / f:9.2f}x" if m in ("cold", "new-dir") else ""
             print(f"{m:10} {w:8.3f} {c:11.3f} {fl}   {w / c:7.2f}x  {ratio}")
         print("classic builder (DOCKER_BUILDKIT=0 for both):")
         print(f"{'':10} {'wharf':>8} {'compose v2':>11}   wharf/v2")

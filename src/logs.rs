@@ -46,33 +46,43 @@ pub fn attach<E: Engine>(
     tx: mpsc::UnboundedSender<Line>,
 ) -> oneshot::Receiver<()> {
     let (done_tx, done_rx) = oneshot::channel();
-    let mut stream = e.logs(&c.id, &LogOptions { timestamps: true, ..opts.clone() });
-    let short = short_name(c);
-    let service = c.label(SERVICE).unwrap_or("").to_string();
+    let stream = e.logs(&c.id, &LogOptions { timestamps: true, ..opts.clone() });
+    let (short, service) = (short_name(c), c.label(SERVICE).unwrap_or("").to_string());
     tokio::spawn(async move {
-        let mut partial: HashMap<bool, String> = HashMap::new();
-        while let Some(chunk) = stream.next().await {
-            let Ok(chunk) = chunk else { break };
-            let key = chunk.stream == LogStream::Stderr;
-            let buf = partial.entry(key).or_default();
-            buf.push_str(&String::from_utf8_lossy(&chunk.bytes));
-            while let Some(pos) = buf.find('\n') {
-                let raw: String = buf.drain(..=pos).collect();
-                let raw = raw.trim_end_matches(['\n', '\r']);
-                if tx.send(line(&short, &service, chunk.stream, raw)).is_err() {
-                    return;
-                }
-            }
-        }
-        for (is_err, rest) in partial {
-            if !rest.is_empty() {
-                let stream = if is_err { LogStream::Stderr } else { LogStream::Stdout };
-                let _ = tx.send(line(&short, &service, stream, &rest));
-            }
-        }
+        pump(stream, &short, &service, |l| tx.send(l).is_ok()).await;
         let _ = done_tx.send(());
     });
     done_rx
+}
+
+/// Turns a log stream (asked with timestamps) into lines for `emit`, until it ends or `emit`
+/// says stop; a last line without its newline is passed on too.
+pub async fn pump(
+    mut stream: crate::engine::EngineStream<crate::engine::LogChunk>,
+    short: &str,
+    service: &str,
+    mut emit: impl FnMut(Line) -> bool,
+) {
+    let mut partial: HashMap<bool, String> = HashMap::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        let key = chunk.stream == LogStream::Stderr;
+        let buf = partial.entry(key).or_default();
+        buf.push_str(&String::from_utf8_lossy(&chunk.bytes));
+        while let Some(pos) = buf.find('\n') {
+            let raw: String = buf.drain(..=pos).collect();
+            let raw = raw.trim_end_matches(['\n', '\r']);
+            if !emit(line(short, service, chunk.stream, raw)) {
+                return;
+            }
+        }
+    }
+    for (is_err, rest) in partial {
+        if !rest.is_empty() {
+            let stream = if is_err { LogStream::Stderr } else { LogStream::Stdout };
+            emit(line(short, service, stream, &rest));
+        }
+    }
 }
 
 /// Splits the engine's `<timestamp> <text>` (timestamps are always requested).

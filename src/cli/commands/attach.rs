@@ -287,6 +287,8 @@ pub async fn attached<E: Engine>(
     let all_ids: HashSet<String> = everything.iter().map(|c| c.id.clone()).collect();
     let mut pending = 0usize;
     let mut printed: HashMap<String, (i64, u32)> = HashMap::new();
+    // Where each container's current run starts in its log (whole seconds).
+    let mut run_since: HashMap<String, i64> = HashMap::new();
     // Containers wharf is restarting (their own stop is not an exit to supervise).
     let mut restarting: HashSet<String> = HashSet::new();
     let halted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -412,11 +414,17 @@ pub async fn attached<E: Engine>(
                         let code = ev.label("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1);
                         let (short, service) = (short.clone(), svc.clone());
                         let logs_done = done.remove(&ev.id);
+                        // The run's log once more, once the followed stream is done: a run that
+                        // ended before its stream was attached is not lost (lines already
+                        // printed are dropped by their timestamps).
+                        let from = run_since.get(&ev.id).copied().unwrap_or(since);
+                        let again = e.logs(&ev.id, &LogOptions { follow: false, since: Some(from), ..opts.clone() });
                         let tx = tx.clone();
                         tokio::spawn(async move {
                             if let Some(d) = logs_done {
                                 let _ = tokio::time::timeout(Duration::from_secs(2), d).await;
                             }
+                            crate::logs::pump(again, &short, &service, |l| tx.send(Msg::Line(l)).is_ok()).await;
                             let _ = tx.send(Msg::Exited { short, service, code, note });
                         });
                     }
@@ -435,6 +443,7 @@ pub async fn attached<E: Engine>(
                             // seconds): output written before we got here is not lost, and lines
                             // of an earlier run are dropped above by their timestamps.
                             let from = ev.time_nano.div_euclid(1_000_000_000) - 1;
+                            run_since.insert(ev.id.clone(), from);
                             let since_start = LogOptions { since: Some(from), ..opts.clone() };
                             done.insert(c.id.clone(), crate::logs::attach(e, &c, &since_start, line_tx.clone()));
                         }
