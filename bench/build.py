@@ -3,18 +3,16 @@
 `.dockerignore` (`**/*.tmp`), built by `wharf build` and by compose v2's `build` on the same
 context, tools alternating within each repetition. Reports medians and ratios, never asserts:
 
-- cold build (`--no-cache`): the context is walked, filtered, sent and copied into a layer
-  (BuildKit keeps each context directory's last sync, so only changes travel after the first);
-- new-dir: a cold build of a copy of the context in a directory never built before (BuildKit
-  receives every file);
+- cold build (`--no-cache`): the context is walked, filtered, sent and copied into a layer;
+- new-dir: a cold build of a copy of the context in a directory never built before;
 - cached rebuild: nothing changed, so the time is context preparation + transfer + cache checks;
 - one file changed: the same, after one file of the context changed (COPY and later steps rerun);
 - wharf's build with a context of the same files and no exclusions, for scale.
 
-Both tools build through the engine's embedded BuildKit over a session by default (see the
-README); with `DOCKER_BUILDKIT=0` both use the classic builder, reported side by side too. The
-engine floor is the same BuildKit build posted straight to the engine's API with the filtered
-context already packed in memory as the request body (no tool, no walk, no session).
+Both tools build through the engine's embedded BuildKit by default (compose v2 over a session,
+wharf with the context as the request body, see the README); with `DOCKER_BUILDKIT=0` both use the
+classic builder, reported side by side too. The engine floor is the same BuildKit build posted
+straight to the engine's API with the filtered context already packed in memory (no tool, no walk).
 Target: wharf <= 1.0x compose v2.
 
 usage: bench/build.py [--reps 3] [--files 10000] [--wharf target/release/wharf]
@@ -130,7 +128,8 @@ def main():
             for tool, mk in runs.items():
                 env = env_classic if tool in ("classic", "wharf-classic") else None
                 res[(tool, "cold")].append(timed(mk(["--no-cache"]), d, env))
-                # A context directory BuildKit has never synced: every file is transferred.
+                # A copy of the context in a directory never built before (compose v2's session
+                # keeps each directory's last sync and sends only changes after the first build).
                 fresh = os.path.join(d, f"new-{tool}-{rep}")
                 shutil.copytree(os.path.join(d, "ctx"), os.path.join(fresh, "ctx"), symlinks=True)
                 shutil.copy(os.path.join(d, "compose.yaml"), fresh)
