@@ -7,7 +7,11 @@ context, tools alternating within each repetition. Reports medians and ratios, n
 - new-dir: a cold build of a copy of the context in a directory never built before;
 - cached rebuild: nothing changed, so the time is context preparation + transfer + cache checks;
 - one file changed: the same, after one file of the context changed (COPY and later steps rerun);
-- wharf's build with a context of the same files and no exclusions, for scale.
+- wharf's build with a context of the same files and no exclusions, for scale;
+- context preparation: wharf's own walk, filter and tar of the context with no engine (the
+  `build_context` example), and the context steps of a new-directory build as BuildKit reports
+  them in plain progress (wharf: `load remote build context` + `copy /context /`; compose v2:
+  `load build context`, its session's transfer).
 
 Both tools build through the engine's embedded BuildKit by default (compose v2 over a session,
 wharf with the context as the request body, see the README); with `DOCKER_BUILDKIT=0` both use the
@@ -16,11 +20,13 @@ straight to the engine's API with the filtered context already packed in memory 
 Target: wharf <= 1.0x compose v2.
 
 usage: bench/build.py [--reps 3] [--files 10000] [--wharf target/release/wharf]
+(builds the `build_context` example with cargo first)
 """
 import argparse
 import http.client
 import io
 import os
+import re
 import socket
 import shutil
 import statistics
@@ -87,6 +93,30 @@ def floor(body, tag):
     return dt
 
 
+def context_seconds(output, names):
+    """Sums the DONE times of the BuildKit steps (plain progress) whose title contains one of `names`."""
+    titles, total = {}, 0.0
+    for line in output.splitlines():
+        m = re.search(r"#(\d+) (.*)$", line)
+        if not m:
+            continue
+        step, rest = m.groups()
+        done = re.fullmatch(r"DONE (\d+(?:\.\d+)?)s", rest)
+        if done:
+            if any(n in titles.get(step, "") for n in names):
+                total += float(done.group(1))
+        elif step not in titles:
+            titles[step] = rest
+    return total
+
+
+def fresh_copy(d, name):
+    fresh = os.path.join(d, name)
+    shutil.copytree(os.path.join(d, "ctx"), os.path.join(fresh, "ctx"), symlinks=True)
+    shutil.copy(os.path.join(d, "compose.yaml"), fresh)
+    return fresh
+
+
 def timed(cmd, cwd, env=None):
     t = time.monotonic()
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
@@ -104,6 +134,8 @@ def main():
     a = ap.parse_args()
     if not os.path.exists(a.wharf):
         sys.exit(f"{a.wharf} missing: cargo build --release")
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--example", "build_context"], cwd=ROOT, check=True)
+    prep_bin = os.path.join(ROOT, "target/release/examples/build_context")
     d = tempfile.mkdtemp(prefix="wharf-bench-build-")
     tag = f"wbuild{os.getpid()}"
     projects = {"wharf": f"{tag}w", "compose": f"{tag}c", "wharf-classic": f"{tag}wk", "classic": f"{tag}k"}
@@ -123,6 +155,8 @@ def main():
         res = {(k, m): [] for k in runs for m in modes}
         changed = os.path.join(d, "ctx", "d000", "f00000.txt")
         floors = []
+        steps = {"wharf": [], "compose": []}
+        prep = []
         for rep in range(a.reps):
             floors.append(floor(body, f"{tag}f-app"))
             for tool, mk in runs.items():
@@ -130,15 +164,30 @@ def main():
                 res[(tool, "cold")].append(timed(mk(["--no-cache"]), d, env))
                 # A copy of the context in a directory never built before (compose v2's session
                 # keeps each directory's last sync and sends only changes after the first build).
-                fresh = os.path.join(d, f"new-{tool}-{rep}")
-                shutil.copytree(os.path.join(d, "ctx"), os.path.join(fresh, "ctx"), symlinks=True)
-                shutil.copy(os.path.join(d, "compose.yaml"), fresh)
+                fresh = fresh_copy(d, f"new-{tool}-{rep}")
                 res[(tool, "new-dir")].append(timed(mk(["--no-cache"]), fresh, env))
                 shutil.rmtree(fresh, ignore_errors=True)
                 res[(tool, "cached")].append(timed(mk([]), d, env))
+                # Content never built before, by this run or an earlier one (BuildKit's cache
+                # outlives runs, and the same appended text would be a legitimate cache hit).
                 with open(changed, "a") as f:
-                    f.write(f"{tool} {rep}\n")
+                    f.write(f"{tool} {rep} {time.time_ns()}\n")
                 res[(tool, "one-changed")].append(timed(mk([]), d, env))
+            # Context steps as BuildKit reports them, in one more new-directory build each (untimed).
+            for tool, cmd, names in (
+                ("wharf", [a.wharf, "-p", projects["wharf"], "build", "--no-cache"],
+                 ("load remote build context", "copy /context /")),
+                ("compose", ["docker", "compose", "--progress", "plain", "-p", projects["compose"],
+                             "build", "--no-cache"], ("load build context",)),
+            ):
+                fresh = fresh_copy(d, f"steps-{tool}-{rep}")
+                r = subprocess.run(cmd, cwd=fresh, capture_output=True, text=True)
+                shutil.rmtree(fresh, ignore_errors=True)
+                if r.returncode != 0:
+                    sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
+                steps[tool].append(context_seconds(r.stdout + r.stderr, names))
+            out = subprocess.run([prep_bin, os.path.join(d, "ctx")], capture_output=True, text=True, check=True).stdout
+            prep.append(dict(kv.split("=") for kv in out.split()))
             print(f"rep {rep + 1}/{a.reps} done", file=sys.stderr)
         count = subprocess.run(["docker", "run", "--rm", f"{projects['wharf']}-app", "cat", "/count"],
                                capture_output=True, text=True).stdout.strip()
@@ -162,6 +211,12 @@ def main():
         for m in modes:
             w, k = med[("wharf-classic", m)], med[("classic", m)]
             print(f"{m:10} {w:8.3f} {k:11.3f}   {w / k:7.2f}x")
+        own = statistics.median(float(p["seconds"]) for p in prep)
+        print(f"context preparation: wharf's walk + filter + tar alone {own:.3f} s "
+              f"({prep[0]['files']} entries, {int(prep[0]['bytes']) / 1e6:.1f} MB, no engine)")
+        ws, cs = statistics.median(steps["wharf"]), statistics.median(steps["compose"])
+        print(f"context steps of a new-directory build (BuildKit's DONE times): wharf {ws:.1f} s "
+              f"(load remote build context + copy /context /), compose v2 {cs:.1f} s (load build context)")
         print(f"wharf cold build with nothing excluded ({a.files} files): {full:.3f} s")
     finally:
         for p in list(projects.values()) + [f"{tag}f"]:
