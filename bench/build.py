@@ -39,7 +39,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def make_context(d, files):
+def make_context(d, files, label):
     per_dir = 100
     for i in range(files):
         sub = os.path.join(d, "ctx", f"d{i // per_dir:03}")
@@ -50,7 +50,8 @@ def make_context(d, files):
     with open(os.path.join(d, "ctx", ".dockerignore"), "w") as f:
         f.write("**/*.tmp\n")
     with open(os.path.join(d, "ctx", "Dockerfile"), "w") as f:
-        f.write("FROM wharf-busybox:latest\nCOPY . /ctx\nRUN find /ctx -type f | wc -l > /count\n")
+        f.write(f"FROM wharf-busybox:latest\nLABEL wharf.bench={label}\nCOPY . /ctx\n"
+                "RUN find /ctx -type f | wc -l > /count\n")
     with open(os.path.join(d, "compose.yaml"), "w") as f:
         f.write("services:\n  app:\n    build: ./ctx\n")
 
@@ -140,7 +141,7 @@ def main():
     tag = f"wbuild{os.getpid()}"
     projects = {"wharf": f"{tag}w", "compose": f"{tag}c", "wharf-classic": f"{tag}wk", "classic": f"{tag}k"}
     try:
-        make_context(d, a.files)
+        make_context(d, a.files, tag)
         body = packed_context(os.path.join(d, "ctx"))
         env_classic = dict(os.environ, DOCKER_BUILDKIT="0")
         wharf = lambda p: lambda extra: [a.wharf, "-p", p, "--progress", "quiet", "build", "-q"] + extra
@@ -219,8 +220,11 @@ def main():
               f"(load remote build context + copy /context /), compose v2 {cs:.1f} s (load build context)")
         print(f"wharf cold build with nothing excluded ({a.files} files): {full:.3f} s")
     finally:
-        for p in list(projects.values()) + [f"{tag}f"]:
-            subprocess.run(["docker", "rmi", "-f", f"{p}-app"], capture_output=True)
+        # Every image this run built (rebuilds leave the earlier ones untagged), and only those.
+        ids = subprocess.run(["docker", "images", "-q", "--filter", f"label=wharf.bench={tag}"],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rmi", "-f"] + sorted(set(ids)), capture_output=True)
         shutil.rmtree(d, ignore_errors=True)
 
 
