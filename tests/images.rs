@@ -144,6 +144,15 @@ services:
     assert!(!ok);
     assert!(err.contains("service `kit`: Dockerfile:2: Unknown flag: link"), "{err}");
     assert!(err.contains("# syntax=docker/dockerfile:1"), "{err}");
+    // A `# syntax=` frontend that cannot be fetched (no registry answers there): its line, and what to do.
+    s.file("kit/Dockerfile", "# syntax=127.0.0.1:5999/nowhere/frontend:1\nFROM wharf-busybox:latest\n");
+    let (ok, _, err) = s.wharf(&["build"]);
+    assert!(!ok);
+    assert!(
+        err.contains("service `kit`: Dockerfile:1: the Dockerfile frontend `127.0.0.1:5999/nowhere/frontend:1` named by `# syntax=` could not be fetched"),
+        "{err}"
+    );
+    assert!(err.contains("remove the `# syntax=` line"), "{err}");
 
     s.write("services:\n  gone:\n    build: ./nowhere\n");
     let (ok, _, err) = s.wharf(&["build"]);

@@ -11,30 +11,36 @@ pub struct NeedsBuildKit {
     pub text: String,
 }
 
-/// The first BuildKit-only construct in `dockerfile`, if any.
-pub fn needs_buildkit(dockerfile: &str) -> Option<NeedsBuildKit> {
-    let mut directives = true;
-    let hit = |line: usize, what: &str, text: &str| {
-        Some(NeedsBuildKit { line: line + 1, what: what.to_string(), text: text.trim().to_string() })
-    };
-    let heredoc = regex::Regex::new(r#"<<-?\s*["']?[A-Za-z_][A-Za-z0-9_]*["']?\s*($|[\s>|;&])"#).ok()?;
+/// The `# syntax=` parser directive of `dockerfile`: its 1-based line, the whole line, and the
+/// frontend image it names. Directives come first, before any other comment or instruction.
+pub fn syntax_directive(dockerfile: &str) -> Option<(usize, &str, &str)> {
     for (i, raw) in dockerfile.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() {
             continue;
         }
-        if let Some(comment) = line.strip_prefix('#') {
-            // Parser directives come first, before any other comment or instruction.
-            if directives
-                && let Some((key, _)) = comment.split_once('=')
-                && key.trim().eq_ignore_ascii_case("syntax")
-            {
-                return hit(i, "a `# syntax=` parser directive (it selects a BuildKit frontend)", raw);
-            }
-            directives = directives && comment.contains('=');
+        let (key, value) = line.strip_prefix('#')?.split_once('=')?;
+        if key.trim().eq_ignore_ascii_case("syntax") {
+            return Some((i + 1, raw, value.trim()));
+        }
+    }
+    None
+}
+
+/// The first BuildKit-only construct in `dockerfile`, if any.
+pub fn needs_buildkit(dockerfile: &str) -> Option<NeedsBuildKit> {
+    let hit = |line: usize, what: &str, text: &str| {
+        Some(NeedsBuildKit { line: line + 1, what: what.to_string(), text: text.trim().to_string() })
+    };
+    if let Some((line, raw, _)) = syntax_directive(dockerfile) {
+        return hit(line - 1, "a `# syntax=` parser directive (it selects a BuildKit frontend)", raw);
+    }
+    let heredoc = regex::Regex::new(r#"<<-?\s*["']?[A-Za-z_][A-Za-z0-9_]*["']?\s*($|[\s>|;&])"#).ok()?;
+    for (i, raw) in dockerfile.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        directives = false;
         let mut words = line.split_whitespace();
         let instruction = words.next().unwrap_or("").to_ascii_uppercase();
         let flags: Vec<&str> = words.take_while(|w| w.starts_with("--")).collect();
@@ -114,6 +120,11 @@ mod tests {
     #[test]
     fn a_syntax_comment_after_an_instruction_is_only_a_comment() {
         assert_eq!(needs_buildkit("FROM scratch\n# syntax=docker/dockerfile:1\n"), None);
+        assert_eq!(syntax_directive("# a comment\n# syntax=docker/dockerfile:1\nFROM scratch\n"), None);
+        assert_eq!(
+            syntax_directive("# escape=\\\n\n# syntax = docker/dockerfile:1.4\nFROM scratch\n"),
+            Some((3, "# syntax = docker/dockerfile:1.4", "docker/dockerfile:1.4"))
+        );
     }
 
     #[test]

@@ -377,7 +377,9 @@ async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool) -> Result<Strin
                     Ok(Err(io)) => format!("cannot send the build context: {io}"),
                     _ => said,
                 };
-                if let Some((message, hint)) = steps::parse_error(&why, &p.dockerfile_name) {
+                if let Some((message, hint)) = steps::parse_error(&why, &p.dockerfile_name)
+                    .or_else(|| steps::frontend_error(&why, &p.dockerfile_name, &p.dockerfile_text))
+                {
                     return Err(fail(&p.service, message, Some(hint)));
                 }
                 let step = steps.failed().unwrap_or_else(|| last_step(&output));

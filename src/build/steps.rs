@@ -99,6 +99,33 @@ pub fn parse_error(message: &str, dockerfile: &str) -> Option<(String, String)> 
     ))
 }
 
+/// A failure of the Dockerfile frontend that a `# syntax=` line selected (BuildKit's
+/// `frontend gateway`): the message names that line of `dockerfile` (`text` is its content),
+/// with a fix. Without a registry the frontend image cannot be fetched unless it is local.
+pub fn frontend_error(message: &str, dockerfile: &str, text: &str) -> Option<(String, String)> {
+    let (_, cause) = message.split_once("frontend gateway.v0: ")?;
+    let (line, _, image) = super::dockerfile::syntax_directive(text)?;
+    let fetch = ["failed to do request", "resolve", "pull access denied", "not found", "unauthorized"]
+        .iter()
+        .any(|s| cause.contains(s));
+    let (what, hint) = if fetch {
+        (
+            "could not be fetched",
+            format!(
+                "remove the `# syntax=` line to use the engine's built-in frontend (it knows `RUN --mount=type=cache|bind` and `COPY --chmod`), or `docker load` the image `{image}` into the engine where no registry answers"
+            ),
+        )
+    } else {
+        (
+            "failed",
+            format!(
+                "check that `{image}` is a Dockerfile frontend, or remove the `# syntax=` line to use the engine's built-in one"
+            ),
+        )
+    };
+    Some((format!("{dockerfile}:{line}: the Dockerfile frontend `{image}` named by `# syntax=` {what}: {cause}"), hint))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -164,5 +191,22 @@ mod tests {
         assert_eq!(parse_error("exit code: 3", "Dockerfile"), None);
         let m = "the engine refused building image `x`: failed to solve with frontend dockerfile.v0: failed to create LLB definition: target stage nosuch could not be found";
         assert_eq!(tidy(m), "the engine refused building image `x`: target stage nosuch could not be found");
+    }
+
+    #[test]
+    fn a_frontend_that_cannot_be_fetched_names_the_syntax_line() {
+        let text = "# syntax=docker/dockerfile:1\nFROM scratch\n";
+        let m = "the engine refused building image `x`: failed to solve with frontend gateway.v0: failed to do request: Head \"https://registry-1.docker.io/v2/docker/dockerfile/manifests/1\": dial tcp: no such host";
+        let (msg, hint) = frontend_error(m, "Dockerfile", text).unwrap();
+        assert_eq!(
+            msg,
+            "Dockerfile:1: the Dockerfile frontend `docker/dockerfile:1` named by `# syntax=` could not be fetched: failed to do request: Head \"https://registry-1.docker.io/v2/docker/dockerfile/manifests/1\": dial tcp: no such host"
+        );
+        assert!(hint.contains("remove the `# syntax=` line") && hint.contains("docker load"), "{hint}");
+        let (msg, hint) =
+            frontend_error("failed to solve with frontend gateway.v0: exit code: 1", "Dockerfile", text).unwrap();
+        assert!(msg.ends_with("named by `# syntax=` failed: exit code: 1"), "{msg}");
+        assert!(hint.starts_with("check that `docker/dockerfile:1` is a Dockerfile frontend"), "{hint}");
+        assert_eq!(frontend_error(m, "Dockerfile", "FROM scratch\n"), None);
     }
 }
