@@ -2,14 +2,17 @@
 //! `commands/`. Only this module prints errors and chooses exit codes.
 
 pub mod commands;
+pub mod context;
+pub mod error;
 pub mod yaml_out;
+
+pub use error::CliError;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::diag::Diagnostics;
 use crate::load::{LoadOptions, Loaded};
 
 #[derive(Debug, Parser)]
@@ -181,43 +184,6 @@ pub fn run() -> ExitCode {
         Err(e) => {
             eprint!("{}", e.render());
             ExitCode::from(e.exit_code())
-        }
-    }
-}
-
-/// A failure to report: diagnostics from loading, or a plain message.
-#[derive(Debug)]
-pub enum CliError {
-    Load(Diagnostics),
-    Message { message: String, hint: Option<String>, code: u8 },
-}
-
-impl CliError {
-    pub fn msg(message: impl Into<String>) -> Self {
-        CliError::Message { message: message.into(), hint: None, code: 1 }
-    }
-    pub fn render(&self) -> String {
-        match self {
-            CliError::Load(d) => {
-                let errors = d.errors().count();
-                let mut s = d.render();
-                s.push_str(&format!(
-                    "\n{} error{} in the compose project\n",
-                    errors,
-                    if errors == 1 { "" } else { "s" }
-                ));
-                s
-            }
-            CliError::Message { message, hint, .. } => match hint {
-                Some(h) => format!("error: {message}\n  hint: {h}\n"),
-                None => format!("error: {message}\n"),
-            },
-        }
-    }
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CliError::Load(_) => 15,
-            CliError::Message { code, .. } => *code,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! imports bollard).
 
 pub mod docker;
+pub mod dry_run;
 pub mod fake;
 pub mod reference;
 mod transfer;

@@ -141,3 +141,28 @@ pub fn wharf_resized(s: &Stack, args: &[&str]) -> String {
     );
     format!("{out}{err}")
 }
+
+impl Stack {
+    /// `wharf -p PROJECT ARGS…` given at most `secs` seconds (then killed: `timeout`'s exit 124
+    /// reads as a failure, so a hang fails the test instead of stalling it).
+    pub fn wharf_within(&self, secs: u32, args: &[&str]) -> (bool, String, String) {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["-k", "5", &secs.to_string(), env!("CARGO_BIN_EXE_wharf"), "-p", &self.project]).args(args);
+        self.run(&mut cmd)
+    }
+    /// Everything of the project the engine can show: containers (ID, state, name), networks and
+    /// volumes, sorted.
+    pub fn snapshot(&self) -> Vec<String> {
+        let l = self.label();
+        let mut all: Vec<String> = Vec::new();
+        for args in [
+            vec!["ps", "-a", "--no-trunc", "--filter", &l, "--format", "{{.ID}} {{.State}} {{.Names}}"],
+            vec!["network", "ls", "--filter", &l, "--format", "network {{.ID}} {{.Name}}"],
+            vec!["volume", "ls", "--filter", &l, "--format", "volume {{.Name}}"],
+        ] {
+            all.extend(self.docker(&args).lines().map(str::to_string));
+        }
+        all.sort();
+        all
+    }
+}

@@ -10,9 +10,8 @@ use clap::Args;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use super::lifecycle::{engine_err, run_err, runtime};
+use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
 use crate::engine::{ContainerInfo, Engine, LogOptions, State};
 use crate::logs::{Line, short_name};
 use crate::model::Project;
@@ -131,8 +130,8 @@ pub fn logs(g: &GlobalArgs, a: &LogsArgs) -> Result<ExitCode, CliError> {
         until: time("--until", &a.until)?,
     };
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let all = engine.list_containers(&project.name).await.map_err(engine_err)?;
+        let engine = g.engine().await?;
+        let all = engine.list_containers(&project.name).await?;
         let mut list = verbs::targets(&project, all, &a.service);
         if let Some(i) = a.index {
             list.retain(|c| c.label(NUMBER) == Some(i.to_string().as_str()));
@@ -220,7 +219,7 @@ pub async fn attached<E: Engine>(
 ) -> Result<ExitCode, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut events = events;
-    let all = e.list_containers(&project.name).await.map_err(engine_err)?;
+    let all = e.list_containers(&project.name).await?;
     let everything = verbs::targets(project, all, selected);
     // Which services' output is shown.
     let mut shown: HashSet<String> = if !o.attach.is_empty() {
@@ -498,7 +497,7 @@ pub async fn attached<E: Engine>(
     let code = match (outcome, &o.exit_code_from) {
         (Some(-1), Some(from)) | (None, Some(from)) => {
             // The named service's own exit code, after everything stopped.
-            let list = e.list_containers(&project.name).await.map_err(engine_err)?;
+            let list = e.list_containers(&project.name).await?;
             match list.iter().find(|c| c.label(SERVICE) == Some(from.as_str())) {
                 Some(c) => e.inspect_container(&c.id).await.map(|d| d.exit_code.unwrap_or(0)).unwrap_or(0),
                 None => 0,
@@ -523,7 +522,7 @@ fn stop_all<E: Engine>(
         let ids: HashSet<&String> = list.iter().map(|c| &c.id).collect();
         let targets: Vec<ContainerInfo> = fresh.into_iter().filter(|c| ids.contains(&c.id)).collect();
         if let Err(err) = verbs::stop(&e, &project, targets, timeout).await {
-            let _ = run_err(err);
+            let _ = CliError::from(err);
         }
     })
 }

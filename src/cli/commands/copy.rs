@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::lifecycle::{engine_err, runtime};
+use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, EngineError};
 use crate::scheduler::verbs;
 
@@ -49,12 +48,12 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
         code: 1,
     };
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let find = |service: &str| {
             let (engine, project) = (&engine, &project);
             let service = service.to_string();
             async move {
-                let list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+                let list = engine.list_containers(&project.name).await?;
                 verbs::replica(verbs::targets(project, list, &[]), &service, a.index).ok_or_else(|| CliError::Message {
                     message: format!("service `{service}` has no container number {}", a.index),
                     hint: Some("create it with `wharf up -d`".into()),
@@ -69,9 +68,15 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
                     EngineError::NotFound { .. } => {
                         CliError::msg(format!("no such file or directory in {}: {src}", c.name))
                     }
-                    other => engine_err(other),
+                    other => CliError::from(other),
                 })?;
-                unpack(&tar, &base(src), Path::new(&a.destination))?;
+                if engine.is_dry() {
+                    // The one write that is not the engine's: the host's files.
+                    let what = format!("copy from container {} to host {}", c.name, a.destination);
+                    println!("{what:<48} (dry run: {src})");
+                } else {
+                    unpack(&tar, &base(src), Path::new(&a.destination))?;
+                }
             }
             (None, Some((service, dest))) => {
                 let c = find(service).await?;
@@ -83,7 +88,7 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
                 let dest_is_dir = match engine.download_archive(&c.id, dest).await {
                     Ok(tar) => first_is_dir(&tar),
                     Err(EngineError::NotFound { .. }) => false,
-                    Err(e) => return Err(engine_err(e)),
+                    Err(e) => return Err(CliError::from(e)),
                 };
                 let (dir, name) = if dest_is_dir {
                     (dest.to_string(), base(&a.source))
@@ -95,7 +100,7 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
                 let tar = pack(src, &name, a.archive).map_err(|e| io_err(&format!("reading {}", a.source), e))?;
                 engine.upload_archive(&c.id, &dir, tar).await.map_err(|e| match e {
                     EngineError::NotFound { .. } => CliError::msg(format!("no such directory in {}: {dir}", c.name)),
-                    other => engine_err(other),
+                    other => CliError::from(other),
                 })?;
             }
             _ => return Err(usage()),

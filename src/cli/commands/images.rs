@@ -5,13 +5,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::lifecycle::{engine_err, runtime};
+use crate::build::BuildOptions;
 use crate::build::ensure::{pull_error, selection};
 use crate::build::registry;
-use crate::build::{BuildError, BuildOptions};
+use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::Engine;
-use crate::engine::docker::DockerEngine;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -70,10 +69,6 @@ pub struct PushArgs {
     pub service: Vec<String>,
 }
 
-pub(crate) fn build_err(e: BuildError) -> CliError {
-    CliError::Message { message: e.to_string(), hint: e.hint, code: 1 }
-}
-
 fn parallel(g: &GlobalArgs) -> usize {
     if g.parallel > 0 { g.parallel as usize } else { 4 }
 }
@@ -85,30 +80,20 @@ fn quiet() -> bool {
 pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let loaded = g.load(&a.service, false)?;
     let project = loaded.project;
-    let services = selection(&project, &a.service, a.with_dependencies).map_err(build_err)?;
-    if g.dry_run {
-        for s in services.iter().filter(|s| project.services[*s].build.is_some()) {
-            println!("build {}", crate::plan::spec::image_name(&project.name, s, &project.services[s]));
-        }
-        if a.push {
-            pushed(&project, &services).iter().for_each(|i| println!("push {i}"));
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
+    let services = selection(&project, &a.service, a.with_dependencies)?;
     let opts = BuildOptions {
         no_cache: a.no_cache,
         pull: a.pull,
         args: a.build_arg.clone(),
         show_output: !a.quiet && crate::progress::mode() != crate::progress::Mode::Quiet,
         parallel: parallel(g),
-        skip_unchanged: true,
+        // A dry run records no fingerprint, so it skips nothing either.
+        skip_unchanged: !g.dry_run,
         ..BuildOptions::default()
     };
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        crate::build::build_services(&engine, &project, &services, &loaded.environment, &opts)
-            .await
-            .map_err(build_err)?;
+        let engine = g.engine().await?;
+        crate::build::build_services(&engine, &project, &services, &loaded.environment, &opts).await?;
         if a.push {
             return push_all(&engine, &pushed(&project, &services), quiet(), false).await;
         }
@@ -119,7 +104,7 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
 
 pub fn pull(g: &GlobalArgs, a: &PullArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&a.service, false)?.project;
-    let services = selection(&project, &a.service, a.include_deps).map_err(build_err)?;
+    let services = selection(&project, &a.service, a.include_deps)?;
     // Buildable services are pulled only when named (and not told to ignore them).
     let images: Vec<String> = services
         .iter()
@@ -131,12 +116,8 @@ pub fn pull(g: &GlobalArgs, a: &PullArgs) -> Result<ExitCode, CliError> {
             }
             v
         });
-    if g.dry_run {
-        images.iter().for_each(|i| println!("pull {i}"));
-        return Ok(ExitCode::SUCCESS);
-    }
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let wanted = futures::future::try_join_all(images.iter().map(|i| {
             let e = &engine;
             async move {
@@ -144,8 +125,7 @@ pub fn pull(g: &GlobalArgs, a: &PullArgs) -> Result<ExitCode, CliError> {
                 Ok::<_, crate::engine::EngineError>(missing.then(|| i.clone()))
             }
         }))
-        .await
-        .map_err(engine_err)?;
+        .await?;
         let wanted: Vec<String> = wanted.into_iter().flatten().collect();
         let results =
             futures::future::join_all(wanted.iter().map(|i| registry::pull(&engine, i, a.quiet || quiet()))).await;
@@ -156,14 +136,10 @@ pub fn pull(g: &GlobalArgs, a: &PullArgs) -> Result<ExitCode, CliError> {
 
 pub fn push(g: &GlobalArgs, a: &PushArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&a.service, false)?.project;
-    let services = selection(&project, &a.service, a.include_deps).map_err(build_err)?;
+    let services = selection(&project, &a.service, a.include_deps)?;
     let images = pushed(&project, &services);
-    if g.dry_run {
-        images.iter().for_each(|i| println!("push {i}"));
-        return Ok(ExitCode::SUCCESS);
-    }
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         push_all(&engine, &images, a.quiet || quiet(), a.ignore_push_failures).await
     })
 }
@@ -184,7 +160,7 @@ fn pushed(project: &crate::model::Project, services: &[String]) -> Vec<String> {
     images
 }
 
-async fn push_all(e: &DockerEngine, images: &[String], quiet: bool, ignore: bool) -> Result<ExitCode, CliError> {
+async fn push_all(e: &CliEngine, images: &[String], quiet: bool, ignore: bool) -> Result<ExitCode, CliError> {
     let results = futures::future::join_all(images.iter().map(|i| registry::push(e, i, quiet))).await;
     crate::progress::finish();
     transfer_outcome(images, results, ignore, "push")
@@ -203,7 +179,7 @@ fn transfer_outcome(
                 eprintln!("warning: cannot {verb} `{image}`: {e}");
             } else if first.is_none() {
                 first = Some(if verb == "pull" {
-                    build_err(pull_error(image, e))
+                    CliError::from(pull_error(image, e))
                 } else {
                     CliError::Message {
                         message: format!("cannot push `{image}`: {e}"),

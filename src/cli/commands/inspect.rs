@@ -5,9 +5,8 @@ use std::process::ExitCode;
 use clap::Args;
 use futures::StreamExt;
 
-use super::lifecycle::{engine_err, runtime};
+use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, State};
 use crate::plan::labels::SERVICE;
 use crate::scheduler::verbs;
@@ -59,13 +58,12 @@ fn checked(g: &GlobalArgs, services: &[String]) -> Result<crate::model::Project,
 pub fn top(g: &GlobalArgs, a: &TopArgs) -> Result<ExitCode, CliError> {
     let project = checked(g, &a.service)?;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let mut list =
-            verbs::targets(&project, engine.list_containers(&project.name).await.map_err(engine_err)?, &a.service);
+        let engine = g.engine().await?;
+        let mut list = verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
         list.retain(|c| c.state == State::Running);
         list.sort_by(|x, y| x.name.cmp(&y.name));
         for c in &list {
-            let (titles, rows) = engine.top(&c.id).await.map_err(engine_err)?;
+            let (titles, rows) = engine.top(&c.id).await?;
             let mut widths: Vec<usize> = titles.iter().map(String::len).collect();
             for r in &rows {
                 for (i, cell) in r.iter().enumerate() {
@@ -108,13 +106,12 @@ fn human(size: i64) -> String {
 pub fn images(g: &GlobalArgs, a: &ImagesArgs) -> Result<ExitCode, CliError> {
     let project = checked(g, &a.service)?;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let mut list =
-            verbs::targets(&project, engine.list_containers(&project.name).await.map_err(engine_err)?, &a.service);
+        let engine = g.engine().await?;
+        let mut list = verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
         list.sort_by(|x, y| x.name.cmp(&y.name));
         let mut rows = Vec::new();
         for c in &list {
-            let Some(info) = engine.image_info(&c.image_id).await.map_err(engine_err)? else { continue };
+            let Some(info) = engine.image_info(&c.image_id).await? else { continue };
             let tag = info.tags.iter().find(|t| **t == c.image).or(info.tags.first()).cloned().unwrap_or_default();
             let (repo, tag) = match tag.rsplit_once(':') {
                 Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
@@ -153,10 +150,10 @@ pub fn images(g: &GlobalArgs, a: &ImagesArgs) -> Result<ExitCode, CliError> {
 pub fn events(g: &GlobalArgs, a: &EventsArgs) -> Result<ExitCode, CliError> {
     let project = checked(g, &a.service)?;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let mut stream = engine.events(&project.name);
         while let Some(ev) = stream.next().await {
-            let ev = ev.map_err(engine_err)?;
+            let ev = ev?;
             let service = ev.label(SERVICE).unwrap_or("").to_string();
             if !a.service.is_empty() && !a.service.contains(&service) {
                 continue;
@@ -219,10 +216,10 @@ fn iec(n: u64) -> String {
 pub fn stats(g: &GlobalArgs, a: &StatsArgs) -> Result<ExitCode, CliError> {
     let project = checked(g, &a.service)?;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         loop {
             let mut list =
-                verbs::targets(&project, engine.list_containers(&project.name).await.map_err(engine_err)?, &a.service);
+                verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
             list.retain(|c| a.all || c.state == State::Running);
             list.sort_by(|x, y| x.name.cmp(&y.name));
             let samples = futures::future::join_all(list.iter().map(|c| engine.stats(&c.id))).await;

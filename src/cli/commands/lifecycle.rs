@@ -5,12 +5,12 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::cli::context::{ctrl_c, runtime};
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
-use crate::engine::{Engine, EngineError};
+use crate::engine::Engine;
 use crate::plan::labels::{NUMBER, SERVICE};
 use crate::plan::{UpOptions, reconcile};
-use crate::scheduler::{DownOptions, Rmi, RunError, down, execute, observe};
+use crate::scheduler::{DownOptions, Rmi, down, execute, observe};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -167,38 +167,6 @@ pub struct PsArgs {
     pub service: Vec<String>,
 }
 
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::msg(format!("cannot start the async runtime: {e}")))
-}
-
-pub(crate) fn engine_err(e: EngineError) -> CliError {
-    CliError::Message { hint: e.hint(), message: e.to_string(), code: 1 }
-}
-
-pub(crate) fn run_err(e: RunError) -> CliError {
-    match e {
-        RunError::Engine(e) => engine_err(e),
-        RunError::Service { service, reason } => CliError::msg(format!("service `{service}`: {reason}")),
-        RunError::InService { service, error } => {
-            CliError::Message { message: format!("service `{service}`: {error}"), hint: error.hint(), code: 1 }
-        }
-    }
-}
-
-fn parallel(g: &GlobalArgs) -> Option<usize> {
-    (g.parallel > 0).then_some(g.parallel as usize)
-}
-
-/// Takes the project's lock (see [`crate::lock`]) for a command that changes it.
-pub(crate) fn lock(project: &str) -> Result<crate::lock::ProjectLock, CliError> {
-    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    crate::lock::ProjectLock::acquire(&endpoint, project)
-        .map_err(|e| CliError::msg(format!("cannot take the lock of project `{project}`: {e}")))
-}
-
 pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliError> {
     let attached = !a.detach && !a.wait && !no_start;
     if a.watch && (a.wait || no_start) {
@@ -246,9 +214,9 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
     if a.no_deps && !a.service.is_empty() {
         project.services.retain(|n, _| a.service.contains(n));
     }
-    let mut held = if g.dry_run { None } else { Some(lock(&project.name)?) };
+    let mut held = g.lock(&project.name)?;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         if !g.dry_run {
             let flags = crate::build::ensure::ImageFlags {
                 build: a.build,
@@ -263,12 +231,11 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
                 &loaded.environment,
                 &a.service,
                 &flags,
-                parallel(g).unwrap_or(4),
+                g.parallel().unwrap_or(4),
             )
-            .await
-            .map_err(super::images::build_err)?;
+            .await?;
         }
-        let observed = observe(&engine, &project).await.map_err(engine_err)?;
+        let observed = observe(&engine, &project).await?;
         let plan = reconcile(&project, &observed, &opts).map_err(|e| CliError::Message {
             hint: matches!(e, crate::plan::PlanError::ImageMissing { .. }).then(|| {
                 "build or load the image locally (no registry is reachable here): `docker build -t IMAGE DIR`".into()
@@ -289,7 +256,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         let events = attached.then(|| engine.events(&project.name));
         let ready =
             (a.wait && !no_start).then(|| crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name));
-        execute(&engine, &project, plan, parallel(g), no_start).await.map_err(run_err)?;
+        execute(&engine, &project, plan, g.parallel(), no_start).await?;
         if let Some(ready) = ready {
             drop(held.take());
             crate::scheduler::readiness::wait_all(&engine, &project, &opts.services, &ready, a.wait_timeout)
@@ -341,20 +308,6 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub(crate) async fn ctrl_c() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut i), Ok(mut t)) => {
-            tokio::select! {
-                _ = i.recv() => {}
-                _ = t.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
-}
-
 pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&[], false)?.project;
     for svc in &a.service {
@@ -362,36 +315,20 @@ pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
             return Err(CliError::msg(format!("no such service: `{svc}`")));
         }
     }
-    let _lock = if g.dry_run { None } else { Some(lock(&project.name)?) };
+    let _lock = g.lock(&project.name)?;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let rmi = a.rmi.as_deref().map(|r| if r == "all" { Rmi::All } else { Rmi::Local });
-        if !a.service.is_empty() || g.dry_run {
-            let mut list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+        if !a.service.is_empty() {
+            let mut list = engine.list_containers(&project.name).await?;
             if !a.service.is_empty() {
                 list = crate::scheduler::verbs::targets(&project, list, &a.service);
             }
-            if g.dry_run {
-                for c in &list {
-                    println!("{:<48} (down)", format!("remove container {}", c.name));
-                }
-                if a.service.is_empty() {
-                    for n in engine.list_networks(&project.name).await.map_err(engine_err)? {
-                        println!("{:<48} (down)", format!("remove network {}", n.name));
-                    }
-                    if a.volumes {
-                        for v in engine.list_volumes(&project.name).await.map_err(engine_err)? {
-                            println!("{:<48} (down -v)", format!("remove volume {}", v.name));
-                        }
-                    }
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            crate::scheduler::remove_in_order(&engine, &project, list, a.timeout, a.volumes).await.map_err(run_err)?;
+            crate::scheduler::remove_in_order(&engine, &project, list, a.timeout, a.volumes).await?;
             return Ok(ExitCode::SUCCESS);
         }
         let opts = DownOptions { volumes: a.volumes, remove_orphans: a.remove_orphans, timeout: a.timeout, rmi };
-        down(&engine, &project, &opts).await.map_err(run_err)?;
+        down(&engine, &project, &opts).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -399,8 +336,8 @@ pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
 pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&a.service, false)?.project;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let mut list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+        let engine = g.engine().await?;
+        let mut list = engine.list_containers(&project.name).await?;
         let mut status = a.status.clone();
         let mut services = a.service.clone();
         for f in &a.filter {

@@ -7,9 +7,8 @@ use std::process::ExitCode;
 use clap::Args;
 use futures::StreamExt;
 
-use super::lifecycle::{engine_err, lock, run_err, runtime};
+use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, LogOptions, Mount, PortBinding};
 use crate::plan::labels::ONEOFF;
 use crate::plan::{UpOptions, reconcile};
@@ -91,7 +90,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         .filter(|s| *s != a.service)
         .collect();
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let flags = crate::build::ensure::ImageFlags {
             build: a.build,
             no_build: false,
@@ -103,19 +102,19 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         needed.push(a.service.clone());
         crate::build::ensure::images(&engine, &project, &loaded.environment, &needed, &flags, 4)
             .await
-            .map_err(super::images::build_err)?;
-        let observed = observe(&engine, &project).await.map_err(engine_err)?;
+            ?;
+        let observed = observe(&engine, &project).await?;
         // Dependencies first, converged as `up -d` would (and their conditions waited on).
         if !a.no_deps && !deps.is_empty() {
-            let _lock = lock(&project.name)?;
+            let _lock = g.lock(&project.name)?;
             let mut scoped = project.clone();
             scoped.services.retain(|n, _| deps.contains(n));
             let opts = UpOptions { services: deps.clone(), ignore_orphans: true, ..Default::default() };
             let plan = reconcile(&scoped, &observed, &opts).map_err(|e| CliError::msg(e.to_string()))?;
             let ready = crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name);
-            execute(&engine, &scoped, plan, None, false).await.map_err(run_err)?;
+            execute(&engine, &scoped, plan, None, false).await?;
             // The one-off's own `depends_on` conditions.
-            let list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+            let list = engine.list_containers(&project.name).await?;
             for (dep, c) in &svc.depends_on {
                 let ids: Vec<String> =
                     crate::scheduler::verbs::targets(&project, list.clone(), std::slice::from_ref(dep))
@@ -131,7 +130,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         }
         // The one-off's own networks and volumes (with `--no-deps`, or when no dependency
         // brought them up).
-        let observed = observe(&engine, &project).await.map_err(engine_err)?;
+        let observed = observe(&engine, &project).await?;
         let orphans: Vec<&crate::engine::ContainerInfo> = observed
             .containers
             .iter()
@@ -140,7 +139,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             .collect();
         if a.remove_orphans {
             for c in &orphans {
-                engine.remove_container(&c.id, true, false).await.map_err(engine_err)?;
+                engine.remove_container(&c.id, true, false).await?;
             }
         } else if !orphans.is_empty() && !ignore_orphans {
             let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
@@ -157,8 +156,8 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             matches!(s.action, crate::plan::Action::CreateNetwork(_) | crate::plan::Action::CreateVolume(_))
         });
         if !plan.steps.is_empty() {
-            let _lock = lock(&project.name)?;
-            execute(&engine, &own, plan, None, true).await.map_err(run_err)?;
+            let _lock = g.lock(&project.name)?;
+            execute(&engine, &own, plan, None, true).await?;
         }
         let image = crate::plan::spec::image_name(&project.name, &a.service, svc);
         let image_id = observed.images.get(&image).cloned().flatten().ok_or_else(|| CliError::Message {
@@ -237,10 +236,10 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             spec.tty = tty;
             spec.stdin_once = true;
         }
-        let id = engine.create_container(&spec).await.map_err(engine_err)?;
-        crate::scheduler::copy_files(&engine, &id, &spec.files).await.map_err(engine_err)?;
+        let id = engine.create_container(&spec).await?;
+        crate::scheduler::copy_files(&engine, &id, &spec.files).await?;
         let mut events = engine.events(&project.name);
-        engine.start_container(&id).await.map_err(engine_err)?;
+        engine.start_container(&id).await?;
         if a.detach {
             println!("{}", spec.name);
             return Ok(ExitCode::SUCCESS);
@@ -285,7 +284,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             exit_code(&engine, &id, &mut events).await
         };
         if a.rm {
-            engine.remove_container(&id, true, true).await.map_err(engine_err)?;
+            engine.remove_container(&id, true, true).await?;
         }
         Ok(ExitCode::from(code.clamp(0, 255) as u8))
     })

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::lifecycle::{engine_err, run_err, runtime};
+use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, State};
 use crate::plan::labels::{NUMBER, PROJECT, SERVICE};
 use crate::plan::{UpOptions, reconcile};
@@ -66,10 +65,14 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
         }
     }
     let exe = std::env::current_exe().map_err(|e| CliError::msg(format!("cannot find the wharf binary: {e}")))?;
-    let mut reaper = start_reaper(&exe, &project.name).map_err(|e| CliError::msg(e.to_string()))?;
+    // A dry run creates nothing, so nothing is left to reap.
+    let mut reaper = match g.dry_run {
+        true => None,
+        false => Some(start_reaper(&exe, &project.name).map_err(|e| CliError::msg(e.to_string()))?),
+    };
     let rt = runtime()?;
     let result = rt.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let outcome = run_against(&engine, &project, a).await;
         // Always: tear down (unless --keep), whatever happened above.
         if a.keep {
@@ -77,33 +80,35 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
         } else {
             let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(3), rmi: None };
             if let Err(e) = down(&engine, &project, &opts).await {
-                eprintln!("warning: tearing down `{}`: {}", project.name, run_err(e).render().trim());
+                eprintln!("warning: tearing down `{}`: {}", project.name, CliError::from(e).render().trim());
             }
         }
         outcome
     });
-    let _ = reaper.kill();
-    let _ = reaper.wait();
+    if let Some(r) = reaper.as_mut() {
+        let _ = r.kill();
+        let _ = r.wait();
+    }
     let code = result?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 /// Converges, waits, runs CMD; returns CMD's exit code (130 after a signal).
-async fn run_against(engine: &DockerEngine, project: &crate::model::Project, a: &TestArgs) -> Result<i64, CliError> {
+async fn run_against(engine: &CliEngine, project: &crate::model::Project, a: &TestArgs) -> Result<i64, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let env: indexmap::IndexMap<String, String> = std::env::vars().collect();
     let flags = crate::build::ensure::ImageFlags::default();
-    crate::build::ensure::images(engine, project, &env, &[], &flags, 4).await.map_err(super::images::build_err)?;
-    let observed = observe(engine, project).await.map_err(engine_err)?;
+    crate::build::ensure::images(engine, project, &env, &[], &flags, 4).await?;
+    let observed = observe(engine, project).await?;
     let plan = reconcile(project, &observed, &UpOptions::default()).map_err(|e| CliError::msg(e.to_string()))?;
     let ready = crate::scheduler::readiness::Readiness::subscribe(engine, &project.name);
-    execute(engine, project, plan, None, false).await.map_err(run_err)?;
+    execute(engine, project, plan, None, false).await?;
     crate::scheduler::readiness::wait_all(engine, project, &[], &ready, Some(a.wait_timeout))
         .await
         .map_err(|(message, _)| CliError::msg(message))?;
 
     // Each published port of each service's first container.
-    let list = engine.list_containers(&project.name).await.map_err(engine_err)?;
+    let list = engine.list_containers(&project.name).await?;
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("COMPOSE_PROJECT_NAME".into(), project.name.clone());
     for c in list.iter().filter(|c| c.label(NUMBER) == Some("1")) {
@@ -121,6 +126,11 @@ async fn run_against(engine: &DockerEngine, project: &crate::model::Project, a: 
             };
             env.entry(key).or_insert_with(|| public.to_string());
         }
+    }
+    if engine.is_dry() {
+        let what = format!("run `{}`", a.cmd.join(" "));
+        println!("{what:<48} (dry run: with {} variables set)", env.len());
+        return Ok(0);
     }
     let mut child = tokio::process::Command::new(&a.cmd[0])
         .args(&a.cmd[1..])
@@ -151,7 +161,7 @@ pub fn reap(a: &ReapArgs) -> Result<ExitCode, CliError> {
         std::thread::sleep(Duration::from_millis(500));
     }
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = crate::engine::docker::DockerEngine::connect().await?;
         for _ in 0..3 {
             if purge(&engine, &a.project).await.is_ok() {
                 break;
@@ -163,11 +173,11 @@ pub fn reap(a: &ReapArgs) -> Result<ExitCode, CliError> {
 }
 
 /// `gc`: removes the test stacks whose owning process is gone.
-pub fn gc(_g: &GlobalArgs) -> Result<ExitCode, CliError> {
+pub fn gc(g: &GlobalArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let mut owners: BTreeMap<String, u32> = BTreeMap::new();
-        for c in engine.list_projects().await.map_err(engine_err)? {
+        for c in engine.list_projects().await? {
             if let (Some(p), Some(pid)) = (c.label(PROJECT), c.label(OWNER).and_then(|o| o.parse().ok())) {
                 owners.insert(p.to_string(), pid);
             }
@@ -176,7 +186,7 @@ pub fn gc(_g: &GlobalArgs) -> Result<ExitCode, CliError> {
             if alive(pid) {
                 continue;
             }
-            purge(&engine, &project).await.map_err(engine_err)?;
+            purge(&engine, &project).await?;
             println!("removed test stack {project} (its owner, process {pid}, is gone)");
         }
         Ok(ExitCode::SUCCESS)

@@ -7,9 +7,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::lifecycle::{engine_err, lock, run_err, runtime};
+use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
 use crate::engine::{ContainerInfo, Engine, State};
 use crate::model::Project;
 use crate::plan::labels::{CONFIG_FILES, PROJECT};
@@ -84,28 +83,19 @@ pub struct LsArgs {
 /// engine and the project's containers of those services.
 fn on_containers<F, Fut>(g: &GlobalArgs, services: &[String], f: F) -> Result<ExitCode, CliError>
 where
-    F: FnOnce(DockerEngine, Project, Vec<ContainerInfo>) -> Fut,
+    F: FnOnce(CliEngine, Project, Vec<ContainerInfo>) -> Fut,
     Fut: Future<Output = Result<(), CliError>>,
 {
     // The loader refuses services that do not exist.
     let project = g.load(services, false)?.project;
-    let _lock = lock(&project.name)?;
+    let _lock = g.lock(&project.name)?;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let all = engine.list_containers(&project.name).await.map_err(engine_err)?;
+        let engine = g.engine().await?;
+        let all = engine.list_containers(&project.name).await?;
         let targets = verbs::targets(&project, all, services);
         f(engine, project, targets).await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn dry(g: &GlobalArgs, what: &str, list: &[ContainerInfo]) -> bool {
-    if g.dry_run {
-        for c in list {
-            println!("{:<48} ({what})", format!("{what} container {}", c.name));
-        }
-    }
-    g.dry_run
 }
 
 pub fn start(g: &GlobalArgs, a: &ServicesArgs) -> Result<ExitCode, CliError> {
@@ -118,19 +108,13 @@ pub fn start(g: &GlobalArgs, a: &ServicesArgs) -> Result<ExitCode, CliError> {
             });
         }
         let list: Vec<ContainerInfo> = list.into_iter().filter(|c| c.state != State::Running).collect();
-        if dry(g, "start", &list) {
-            return Ok(());
-        }
-        verbs::start(&e, &p, list).await.map_err(run_err)
+        verbs::start(&e, &p, list).await.map_err(CliError::from)
     })
 }
 
 pub fn stop(g: &GlobalArgs, a: &StopArgs) -> Result<ExitCode, CliError> {
     on_containers(g, &a.service, |e, p, list| async move {
-        if dry(g, "stop", &list) {
-            return Ok(());
-        }
-        verbs::stop(&e, &p, list, a.timeout).await.map_err(run_err)
+        verbs::stop(&e, &p, list, a.timeout).await.map_err(CliError::from)
     })
 }
 
@@ -151,29 +135,23 @@ pub fn restart(g: &GlobalArgs, a: &RestartArgs) -> Result<ExitCode, CliError> {
         }
     }
     on_containers(g, &services, |e, p, list| async move {
-        if dry(g, "restart", &list) {
-            return Ok(());
-        }
-        verbs::stop(&e, &p, list.clone(), a.timeout).await.map_err(run_err)?;
+        verbs::stop(&e, &p, list.clone(), a.timeout).await?;
         // Everything is stopped now; start them all again in dependency order.
         let stopped = list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect();
-        verbs::start(&e, &p, stopped).await.map_err(run_err)
+        verbs::start(&e, &p, stopped).await.map_err(CliError::from)
     })
 }
 
 pub fn kill(g: &GlobalArgs, a: &KillArgs) -> Result<ExitCode, CliError> {
     on_containers(g, &a.service, |e, p, list| async move {
-        if dry(g, "kill", &list) {
-            return Ok(());
-        }
-        verbs::kill(&e, list, &a.signal).await.map_err(run_err)?;
+        verbs::kill(&e, list, &a.signal).await?;
         if a.remove_orphans {
-            let all = e.list_containers(&p.name).await.map_err(engine_err)?;
+            let all = e.list_containers(&p.name).await?;
             let orphans: Vec<ContainerInfo> = all
                 .into_iter()
                 .filter(|c| !p.services.contains_key(c.label(crate::plan::labels::SERVICE).unwrap_or("")))
                 .collect();
-            crate::scheduler::remove_in_order(&e, &p, orphans, None, false).await.map_err(run_err)?;
+            crate::scheduler::remove_in_order(&e, &p, orphans, None, false).await?;
         }
         Ok(())
     })
@@ -182,10 +160,7 @@ pub fn kill(g: &GlobalArgs, a: &KillArgs) -> Result<ExitCode, CliError> {
 pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
     on_containers(g, &a.service, |e, p, list| async move {
         if a.stop {
-            if dry(g, "stop", &list) {
-                return Ok(());
-            }
-            verbs::stop(&e, &p, list.clone(), None).await.map_err(run_err)?;
+            verbs::stop(&e, &p, list.clone(), None).await?;
         }
         let list: Vec<ContainerInfo> = if a.stop {
             list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect()
@@ -198,9 +173,6 @@ pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
             eprintln!("No stopped containers");
             return Ok(());
         }
-        if dry(g, "remove", &list) {
-            return Ok(());
-        }
         if !a.force && std::io::stdin().is_terminal() {
             let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
             eprint!("Going to remove {}\nAre you sure? [yN] ", names.join(", "));
@@ -210,17 +182,16 @@ pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
                 return Ok(());
             }
         }
-        verbs::remove(&e, list, a.volumes).await.map_err(run_err)
+        verbs::remove(&e, list, a.volumes).await.map_err(CliError::from)
     })
 }
 
 pub fn pause(g: &GlobalArgs, a: &ServicesArgs, pause: bool) -> Result<ExitCode, CliError> {
-    on_containers(g, &a.service, |e, _p, list| async move {
-        if dry(g, if pause { "pause" } else { "unpause" }, &list) {
-            return Ok(());
-        }
-        verbs::pause(&e, list, pause).await.map_err(run_err)
-    })
+    on_containers(
+        g,
+        &a.service,
+        |e, _p, list| async move { verbs::pause(&e, list, pause).await.map_err(CliError::from) },
+    )
 }
 
 /// One project on the engine, as `ls` shows it.
@@ -231,7 +202,7 @@ struct ProjectRow {
     config_files: String,
 }
 
-pub fn ls(_g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
+pub fn ls(g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
     let mut names = Vec::new();
     for f in &a.filter {
         match f.split_once('=') {
@@ -246,8 +217,8 @@ pub fn ls(_g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
         }
     }
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
-        let all = engine.list_projects().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
+        let all = engine.list_projects().await?;
         let mut by_project: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
         for c in all {
             by_project.entry(c.label(PROJECT).unwrap_or("").to_string()).or_default().push(c);
@@ -309,17 +280,16 @@ pub fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode, CliError> {
     use futures::StreamExt;
     let project = g.load(&a.service, false)?.project;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let mut events = engine.events(&project.name);
-        let list =
-            verbs::targets(&project, engine.list_containers(&project.name).await.map_err(engine_err)?, &a.service);
+        let list = verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
         if list.is_empty() {
             return Err(CliError::msg(format!("no container of {} to wait for", a.service.join(", "))));
         }
         let mut first: Option<i64> = None;
         let mut running = std::collections::HashSet::new();
         for c in &list {
-            let d = engine.inspect_container(&c.id).await.map_err(engine_err)?;
+            let d = engine.inspect_container(&c.id).await?;
             match d.state {
                 State::Running | State::Restarting | State::Paused | State::Created => {
                     running.insert(c.id.clone());
@@ -342,8 +312,8 @@ pub fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode, CliError> {
             }
         }
         if a.down_project {
-            let _lock = lock(&project.name)?;
-            crate::scheduler::down(&engine, &project, &Default::default()).await.map_err(run_err)?;
+            let _lock = g.lock(&project.name)?;
+            crate::scheduler::down(&engine, &project, &Default::default()).await?;
         }
         Ok(ExitCode::from(first.unwrap_or(0).clamp(0, 255) as u8))
     })
@@ -362,8 +332,8 @@ pub struct PortArgs {
 }
 
 /// Replica `index` of `service` (not a one-off), or an error saying how to create it.
-async fn replica(e: &DockerEngine, project: &Project, service: &str, index: u32) -> Result<ContainerInfo, CliError> {
-    let list = e.list_containers(&project.name).await.map_err(engine_err)?;
+async fn replica(e: &CliEngine, project: &Project, service: &str, index: u32) -> Result<ContainerInfo, CliError> {
+    let list = e.list_containers(&project.name).await?;
     verbs::replica(verbs::targets(project, list, &[]), service, index).ok_or_else(|| CliError::Message {
         message: format!("service `{service}` has no container number {index}"),
         hint: Some("create it with `wharf up -d`".into()),
@@ -375,7 +345,7 @@ async fn replica(e: &DockerEngine, project: &Project, service: &str, index: u32)
 pub fn port(g: &GlobalArgs, a: &PortArgs) -> Result<ExitCode, CliError> {
     let project = g.load(std::slice::from_ref(&a.service), false)?.project;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let c = replica(&engine, &project, &a.service, a.index).await?;
         let p = c
             .ports
@@ -422,7 +392,7 @@ pub struct ExecArgs {
 pub fn exec(g: &GlobalArgs, a: &ExecArgs) -> Result<ExitCode, CliError> {
     let project = g.load(std::slice::from_ref(&a.service), false)?.project;
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         let c = replica(&engine, &project, &a.service, a.index).await?;
         if c.state != State::Running {
             return Err(CliError::Message {
@@ -452,7 +422,7 @@ pub fn exec(g: &GlobalArgs, a: &ExecArgs) -> Result<ExitCode, CliError> {
         let r = engine.exec_with(&c.id, &a.command, &opts).await;
         drop(opts);
         let _ = printer.await;
-        let out = r.map_err(engine_err)?;
+        let out = r?;
         Ok(ExitCode::from(out.exit_code.clamp(0, 255) as u8))
     })
 }
@@ -520,14 +490,14 @@ where
     });
     let code = f(size_rx, in_rx, out_tx).await;
     resized.abort();
-    let code = code.map_err(engine_err)?;
+    let code = code?;
     let _ = printer.await;
     Ok(code)
 }
 
 /// `exec` with a TTY: keystrokes sent as they are typed, the output written as it comes, the
 /// exit code passed through.
-async fn exec_tty(e: &DockerEngine, id: &str, a: &ExecArgs) -> Result<ExitCode, CliError> {
+async fn exec_tty(e: &CliEngine, id: &str, a: &ExecArgs) -> Result<ExitCode, CliError> {
     let opts = crate::engine::ExecOptions {
         user: a.user.clone(),
         env: a.env.clone(),

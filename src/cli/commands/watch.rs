@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::lifecycle::{UpArgs, ctrl_c, engine_err, runtime};
+use crate::cli::context::{ctrl_c, runtime};
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::docker::DockerEngine;
 
 #[derive(Debug, Args)]
 pub struct WatchArgs {
@@ -28,11 +27,11 @@ pub fn watch(g: &GlobalArgs, a: &WatchArgs) -> Result<ExitCode, CliError> {
     // The rules are checked before anything is started.
     crate::watch::rules::compile(&loaded.project, &a.service).map_err(CliError::msg)?;
     if !a.no_up {
-        super::lifecycle::up(g, &UpArgs::detached(a.service.clone()), false)?;
+        super::lifecycle::up(g, &super::lifecycle::UpArgs::detached(a.service.clone()), false)?;
     }
     let opts = crate::watch::WatchOptions { quiet: a.quiet, prune: a.prune, environment: loaded.environment.clone() };
     runtime()?.block_on(async {
-        let engine = DockerEngine::connect().await.map_err(engine_err)?;
+        let engine = g.engine().await?;
         crate::watch::run(&engine, &loaded.project, &a.service, &opts, ctrl_c()).await.map_err(CliError::msg)?;
         Ok(ExitCode::SUCCESS)
     })
