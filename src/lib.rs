@@ -13,6 +13,7 @@ pub mod load;
 pub mod lock;
 pub mod logs;
 pub mod model;
+pub mod ops;
 pub mod plan;
 pub mod progress;
 pub mod scheduler;

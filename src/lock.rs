@@ -22,6 +22,11 @@ fn dir() -> PathBuf {
     }
 }
 
+/// The engine endpoint a lock is keyed by: `DOCKER_HOST`, else the default socket.
+pub fn default_endpoint() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
 impl ProjectLock {
     /// Takes the lock of `project` on the engine at `endpoint`, waiting (and saying so on
     /// stderr) while another process holds it.

@@ -20,8 +20,8 @@ use std::process::Child;
 use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, EngineError, ExecOutput, LogOptions};
 use crate::model::Project;
-use crate::plan::{UpOptions, reconcile};
-use crate::scheduler::{DownOptions, RunError, down, execute, observe};
+use crate::ops::up::UpRequest;
+use crate::scheduler::{DownOptions, RunError, down};
 
 /// The label every container, network and volume of a test stack carries: the PID of the
 /// process that owns it (`wharf gc` removes stacks whose owner is gone).
@@ -36,8 +36,18 @@ pub enum Error {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Run(#[from] RunError),
-    #[error("{0}")]
-    Other(String),
+    /// Bringing the stack up failed (an image, the plan, a container, readiness).
+    #[error(transparent)]
+    Up(#[from] crate::ops::Error),
+    /// A service has no container of that number.
+    #[error("service `{service}` has no container number {index}")]
+    NoContainer { service: String, index: u32 },
+    /// A service publishes no host port for that container port.
+    #[error("`{service}` publishes no host port for {port}/tcp")]
+    NoPort { service: String, port: u16 },
+    /// The reaper process could not be started.
+    #[error("cannot start the reaper {binary}: {reason}")]
+    Reaper { binary: PathBuf, reason: String },
 }
 
 /// A fresh, unique project name: `<base>-<6 hex digits>`.
@@ -58,9 +68,15 @@ pub struct StackBuilder {
     env: Vec<(String, String)>,
     wait_timeout: Option<u64>,
     reaper: Option<PathBuf>,
+    parallel: Option<usize>,
 }
 
 impl StackBuilder {
+    /// Bounds the engine calls in flight (default: unbounded, as `wharf up`).
+    pub fn parallel(mut self, calls: usize) -> Self {
+        self.parallel = Some(calls.max(1));
+        self
+    }
     /// Uses exactly this project name instead of a unique one.
     pub fn name(mut self, name: &str) -> Self {
         self.name = Some(name.into());
@@ -88,9 +104,15 @@ impl StackBuilder {
         self
     }
 
-    /// Loads the project, converges it, and waits until it is ready. On failure, what was
-    /// created is removed again.
+    /// Loads the project, converges it on the Docker Engine (`DOCKER_HOST`), and waits until it
+    /// is ready. On failure, what was created is removed again.
     pub async fn up(self) -> Result<Stack, Error> {
+        let engine = DockerEngine::connect().await?;
+        self.up_on(engine).await
+    }
+
+    /// [`StackBuilder::up`] on any engine (the fake one in unit tests).
+    pub async fn up_on<E: Engine>(self, engine: E) -> Result<Stack<E>, Error> {
         let file = std::fs::canonicalize(&self.file).unwrap_or(self.file.clone());
         let cwd = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut environment: indexmap::IndexMap<String, String> = std::env::vars().collect();
@@ -99,7 +121,7 @@ impl StackBuilder {
             files: vec![file.clone()],
             project_name: self.name.clone(),
             services: self.services.clone(),
-            environment,
+            environment: environment.clone(),
             cwd,
             ..Default::default()
         };
@@ -111,15 +133,22 @@ impl StackBuilder {
             project = load(&opts)?;
         }
         label_owner(&mut project, std::process::id());
-        let engine = DockerEngine::connect().await?;
         let reaper = match &self.reaper {
             Some(bin) => Some(start_reaper(bin, &project.name)?),
             None => None,
         };
-        let mut stack = Stack { engine, project, services: self.services.clone(), reaper, done: false };
-        if let Err(e) = stack.converge(self.wait_timeout).await {
-            let _ = stack.teardown().await;
-            return Err(e);
+        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), done: false };
+        let req = UpRequest {
+            environment,
+            parallel: self.parallel,
+            ..UpRequest::detached_wait(&self.services, self.wait_timeout)
+        };
+        match crate::ops::up::up(&stack.engine, &stack.project, &req).await {
+            Ok(warnings) => stack.warnings = warnings,
+            Err(e) => {
+                let _ = stack.teardown().await;
+                return Err(e.into());
+            }
         }
         Ok(stack)
     }
@@ -149,15 +178,15 @@ pub fn start_reaper(bin: &Path, project: &str) -> Result<Child, Error> {
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(|e| Error::Other(format!("cannot start the reaper {}: {e}", bin.display())))
+        .map_err(|e| Error::Reaper { binary: bin.to_path_buf(), reason: e.to_string() })
 }
 
-/// A running test stack.
-pub struct Stack {
-    engine: DockerEngine,
+/// A running test stack, on the Docker Engine unless brought up with [`StackBuilder::up_on`].
+pub struct Stack<E: Engine = DockerEngine> {
+    engine: E,
     project: Project,
-    services: Vec<String>,
     reaper: Option<Child>,
+    warnings: Vec<String>,
     done: bool,
 }
 
@@ -171,26 +200,12 @@ impl Stack {
             env: Vec::new(),
             wait_timeout: Some(120),
             reaper: None,
+            parallel: None,
         }
     }
+}
 
-    async fn converge(&mut self, wait_timeout: Option<u64>) -> Result<(), Error> {
-        let e = &self.engine;
-        let opts = UpOptions { services: self.services.clone(), ..Default::default() };
-        let env: indexmap::IndexMap<String, String> = std::env::vars().collect();
-        let flags = crate::build::ensure::ImageFlags::default();
-        crate::build::ensure::images(e, &self.project, &env, &self.services, &flags, 4)
-            .await
-            .map_err(|x| Error::Other(x.to_string()))?;
-        let observed = observe(e, &self.project).await?;
-        let plan = reconcile(&self.project, &observed, &opts).map_err(|x| Error::Other(x.to_string()))?;
-        let ready = crate::scheduler::readiness::Readiness::subscribe(e, &self.project.name);
-        execute(e, &self.project, plan, None, false).await?;
-        crate::scheduler::readiness::wait_all(e, &self.project, &self.services, &ready, wait_timeout)
-            .await
-            .map_err(|(m, _)| Error::Other(m))
-    }
-
+impl<E: Engine> Stack<E> {
     /// The project name (unique unless given).
     pub fn name(&self) -> &str {
         &self.project.name
@@ -202,14 +217,19 @@ impl Stack {
     }
 
     /// The engine the stack runs on.
-    pub fn engine(&self) -> &DockerEngine {
+    pub fn engine(&self) -> &E {
         &self.engine
+    }
+
+    /// What bringing it up warned about (orphans, keys ignored), as `wharf up` prints them.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     async fn container(&self, service: &str, index: u32) -> Result<crate::engine::ContainerInfo, Error> {
         let list = self.engine.list_containers(&self.project.name).await?;
         crate::scheduler::verbs::replica(crate::scheduler::verbs::targets(&self.project, list, &[]), service, index)
-            .ok_or_else(|| Error::Other(format!("service `{service}` has no container number {index}")))
+            .ok_or_else(|| Error::NoContainer { service: service.to_string(), index })
     }
 
     /// The host port published for `container_port` (tcp) of `service`'s first container.
@@ -219,7 +239,7 @@ impl Stack {
             .iter()
             .find(|p| p.private == container_port && p.public.is_some() && p.protocol == "tcp")
             .and_then(|p| p.public)
-            .ok_or_else(|| Error::Other(format!("`{service}` publishes no host port for {container_port}/tcp")))
+            .ok_or_else(|| Error::NoPort { service: service.to_string(), port: container_port })
     }
 
     /// Every published port: (service, container port, host port), for tcp.
@@ -288,7 +308,7 @@ impl Stack {
     }
 }
 
-impl Drop for Stack {
+impl<E: Engine> Drop for Stack<E> {
     /// Tears the stack down if [`Stack::down`] was not called (a failed assertion, a panic).
     fn drop(&mut self) {
         if self.done {

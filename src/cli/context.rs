@@ -18,8 +18,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 /// Takes the project's lock (see [`crate::lock`]) for a command that changes it.
 pub fn lock(project: &str) -> Result<crate::lock::ProjectLock, CliError> {
-    let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    crate::lock::ProjectLock::acquire(&endpoint, project)
+    crate::lock::ProjectLock::acquire(&crate::lock::default_endpoint(), project)
         .map_err(|e| CliError::msg(format!("cannot take the lock of project `{project}`: {e}")))
 }
 

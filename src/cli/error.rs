@@ -72,3 +72,13 @@ impl From<Diagnostics> for CliError {
         CliError::Load(d)
     }
 }
+
+impl From<crate::ops::Error> for CliError {
+    fn from(e: crate::ops::Error) -> Self {
+        match e {
+            crate::ops::Error::Run(r) => r.into(),
+            crate::ops::Error::Engine(x) => x.into(),
+            other => CliError::Message { hint: other.hint(), message: other.to_string(), code: 1 },
+        }
+    }
+}

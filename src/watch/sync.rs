@@ -49,6 +49,12 @@ pub fn prepare(rule: &Rule, paths: &[PathBuf]) -> io::Result<(Vec<u8>, Vec<Strin
                 done.refused.push(p.clone());
                 continue;
             }
+            // Gone since the event: its removal is what the container should see.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                deletes.push(rule.container_path(&rel));
+                done.deleted += 1;
+                continue;
+            }
             Err(e) => return Err(e),
         }
         if meta.is_dir() {
@@ -71,13 +77,16 @@ fn add_tree(
     seen: &mut std::collections::HashSet<String>,
     done: &mut Synced,
 ) -> io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
+    // Files come and go while a batch is read (a burst of writes and removals): what vanished
+    // meanwhile is skipped here, and its removal arrives as an event of the next batch.
+    let Some(list) = vanished_is_none(std::fs::read_dir(dir))? else { return Ok(()) };
+    let mut entries: Vec<_> = list.filter_map(Result::ok).collect();
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
         let sub = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path)?;
+        let Some(meta) = vanished_is_none(std::fs::symlink_metadata(&path))? else { continue };
         if meta.is_dir() {
             if rule.skips_dir(&sub) {
                 continue;
@@ -95,6 +104,15 @@ fn add_tree(
         }
     }
     Ok(())
+}
+
+/// `Ok(None)` for a path that no longer exists.
+fn vanished_is_none<T>(r: io::Result<T>) -> io::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn add(
@@ -183,6 +201,19 @@ mod tests {
     fn names(tar: &[u8]) -> Vec<String> {
         let mut a = tar::Archive::new(tar);
         a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+    }
+
+    #[test]
+    fn a_directory_that_vanished_while_the_batch_is_read_is_skipped() {
+        // Regression: a burst of writes and removals failed a whole batch with "No such file or
+        // directory" when a directory went between the event and the read.
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("src");
+        std::fs::create_dir_all(&root).unwrap();
+        let (mut b, mut seen, mut done) = (tar::Builder::new(Vec::new()), Default::default(), Synced::default());
+        let gone = root.join("gone");
+        assert!(add_tree(&mut b, &rule(&root), &root, "gone", &gone, &mut seen, &mut done).is_ok());
+        assert_eq!(done.copied, 0);
     }
 
     #[test]

@@ -8,9 +8,10 @@ use clap::Args;
 use crate::cli::context::{ctrl_c, runtime};
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::Engine;
+use crate::ops::up::UpRequest;
+use crate::plan::UpOptions;
 use crate::plan::labels::{NUMBER, SERVICE};
-use crate::plan::{UpOptions, reconcile};
-use crate::scheduler::{DownOptions, Rmi, down, execute, observe};
+use crate::scheduler::{DownOptions, Rmi, down};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -214,63 +215,39 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
     if a.no_deps && !a.service.is_empty() {
         project.services.retain(|n, _| a.service.contains(n));
     }
-    let mut held = g.lock(&project.name)?;
+    let req = UpRequest {
+        options: opts,
+        images: crate::build::ensure::ImageFlags {
+            build: a.build,
+            no_build: a.no_build,
+            pull: a.pull.clone(),
+            quiet: a.quiet_pull,
+            skip_unchanged: true,
+        },
+        ensure_images: !g.dry_run,
+        environment: loaded.environment.clone(),
+        parallel: g.parallel(),
+        lock: (!g.dry_run).then(crate::lock::default_endpoint),
+        wait: (a.wait && !no_start).then_some(a.wait_timeout),
+    };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        if !g.dry_run {
-            let flags = crate::build::ensure::ImageFlags {
-                build: a.build,
-                no_build: a.no_build,
-                pull: a.pull.clone(),
-                quiet: a.quiet_pull,
-                skip_unchanged: true,
-            };
-            crate::build::ensure::images(
-                &engine,
-                &project,
-                &loaded.environment,
-                &a.service,
-                &flags,
-                g.parallel().unwrap_or(4),
-            )
-            .await?;
-        }
-        let observed = observe(&engine, &project).await?;
-        let plan = reconcile(&project, &observed, &opts).map_err(|e| CliError::Message {
-            hint: matches!(e, crate::plan::PlanError::ImageMissing { .. }).then(|| {
-                "build or load the image locally (no registry is reachable here): `docker build -t IMAGE DIR`".into()
-            }),
-            message: e.to_string(),
-            code: 1,
-        })?;
-        for w in &plan.warnings {
+        let prepared = crate::ops::up::prepare(&engine, &project, &req).await?;
+        for w in prepared.warnings() {
             eprintln!("warning: {w}");
         }
         if g.dry_run {
-            print!("{plan}");
+            print!("{}", prepared.plan);
             return Ok(ExitCode::SUCCESS);
         }
         // Subscribed before anything starts, so the exit of a fast one-shot is not missed.
         let since =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         let events = attached.then(|| engine.events(&project.name));
-        let ready =
-            (a.wait && !no_start).then(|| crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name));
-        execute(&engine, &project, plan, g.parallel(), no_start).await?;
-        if let Some(ready) = ready {
-            drop(held.take());
-            crate::scheduler::readiness::wait_all(&engine, &project, &opts.services, &ready, a.wait_timeout)
-                .await
-                .map_err(|(message, timed_out)| CliError::Message {
-                    message,
-                    hint: timed_out
-                        .then(|| "raise --wait-timeout, or look at the healthchecks of the services named".into()),
-                    code: 1,
-                })?;
+        crate::ops::up::apply(&engine, &project, prepared, &req).await?;
+        if req.wait.is_some() {
             return Ok(ExitCode::SUCCESS);
         }
-        // Converged: other commands (`stop`, `logs`, another `up`) may work on the project now.
-        drop(held.take());
         let wopts = crate::watch::WatchOptions { environment: loaded.environment.clone(), ..Default::default() };
         let Some(events) = events else {
             if a.watch {

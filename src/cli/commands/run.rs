@@ -103,16 +103,20 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         crate::build::ensure::images(&engine, &project, &loaded.environment, &needed, &flags, 4)
             .await
             ?;
-        let observed = observe(&engine, &project).await?;
         // Dependencies first, converged as `up -d` would (and their conditions waited on).
         if !a.no_deps && !deps.is_empty() {
-            let _lock = g.lock(&project.name)?;
             let mut scoped = project.clone();
             scoped.services.retain(|n, _| deps.contains(n));
-            let opts = UpOptions { services: deps.clone(), ignore_orphans: true, ..Default::default() };
-            let plan = reconcile(&scoped, &observed, &opts).map_err(|e| CliError::msg(e.to_string()))?;
+            let req = crate::ops::up::UpRequest {
+                options: UpOptions { services: deps.clone(), ignore_orphans: true, ..Default::default() },
+                parallel: g.parallel(),
+                lock: (!g.dry_run).then(crate::lock::default_endpoint),
+                ..Default::default()
+            };
             let ready = crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name);
-            execute(&engine, &scoped, plan, None, false).await?;
+            for w in crate::ops::up::up(&engine, &scoped, &req).await? {
+                eprintln!("warning: {w}");
+            }
             // The one-off's own `depends_on` conditions.
             let list = engine.list_containers(&project.name).await?;
             for (dep, c) in &svc.depends_on {

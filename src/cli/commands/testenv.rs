@@ -12,9 +12,9 @@ use clap::Args;
 use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, State};
+use crate::ops::up::UpRequest;
 use crate::plan::labels::{NUMBER, PROJECT, SERVICE};
-use crate::plan::{UpOptions, reconcile};
-use crate::scheduler::{DownOptions, down, execute, observe, purge};
+use crate::scheduler::{DownOptions, down, purge};
 use crate::stack::{OWNER, label_owner, start_reaper, unique_name};
 
 #[derive(Debug, Args)]
@@ -96,16 +96,14 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
 /// Converges, waits, runs CMD; returns CMD's exit code (130 after a signal).
 async fn run_against(engine: &CliEngine, project: &crate::model::Project, a: &TestArgs) -> Result<i64, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
-    let env: indexmap::IndexMap<String, String> = std::env::vars().collect();
-    let flags = crate::build::ensure::ImageFlags::default();
-    crate::build::ensure::images(engine, project, &env, &[], &flags, 4).await?;
-    let observed = observe(engine, project).await?;
-    let plan = reconcile(project, &observed, &UpOptions::default()).map_err(|e| CliError::msg(e.to_string()))?;
-    let ready = crate::scheduler::readiness::Readiness::subscribe(engine, &project.name);
-    execute(engine, project, plan, None, false).await?;
-    crate::scheduler::readiness::wait_all(engine, project, &[], &ready, Some(a.wait_timeout))
-        .await
-        .map_err(|(message, _)| CliError::msg(message))?;
+    let dry = engine.is_dry();
+    let req = UpRequest {
+        environment: std::env::vars().collect(),
+        ensure_images: !dry,
+        lock: (!dry).then(crate::lock::default_endpoint),
+        ..UpRequest::detached_wait(&[], Some(a.wait_timeout))
+    };
+    crate::ops::up::up(engine, project, &req).await?;
 
     // Each published port of each service's first container.
     let list = engine.list_containers(&project.name).await?;

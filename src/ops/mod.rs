@@ -1,0 +1,57 @@
+//! User-level operations: a request of resolved settings in (never command-line arguments), an
+//! outcome out. The CLI and the library's [`crate::stack::Stack`] both call these; nothing else
+//! orchestrates the lower layers.
+//!
+//! - [`up`]: converge a project (images → observe → reconcile → execute), optionally waiting
+//!   for readiness; used by `up`, `create`, `scale`, `run`'s dependencies, `wharf test` and
+//!   `Stack`.
+
+pub mod up;
+
+use crate::build::BuildError;
+use crate::engine::EngineError;
+use crate::plan::PlanError;
+use crate::scheduler::RunError;
+
+/// Why an operation failed; every variant names its subject.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An image could not be built or pulled.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The project cannot be converged as written.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// Executing the plan failed.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// `--wait`: containers not ready (each named with its state and last lines).
+    #[error("{message}")]
+    NotReady { message: String, timed_out: bool },
+    /// The project's lock could not be taken.
+    #[error("cannot take the lock of project `{project}`: {reason}")]
+    Lock { project: String, reason: String },
+}
+
+impl Error {
+    /// A likely fix, for a `hint:` line.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Build(b) => b.hint.clone(),
+            Error::Plan(PlanError::ImageMissing { .. }) => Some(
+                "build or load the image locally (no registry is reachable here): `docker build -t IMAGE DIR`".into(),
+            ),
+            Error::Plan(_) => None,
+            Error::Run(RunError::InService { error, .. }) | Error::Run(RunError::Engine(error)) => error.hint(),
+            Error::Run(_) => None,
+            Error::Engine(e) => e.hint(),
+            Error::NotReady { timed_out: true, .. } => {
+                Some("raise --wait-timeout, or look at the healthchecks of the services named".into())
+            }
+            Error::NotReady { .. } => None,
+            Error::Lock { .. } => None,
+        }
+    }
+}
