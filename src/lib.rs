@@ -1,7 +1,13 @@
 //! wharf: a Compose-Specification orchestrator for the Docker Engine.
 //!
 //! Data flows one way: compose files are [`load`]ed into a typed [`model::Project`], the
-//! [`graph`] orders its services, and the CLI ([`cli`]) drives it all.
+//! [`graph`] orders its services, [`plan`] decides what to change, the [`scheduler`] makes the
+//! changes through an [`engine`], and [`ops`] strings these together into user-level operations
+//! that both the CLI ([`cli`]) and the library ([`stack`]) call.
+//!
+//! Each module uses only the modules before it in this order (checked by `tests/layers.rs`):
+//! `model`, `diag`, `lock`, `progress` → `hash`, `graph` → `load` → `engine` → `plan` →
+//! `logs`, `build` → `scheduler` → `watch` → `ops` → `stack` → `cli`.
 
 pub mod build;
 pub mod cli;

@@ -247,7 +247,8 @@ impl<E: Engine> Stack<E> {
         let list = self.engine.list_containers(&self.project.name).await?;
         let mut out = Vec::new();
         for c in &list {
-            let (Some(svc), Some("1")) = (c.label(crate::plan::labels::SERVICE), c.label(crate::plan::labels::NUMBER))
+            let (Some(svc), Some("1")) =
+                (c.label(crate::model::labels::SERVICE), c.label(crate::model::labels::NUMBER))
             else {
                 continue;
             };

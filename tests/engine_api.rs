@@ -35,10 +35,11 @@ async fn events_logs_exec_and_upload_on_docker() {
                 .expect("an event within 20 s")
                 .unwrap()
                 .unwrap();
-            if ev.action == "die" || ev.action == "start" {
+            let action = ev.kind.to_string();
+            if action == "die" || action == "start" {
                 assert_eq!(ev.name(), name);
                 assert_eq!(ev.label("com.docker.compose.service"), Some("app"));
-                seen.push(ev.action);
+                seen.push(action);
             }
         }
         assert_eq!(seen, ["die", "start"]);
@@ -82,7 +83,7 @@ fn the_fake_engine_emits_events_and_scripts_exec() {
         wharf::scheduler::execute(&e, &p, plan, None, false).await.unwrap();
         let a = events.next().await.unwrap().unwrap();
         let b = events.next().await.unwrap().unwrap();
-        assert_eq!((a.action.as_str(), b.action.as_str()), ("create", "start"));
+        assert_eq!((a.kind.to_string().as_str(), b.kind.to_string().as_str()), ("create", "start"));
         assert_eq!(b.name(), "demo-app-1");
         e.exec_result("demo-app-1", wharf::engine::ExecOutput { exit_code: 1, output: "nope".into() });
         let out = e.exec("demo-app-1", &["true".into()]).await.unwrap();

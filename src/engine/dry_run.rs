@@ -16,7 +16,7 @@ use futures::StreamExt;
 
 use super::{
     BuildMessage, BuildRequest, ContainerDetails, ContainerInfo, ContainerSpec, ContextStream, Credentials, Engine,
-    EngineError, EngineStream, Event, ExecOptions, ExecOutput, ExecSession, ImageInfo, LogChunk, LogOptions,
+    EngineError, EngineStream, Event, EventKind, ExecOptions, ExecOutput, ExecSession, ImageInfo, LogChunk, LogOptions,
     NetworkInfo, NetworkSpec, Result, State, Stats, Terminal, TransferProgress, VolumeInfo, VolumeSpec,
 };
 
@@ -225,13 +225,9 @@ impl<E: Engine> Engine for DryRun<E> {
             lock(&s.started).insert(id.to_string(), true);
             if is_fake(id) {
                 // What the engine would say of a container that ran and finished.
-                for (action, code) in [("start", None), ("die", Some("0"))] {
-                    let mut attributes = std::collections::BTreeMap::new();
-                    attributes.insert("name".to_string(), Self::name_of(s, id));
-                    if let Some(c) = code {
-                        attributes.insert("exitCode".to_string(), c.to_string());
-                    }
-                    let _ = s.events.send(Event { action: action.into(), id: id.into(), attributes, time_nano: 0 });
+                let name = Self::name_of(s, id);
+                for kind in [EventKind::Start, EventKind::Die { exit_code: Some(0) }] {
+                    let _ = s.events.send(Event::new(kind, id, &name));
                 }
             }
         }

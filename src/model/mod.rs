@@ -4,6 +4,7 @@
 //!
 //! Field order follows compose's own output (alphabetical), so `wharf config` reads the same.
 
+pub mod labels;
 mod service;
 pub use service::*;
 

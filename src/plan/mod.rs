@@ -1,7 +1,9 @@
 //! Deciding what to do: labels, container specs, and `reconcile(project, observed) -> Plan`.
 //! Everything here is pure: no engine calls, so plans are tested as text.
 
-pub mod labels;
+/// The compose labels live with the model; kept here under their old path.
+pub use crate::model::labels;
+pub mod select;
 pub mod spec;
 
 use std::collections::{BTreeMap, HashMap};
@@ -150,6 +152,12 @@ fn resource_labels(
     l.insert(key_label.into(), key.into());
     l.insert(VERSION.into(), COMPOSE_VERSION.into());
     l
+}
+
+/// Whether wharf, while attached, handles `svc`'s exits itself (a `deploy.restart_policy` and no
+/// `restart:`); its containers then have the engine policy `no` for that time.
+pub fn wharf_restarts(svc: &crate::model::Service) -> bool {
+    svc.restart.is_none() && svc.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()).is_some()
 }
 
 /// Decides what to change. Pure: `observed` is everything known about the engine.
@@ -381,7 +389,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
 fn spec_for(p: &Project, name: &str, n: u32, image_id: &str, opts: &UpOptions) -> ContainerSpec {
     let svc = &p.services[name];
     let mut s = spec::container_spec(p, name, svc, n, image_id);
-    if opts.supervised && crate::scheduler::supervise::wharf_restarts(svc) {
+    if opts.supervised && wharf_restarts(svc) {
         s.restart_policy = Some(("no".into(), None));
     }
     s

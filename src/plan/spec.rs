@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use crate::engine::{ContainerSpec, Endpoint, FileCopy, Health, Mount, PortBinding};
 use crate::hash::service_hash;
 use crate::load::units::parse_duration;
+use crate::model::labels::*;
 use crate::model::{Project, Service};
-use crate::plan::labels::*;
 
 /// The container name of replica `n` (compose: `<project>-<service>-<n>`).
 pub fn container_name(project: &str, service: &str, svc: &Service, n: u32) -> String {

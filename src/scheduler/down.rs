@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 use super::{RunError, report};
 use crate::engine::{ContainerInfo, Engine, EngineError, State};
 use crate::model::Project;
-use crate::plan::labels::{ONEOFF, SERVICE};
+use crate::model::labels::{ONEOFF, SERVICE};
 
 #[derive(Debug, Clone, Default)]
 pub struct DownOptions {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::engine::{Engine, State};
+use crate::engine::{Engine, EventKind, State};
 use crate::model::Condition;
 
 /// What the engine last said about one container.
@@ -55,15 +55,16 @@ impl Readiness {
                     {
                         let mut t = table.lock().unwrap_or_else(|p| p.into_inner());
                         let s = t.entry(ev.id.clone()).or_default();
-                        if let Some(h) = ev.action.strip_prefix("health_status:") {
-                            s.health = Some(h.trim().to_string());
-                        } else if ev.action == "die" {
-                            s.exited = Some(ev.label("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1));
-                        } else if ev.action == "start" {
-                            s.exited = None;
-                            if s.health.is_some() {
-                                s.health = Some("starting".into());
+                        match &ev.kind {
+                            EventKind::Health(h) => s.health = Some(h.as_str().to_string()),
+                            EventKind::Die { exit_code } => s.exited = Some(exit_code.unwrap_or(-1)),
+                            EventKind::Start => {
+                                s.exited = None;
+                                if s.health.is_some() {
+                                    s.health = Some("starting".into());
+                                }
                             }
+                            EventKind::Other(_) => {}
                         }
                     }
                     n += 1;
@@ -300,7 +301,7 @@ pub async fn wait_all<E: Engine>(
         crate::graph::Graph::new(project).with_dependencies(services).into_iter().collect()
     };
     let all = e.list_containers(&project.name).await.map_err(|x| (x.to_string(), false))?;
-    let list = super::verbs::targets(project, all, &wanted);
+    let list = crate::plan::select::targets(project, all, &wanted);
     let waits = list.iter().map(|c| async move {
         let r = ready.wait_ready(e, &c.name, &c.id).await;
         if r.is_ok() {

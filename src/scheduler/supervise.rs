@@ -40,11 +40,9 @@ fn duration(d: &Option<String>) -> Option<Duration> {
     d.as_deref().and_then(|d| crate::load::units::parse_duration(d).ok()).map(|ns| Duration::from_nanos(ns as u64))
 }
 
-/// Whether wharf, while attached, handles `svc`'s exits itself (a `deploy.restart_policy` and no
-/// `restart:`); its containers then have the engine policy `no` for that time.
-pub fn wharf_restarts(svc: &Service) -> bool {
-    svc.restart.is_none() && svc.deploy.as_ref().and_then(|d| d.restart_policy.as_ref()).is_some()
-}
+/// Whether wharf handles `svc`'s exits itself: a decision of the plan's (see
+/// [`crate::plan::wharf_restarts`]).
+pub use crate::plan::wharf_restarts;
 
 /// The supervision wharf applies to `svc`, if any: a `deploy.restart_policy`, or the opt-in
 /// `x-wharf: {restart_on_unhealthy: true}`.

@@ -11,27 +11,9 @@ use super::readiness::Readiness;
 use super::{RunError, report};
 use crate::engine::{ContainerInfo, Engine, EngineError, State};
 use crate::model::Project;
-use crate::plan::labels::{ONEOFF, SERVICE};
+use crate::model::labels::SERVICE;
 
-/// The project's service containers (not one-offs) of `services` (all when empty).
-pub fn targets(project: &Project, containers: Vec<ContainerInfo>, services: &[String]) -> Vec<ContainerInfo> {
-    containers
-        .into_iter()
-        .filter(|c| c.label(ONEOFF) != Some("True"))
-        .filter(|c| {
-            let svc = c.label(SERVICE).unwrap_or("");
-            project.services.contains_key(svc) && (services.is_empty() || services.iter().any(|s| s == svc))
-        })
-        .collect()
-}
-
-/// Replica `n` of `service` among `containers`.
-pub fn replica(containers: Vec<ContainerInfo>, service: &str, n: u32) -> Option<ContainerInfo> {
-    let n = n.to_string();
-    containers
-        .into_iter()
-        .find(|c| c.label(SERVICE) == Some(service) && c.label(crate::plan::labels::NUMBER) == Some(n.as_str()))
-}
+pub use crate::plan::select::{replica, targets};
 
 /// `containers` grouped in dependency waves: dependencies first, or dependents first when
 /// `dependents_first`. Containers of services not in the project form a wave of their own, first.

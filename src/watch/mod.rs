@@ -17,9 +17,9 @@ use futures::StreamExt;
 use indexmap::IndexMap;
 use tokio::sync::mpsc;
 
-use crate::engine::{Engine, State};
+use crate::engine::{Engine, EventKind, State};
 use crate::model::Project;
-use crate::plan::labels::{ONEOFF, SERVICE};
+use crate::model::labels::{ONEOFF, SERVICE};
 use rules::{Action, Rule};
 
 /// A batch goes once no new change arrived for this long…
@@ -132,11 +132,16 @@ pub async fn run<E: Engine>(
             Some(Ok(ev)) = events.next() => {
                 // A (re)started container gets the synced paths again, in full.
                 let svc = ev.label(SERVICE).unwrap_or("").to_string();
-                if matches!(ev.action.as_str(), "start" | "die" | "destroy" | "pause" | "unpause") {
+                let changed = match &ev.kind {
+                    EventKind::Start | EventKind::Die { .. } => true,
+                    EventKind::Other(a) => matches!(a.as_str(), "destroy" | "pause" | "unpause"),
+                    EventKind::Health(_) => false,
+                };
+                if changed {
                     live = running(e, &project.name).await;
                     courier.forget(&ev.id);
                 }
-                if ev.action == "start" && ev.label(ONEOFF) != Some("True") {
+                if ev.kind == EventKind::Start && ev.label(ONEOFF) != Some("True") {
                     for r in rules.iter().filter(|r| r.service == svc && r.action.syncs()) {
                         report(&svc, "resync after start", sync::apply(e, &courier, &ev.id, r, &sync::everything(r)).await);
                     }

@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::{ContainerInfo, Engine, LogOptions, State};
+use crate::engine::{ContainerInfo, Engine, EventKind, HealthStatus, LogOptions, State};
 use crate::logs::{Line, short_name};
 use crate::model::Project;
-use crate::plan::labels::{NUMBER, SERVICE};
+use crate::model::labels::{NUMBER, SERVICE};
 use crate::scheduler::verbs;
 
 #[derive(Debug, Args)]
@@ -344,23 +344,25 @@ pub async fn attached<E: Engine>(
             },
             Some(ev) = events.next() => {
                 let Ok(ev) = ev else { continue };
-                if !all_ids.contains(&ev.id) && ev.action != "start" {
+                let is_start = ev.kind == EventKind::Start;
+                let is_die = matches!(ev.kind, EventKind::Die { .. });
+                if !all_ids.contains(&ev.id) && !is_start {
                     continue;
                 }
                 let svc = ev.label(SERVICE).unwrap_or("").to_string();
                 let short = format!("{svc}-{}", ev.label(NUMBER).unwrap_or("?"));
                 // Supervision first: it applies to every container of the run, shown or not.
-                let decision = match (ev.action.as_str(), policies.get(&svc), stopping.is_some() || restarting.contains(&ev.id)) {
-                    ("start", _, _) => {
+                let decision = match (&ev.kind, policies.get(&svc), stopping.is_some() || restarting.contains(&ev.id)) {
+                    (EventKind::Start, _, _) => {
                         supervisor.started(&ev.id, std::time::Instant::now());
                         restarting.remove(&ev.id);
                         None
                     }
-                    ("die", Some(p), false) if wharf_restarts(&svc) => {
-                        let code = ev.label("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1);
+                    (EventKind::Die { exit_code }, Some(p), false) if wharf_restarts(&svc) => {
+                        let code = exit_code.unwrap_or(-1);
                         Some((supervisor.exited(&ev.id, p, code, std::time::Instant::now()), format!("exited with code {code}"), false))
                     }
-                    ("health_status: unhealthy", Some(p), false) => {
+                    (EventKind::Health(HealthStatus::Unhealthy), Some(p), false) => {
                         Some((supervisor.unhealthy(&ev.id, p, std::time::Instant::now()), "unhealthy".to_string(), true))
                     }
                     _ => None,
@@ -401,16 +403,16 @@ pub async fn attached<E: Engine>(
                     _ => {}
                 }
                 // An exit's note follows its last lines; any other goes out now.
-                if let Some(n) = note.take_if(|_| ev.action != "die" || !ids.contains(&ev.id)) {
+                if let Some(n) = note.take_if(|_| !is_die || !ids.contains(&ev.id)) {
                     crate::progress::println(&n);
                 }
-                if !ids.contains(&ev.id) && ev.action != "start" {
+                if !ids.contains(&ev.id) && !is_start {
                     continue;
                 }
-                match ev.action.as_str() {
-                    "die" => {
+                match &ev.kind {
+                    EventKind::Die { exit_code } => {
                         running.remove(&ev.id);
-                        let code = ev.label("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1);
+                        let code = exit_code.unwrap_or(-1);
                         let (short, service) = (short.clone(), svc.clone());
                         let logs_done = done.remove(&ev.id);
                         // The run's log once more, once the followed stream is done: a run that
@@ -427,7 +429,7 @@ pub async fn attached<E: Engine>(
                             let _ = tx.send(Msg::Exited { short, service, code, note });
                         });
                     }
-                    "start" if shown.contains(ev.label(SERVICE).unwrap_or(""))
+                    EventKind::Start if shown.contains(ev.label(SERVICE).unwrap_or(""))
                         && stopping.is_none()
                         && !done.contains_key(&ev.id) =>
                     {

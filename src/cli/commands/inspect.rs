@@ -8,7 +8,7 @@ use futures::StreamExt;
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, State};
-use crate::plan::labels::SERVICE;
+use crate::model::labels::SERVICE;
 use crate::scheduler::verbs;
 
 #[derive(Debug, Args)]
@@ -168,16 +168,16 @@ pub fn events(g: &GlobalArgs, a: &EventsArgs) -> Result<ExitCode, CliError> {
                     .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
                     .collect();
                 let v = serde_json::json!({
-                    "time": time, "type": "container", "action": ev.action, "id": ev.id,
+                    "time": time, "type": "container", "action": ev.kind.to_string(), "id": ev.id,
                     "service": service, "attributes": attributes,
                 });
                 println!("{v}");
             } else {
-                let short = match (ev.label(SERVICE), ev.label(crate::plan::labels::NUMBER)) {
+                let short = match (ev.label(SERVICE), ev.label(crate::model::labels::NUMBER)) {
                     (Some(s), Some(n)) => format!("{s}-{n}"),
                     _ => ev.name().to_string(),
                 };
-                println!("{time} container {} {} (name={}, service={short})", ev.action, ev.id, ev.name());
+                println!("{time} container {} {} (name={}, service={short})", ev.kind, ev.id, ev.name());
             }
         }
         Ok(ExitCode::SUCCESS)

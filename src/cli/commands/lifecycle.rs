@@ -8,9 +8,9 @@ use clap::Args;
 use crate::cli::context::{ctrl_c, runtime};
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::Engine;
+use crate::model::labels::{NUMBER, SERVICE};
 use crate::ops::up::UpRequest;
 use crate::plan::UpOptions;
-use crate::plan::labels::{NUMBER, SERVICE};
 use crate::scheduler::{DownOptions, Rmi, down};
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, LogOptions, Mount, PortBinding};
-use crate::plan::labels::ONEOFF;
+use crate::model::labels::ONEOFF;
 use crate::plan::{UpOptions, reconcile};
 use crate::scheduler::{execute, observe};
 
@@ -139,7 +139,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             .containers
             .iter()
             .filter(|c| c.label(ONEOFF) != Some("True"))
-            .filter(|c| !project.services.contains_key(c.label(crate::plan::labels::SERVICE).unwrap_or("")))
+            .filter(|c| !project.services.contains_key(c.label(crate::model::labels::SERVICE).unwrap_or("")))
             .collect();
         if a.remove_orphans {
             for c in &orphans {
@@ -308,8 +308,8 @@ async fn exit_code<E: Engine>(e: &E, id: &str, events: &mut crate::engine::Engin
     loop {
         tokio::select! {
             ev = events.next() => match ev {
-                Some(Ok(ev)) if ev.id == id && ev.action == "die" => {
-                    if let Some(c) = ev.label("exitCode").and_then(|c| c.parse::<i64>().ok()) {
+                Some(Ok(ev)) if ev.id == id => {
+                    if let Some(c) = ev.exit_code() {
                         return c;
                     }
                 }

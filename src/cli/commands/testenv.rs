@@ -12,8 +12,8 @@ use clap::Args;
 use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, State};
+use crate::model::labels::{NUMBER, PROJECT, SERVICE};
 use crate::ops::up::UpRequest;
-use crate::plan::labels::{NUMBER, PROJECT, SERVICE};
 use crate::scheduler::{DownOptions, down, purge};
 use crate::stack::{OWNER, label_owner, start_reaper, unique_name};
 

@@ -9,9 +9,9 @@ use clap::Args;
 
 use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::{ContainerInfo, Engine, State};
+use crate::engine::{ContainerInfo, Engine, EventKind, State};
 use crate::model::Project;
-use crate::plan::labels::{CONFIG_FILES, PROJECT};
+use crate::model::labels::{CONFIG_FILES, PROJECT};
 use crate::scheduler::verbs;
 
 #[derive(Debug, Args)]
@@ -149,7 +149,7 @@ pub fn kill(g: &GlobalArgs, a: &KillArgs) -> Result<ExitCode, CliError> {
             let all = e.list_containers(&p.name).await?;
             let orphans: Vec<ContainerInfo> = all
                 .into_iter()
-                .filter(|c| !p.services.contains_key(c.label(crate::plan::labels::SERVICE).unwrap_or("")))
+                .filter(|c| !p.services.contains_key(c.label(crate::model::labels::SERVICE).unwrap_or("")))
                 .collect();
             crate::scheduler::remove_in_order(&e, &p, orphans, None, false).await?;
         }
@@ -301,8 +301,8 @@ pub fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode, CliError> {
         }
         while !running.is_empty() {
             match events.next().await {
-                Some(Ok(ev)) if ev.action == "die" && running.remove(&ev.id) => {
-                    first.get_or_insert(ev.label("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1));
+                Some(Ok(ev)) if matches!(ev.kind, EventKind::Die { .. }) && running.remove(&ev.id) => {
+                    first.get_or_insert(ev.exit_code().unwrap_or(-1));
                     if a.down_project {
                         break;
                     }

@@ -20,7 +20,7 @@ use super::{
     ContainerDetails, ContainerInfo, ContainerSpec, Engine, EngineError, MountInfo, NetworkInfo, NetworkSpec, PortInfo,
     Result, State, VolumeInfo, VolumeSpec,
 };
-use crate::plan::labels::PROJECT;
+use crate::model::labels::PROJECT;
 
 mod body;
 mod buildkit;
@@ -464,10 +464,11 @@ impl Engine for DockerEngine {
             .map(|r| {
                 let m = r.map_err(|e| map_err(e, "reading", "engine events"))?;
                 let actor = m.actor.unwrap_or_default();
+                let attributes = btree(actor.attributes);
                 Ok(super::Event {
-                    action: m.action.unwrap_or_default(),
+                    kind: super::EventKind::parse(m.action.as_deref().unwrap_or_default(), &attributes),
                     id: actor.id.unwrap_or_default(),
-                    attributes: btree(actor.attributes),
+                    attributes,
                     time_nano: m.time_nano.unwrap_or_default(),
                 })
             })
@@ -541,7 +542,7 @@ impl Engine for DockerEngine {
                     .metadata
                     .and_then(|m| m.last_tag_time)
                     .or(i.created)
-                    .and_then(|t| crate::logs::parse_rfc3339(&t))
+                    .and_then(|t| super::time::parse_rfc3339(&t))
                     .map(|(s, _)| s)
                     .unwrap_or(0),
             })),

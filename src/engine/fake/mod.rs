@@ -11,7 +11,7 @@ use super::{
     ContainerDetails, ContainerInfo, ContainerSpec, Engine, EngineError, EngineStream, Event, ExecOutput, LogChunk,
     LogOptions, LogStream, NetworkInfo, NetworkSpec, Result, State, VolumeInfo, VolumeSpec,
 };
-use crate::plan::labels::PROJECT;
+use crate::model::labels::PROJECT;
 
 mod image;
 mod state;
@@ -62,7 +62,8 @@ impl FakeState {
         if action == "die" {
             attributes.insert("exitCode".into(), c.exit_code.unwrap_or(0).to_string());
         }
-        let event = Event { action: action.into(), id: id.into(), attributes, time_nano: 0 };
+        let kind = super::EventKind::parse(action, &attributes);
+        let event = Event { kind, id: id.into(), attributes, time_nano: 0 };
         if let Some(tx) = &self.events {
             let _ = tx.send(event);
         }
