@@ -1,31 +1,16 @@
-//! Progress: what the scheduler reports (a resource changed state, a wait is under way) and how
-//! it reaches the terminal. The CLI picks a rendering once (`--progress`); library users get
-//! `plain` on stderr unless they choose. Four renderings:
-//!
-//! - `tty`: one line per resource, redrawn in place by indicatif, under a `[+] Running k/n`
-//!   header, each with its state and elapsed time;
-//! - `plain`: one line per state change (`Container app-web-1  Started`), for CI logs;
-//! - `json`: one [`ProgressEvent`] object per line, schema in `schemas/events.schema.json`;
-//! - `quiet`: nothing (errors are printed by the CLI).
+//! Progress as the library reports it: what the scheduler, builds, pulls and the watch loop say
+//! as they go (a resource reached a state, a wait is under way, a line of output), sent to a
+//! [`Reporter`] the caller passes down — never to a global. The library ships a silent reporter
+//! and one that records events (for tests and for [`crate::stack::Stack`]); the CLI's
+//! renderings (tty, plain, json) live in `cli/progress.rs`.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// How progress is rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Tty,
-    Plain,
-    Json,
-    Quiet,
-}
-
-/// One progress event, as the `json` rendering writes it (one object per line on stderr).
+/// One progress event, as the CLI's `json` rendering writes it (one object per line on stderr).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressEvent {
@@ -43,159 +28,132 @@ pub struct ProgressEvent {
     pub detail: Option<String>,
 }
 
-struct Tty {
-    multi: MultiProgress,
-    header: ProgressBar,
-    bars: HashMap<(String, String), (ProgressBar, Instant)>,
-    states: HashMap<(String, String), bool>,
+/// Where progress goes. Implementations must be cheap: they are called from the scheduler's
+/// tasks while engine calls are in flight.
+pub trait Reporter: Send + Sync {
+    /// A resource reached a state.
+    fn event(&self, event: &ProgressEvent);
+    /// A line of output or a message for the user (a log line, "Aborting on container exit…"),
+    /// to be shown without tearing a progress display.
+    fn line(&self, text: &str);
+    /// Something the user should know that did not stop the work (`a volume is kept: …`).
+    fn warning(&self, text: &str);
 }
 
-struct Reporter {
-    mode: Mode,
-    tty: Mutex<Option<Tty>>,
-}
+/// A shareable handle on a reporter, passed down to everything that reports.
+#[derive(Clone)]
+pub struct Report(Arc<dyn Reporter>);
 
-static REPORTER: OnceLock<Reporter> = OnceLock::new();
-
-/// Chooses the rendering; the first call wins (the CLI calls it before any work).
-pub fn init(mode: Mode) {
-    let _ = REPORTER.set(Reporter { mode, tty: Mutex::new(None) });
-}
-
-fn reporter() -> &'static Reporter {
-    REPORTER.get_or_init(|| Reporter { mode: Mode::Plain, tty: Mutex::new(None) })
-}
-
-/// The rendering in use.
-pub fn mode() -> Mode {
-    reporter().mode
-}
-
-/// States after which nothing more happens to the resource in this command.
-fn is_final(state: &str) -> bool {
-    matches!(
-        state,
-        "Created"
-            | "Started"
-            | "Healthy"
-            | "Running"
-            | "Recreated"
-            | "Stopped"
-            | "Removed"
-            | "Killed"
-            | "Paused"
-            | "Unpaused"
-            | "Exited"
-            | "Error"
-            | "Done"
-    )
-}
-
-/// `kind` `name` reached `state`.
-pub fn report(kind: &str, name: &str, state: &str) {
-    emit(kind, name, state, None);
-}
-
-/// `kind` `name` is in `state`, with more to say (`waiting for db: health starting`).
-pub fn detail(kind: &str, name: &str, state: &str, detail: &str) {
-    emit(kind, name, state, Some(detail));
-}
-
-fn emit(kind: &str, name: &str, state: &str, detail: Option<&str>) {
-    let r = reporter();
-    match r.mode {
-        Mode::Quiet => {}
-        Mode::Plain => match detail {
-            Some(d) => eprintln!(" {kind} {name}  {state}: {d}"),
-            None => eprintln!(" {kind} {name}  {state}"),
-        },
-        Mode::Json => {
-            let ev = ProgressEvent {
-                time_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
-                kind: kind.into(),
-                name: name.into(),
-                state: state.into(),
-                detail: detail.map(str::to_string),
-            };
-            if let Ok(line) = serde_json::to_string(&ev) {
-                eprintln!("{line}");
-            }
-        }
-        Mode::Tty => {
-            let mut guard = r.tty.lock().unwrap_or_else(|p| p.into_inner());
-            let tty = guard.get_or_insert_with(|| {
-                let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(20));
-                let header = multi.add(ProgressBar::new_spinner());
-                header.set_style(
-                    ProgressStyle::with_template("[+] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                );
-                Tty { multi, header, bars: HashMap::new(), states: HashMap::new() }
-            });
-            let key = (kind.to_string(), name.to_string());
-            let total_before = tty.bars.len();
-            let (bar, started) = tty.bars.entry(key).or_insert_with(|| {
-                let b = tty.multi.add(ProgressBar::new_spinner());
-                b.set_style(
-                    ProgressStyle::with_template(" {spinner} {prefix:<40} {wide_msg} {elapsed:>4}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner())
-                        .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏✔"),
-                );
-                b.set_prefix(format!("{kind} {name}"));
-                b.enable_steady_tick(Duration::from_millis(100));
-                (b, Instant::now())
-            });
-            let _ = started;
-            let msg = match detail {
-                Some(d) => format!("{state}: {d}"),
-                None => state.to_string(),
-            };
-            bar.set_message(msg);
-            // A resource counts as done while its last state is final (a `Created` container
-            // that is then started counts again once `Started`).
-            tty.states.insert((kind.to_string(), name.to_string()), is_final(state));
-            let done = tty.states.values().filter(|f| **f).count();
-            let total = tty.bars.len().max(total_before);
-            tty.header.set_message(format!("Running {done}/{total}"));
-            tty.header.tick();
-        }
+impl std::fmt::Debug for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Report")
     }
 }
 
-/// Prints `text` (a line of logs or a message) without tearing the progress display.
-pub fn println(text: &str) {
-    let r = reporter();
-    let guard = r.tty.lock().unwrap_or_else(|p| p.into_inner());
-    match guard.as_ref() {
-        Some(tty) => tty.multi.suspend(|| println!("{text}")),
-        None => println!("{text}"),
+impl Default for Report {
+    /// Silent.
+    fn default() -> Self {
+        Report::silent()
     }
 }
 
-/// Ends the tty rendering: bars still spinning stop where they are, the display stays.
-pub fn finish() {
-    let r = reporter();
-    let mut guard = r.tty.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(tty) = guard.take() {
-        for (key, (bar, _)) in &tty.bars {
-            if tty.states.get(key).copied().unwrap_or(false) {
-                bar.finish();
-            } else {
-                bar.abandon();
-            }
-        }
-        tty.header.finish();
+impl Report {
+    pub fn new(reporter: Arc<dyn Reporter>) -> Report {
+        Report(reporter)
+    }
+    /// Reports nothing.
+    pub fn silent() -> Report {
+        Report(Arc::new(Silent))
+    }
+    /// `kind` `name` reached `state`.
+    pub fn state(&self, kind: &str, name: &str, state: &str) {
+        self.0.event(&event(kind, name, state, None));
+    }
+    /// `kind` `name` is in `state`, with more to say (`until healthy: health starting`).
+    pub fn detail(&self, kind: &str, name: &str, state: &str, detail: &str) {
+        self.0.event(&event(kind, name, state, Some(detail)));
+    }
+    /// A line for the user.
+    pub fn line(&self, text: &str) {
+        self.0.line(text);
+    }
+    /// A warning for the user.
+    pub fn warning(&self, text: &str) {
+        self.0.warning(text);
+    }
+}
+
+fn event(kind: &str, name: &str, state: &str, detail: Option<&str>) -> ProgressEvent {
+    ProgressEvent {
+        time_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+        kind: kind.into(),
+        name: name.into(),
+        state: state.into(),
+        detail: detail.map(str::to_string),
+    }
+}
+
+/// Reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: &ProgressEvent) {}
+    fn line(&self, _: &str) {}
+    fn warning(&self, _: &str) {}
+}
+
+/// What was reported, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reported {
+    Event(ProgressEvent),
+    Line(String),
+    Warning(String),
+}
+
+/// Keeps everything reported, for tests and for callers that show it later.
+#[derive(Debug, Default)]
+pub struct Recording {
+    seen: Mutex<Vec<Reported>>,
+}
+
+impl Recording {
+    /// A recording reporter and the handle to pass down.
+    pub fn new() -> (Arc<Recording>, Report) {
+        let r = Arc::new(Recording::default());
+        (r.clone(), Report::new(r))
+    }
+    /// Everything so far.
+    pub fn all(&self) -> Vec<Reported> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// The events so far as `Kind name  State` lines (as the plain rendering prints them).
+    pub fn states(&self) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter_map(|r| match r {
+                Reported::Event(e) => Some(format!("{} {}  {}", e.kind, e.name, e.state)),
+                Reported::Line(_) | Reported::Warning(_) => None,
+            })
+            .collect()
+    }
+}
+
+impl Reporter for Recording {
+    fn event(&self, event: &ProgressEvent) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).push(Reported::Event(event.clone()));
+    }
+    fn line(&self, text: &str) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).push(Reported::Line(text.to_string()));
+    }
+    fn warning(&self, text: &str) {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).push(Reported::Warning(text.to_string()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn final_states_are_the_ones_that_end_a_resource() {
-        assert!(is_final("Started") && is_final("Removed") && is_final("Healthy"));
-        assert!(!is_final("Starting") && !is_final("Waiting") && !is_final("Stopping"));
-    }
 
     #[test]
     fn json_events_round_trip_and_refuse_unknown_fields() {
@@ -211,5 +169,15 @@ mod tests {
         assert!(
             serde_json::from_str::<ProgressEvent>(r#"{"time_ms":1,"kind":"a","name":"b","state":"c","x":1}"#).is_err()
         );
+    }
+
+    #[test]
+    fn a_recording_keeps_events_and_lines_in_order() {
+        let (rec, report) = Recording::new();
+        report.state("Container", "p-web-1", "Started");
+        report.line("hello");
+        report.detail("Service", "db", "Waiting", "until healthy");
+        assert_eq!(rec.states(), ["Container p-web-1  Started", "Service db  Waiting"]);
+        assert_eq!(rec.all()[1], Reported::Line("hello".into()));
     }
 }

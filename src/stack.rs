@@ -21,6 +21,7 @@ use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, EngineError, ExecOutput, LogOptions};
 use crate::model::Project;
 use crate::ops::up::UpRequest;
+use crate::progress::Report;
 use crate::scheduler::{DownOptions, RunError, down};
 
 /// The label every container, network and volume of a test stack carries: the PID of the
@@ -69,9 +70,16 @@ pub struct StackBuilder {
     wait_timeout: Option<u64>,
     reaper: Option<PathBuf>,
     parallel: Option<usize>,
+    report: Report,
 }
 
 impl StackBuilder {
+    /// Sends progress here (silent by default): a [`crate::progress::Recording`] keeps it for
+    /// assertions, a reporter of your own can print it.
+    pub fn report(mut self, report: Report) -> Self {
+        self.report = report;
+        self
+    }
     /// Bounds the engine calls in flight (default: unbounded, as `wharf up`).
     pub fn parallel(mut self, calls: usize) -> Self {
         self.parallel = Some(calls.max(1));
@@ -137,10 +145,12 @@ impl StackBuilder {
             Some(bin) => Some(start_reaper(bin, &project.name)?),
             None => None,
         };
-        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), done: false };
+        let report = self.report.clone();
+        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), report, done: false };
         let req = UpRequest {
             environment,
             parallel: self.parallel,
+            report: self.report.clone(),
             ..UpRequest::detached_wait(&self.services, self.wait_timeout)
         };
         match crate::ops::up::up(&stack.engine, &stack.project, &req).await {
@@ -187,6 +197,7 @@ pub struct Stack<E: Engine = DockerEngine> {
     project: Project,
     reaper: Option<Child>,
     warnings: Vec<String>,
+    report: Report,
     done: bool,
 }
 
@@ -201,6 +212,7 @@ impl Stack {
             wait_timeout: Some(120),
             reaper: None,
             parallel: None,
+            report: Report::silent(),
         }
     }
 }
@@ -285,7 +297,7 @@ impl<E: Engine> Stack<E> {
     async fn teardown(&mut self) -> Result<(), Error> {
         self.done = true;
         let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(0), rmi: None };
-        let r = down(&self.engine, &self.project, &opts).await;
+        let r = down(&self.engine, &self.project, &opts, &self.report).await;
         if let Some(mut reaper) = self.reaper.take() {
             let _ = reaper.kill();
             let _ = reaper.wait();
@@ -315,13 +327,13 @@ impl<E: Engine> Drop for Stack<E> {
         if self.done {
             return;
         }
-        let (engine, project) = (self.engine.clone(), self.project.clone());
+        let (engine, project, report) = (self.engine.clone(), self.project.clone(), self.report.clone());
         let mut reaper = self.reaper.take();
         // A runtime of its own on a thread of its own: drop may run inside another runtime.
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(0), rmi: None };
-                let _ = rt.block_on(down(&engine, &project, &opts));
+                let _ = rt.block_on(down(&engine, &project, &opts, &report));
             }
             if let Some(r) = reaper.as_mut() {
                 let _ = r.kill();

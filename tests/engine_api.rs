@@ -80,7 +80,7 @@ fn the_fake_engine_emits_events_and_scripts_exec() {
         let mut events = e.events("demo");
         let observed = wharf::scheduler::observe(&e, &p).await.unwrap();
         let plan = wharf::plan::reconcile(&p, &observed, &Default::default()).unwrap();
-        wharf::scheduler::execute(&e, &p, plan, None, false).await.unwrap();
+        wharf::scheduler::execute(&e, &p, plan, None, false, &wharf::progress::Report::silent()).await.unwrap();
         let a = events.next().await.unwrap().unwrap();
         let b = events.next().await.unwrap().unwrap();
         assert_eq!((a.kind.to_string().as_str(), b.kind.to_string().as_str()), ("create", "start"));

@@ -8,6 +8,10 @@ use wharf::model::Project;
 use wharf::plan::{Plan, UpOptions, reconcile};
 use wharf::scheduler::{DownOptions, down, execute, observe};
 
+fn silent() -> wharf::progress::Report {
+    wharf::progress::Report::silent()
+}
+
 const IMAGE: &str = "wharf-busybox:latest";
 
 const STACK: &str = r#"
@@ -49,7 +53,7 @@ async fn plan_for(e: &FakeEngine, p: &Project, opts: &UpOptions) -> Plan {
 
 async fn up(e: &FakeEngine, p: &Project, opts: &UpOptions) -> Plan {
     let plan = plan_for(e, p, opts).await;
-    execute(e, p, plan.clone(), None, opts.no_start).await.unwrap();
+    execute(e, p, plan.clone(), None, opts.no_start, &wharf::progress::Report::silent()).await.unwrap();
     plan
 }
 
@@ -118,7 +122,7 @@ fn unhealthy_dependency_stops_its_dependents_and_names_why() {
     e.health_on_start("demo-db-1", "unhealthy");
     let err = rt().block_on(async {
         let plan = plan_for(&e, &p, &UpOptions::default()).await;
-        execute(&e, &p, plan, None, false).await.unwrap_err()
+        execute(&e, &p, plan, None, false, &wharf::progress::Report::silent()).await.unwrap_err()
     });
     let msg = err.to_string();
     assert!(msg.contains("web") && msg.contains("`db` is unhealthy") && msg.contains("probe says unhealthy"), "{msg}");
@@ -135,7 +139,7 @@ fn failed_start_names_the_service_and_the_next_up_converges() {
     e.fail("start_container", "demo-db-1", EngineError::PortAllocated { port: "5432".into() }, 1);
     let err = rt().block_on(async {
         let plan = plan_for(&e, &p, &UpOptions::default()).await;
-        execute(&e, &p, plan, None, false).await.unwrap_err()
+        execute(&e, &p, plan, None, false, &wharf::progress::Report::silent()).await.unwrap_err()
     });
     assert!(err.to_string().contains("`db`") && err.to_string().contains("5432"), "{err}");
     // Nothing half-made is lost: the next up starts what exists, creates nothing twice.
@@ -161,7 +165,7 @@ fn interrupted_recreate_leaves_nothing_the_next_up_cannot_fix() {
     );
     let _ = rt().block_on(async {
         let plan = plan_for(&e, &changed, &UpOptions::default()).await;
-        execute(&e, &changed, plan, None, false).await
+        execute(&e, &changed, plan, None, false, &wharf::progress::Report::silent()).await
     });
     assert_eq!(names(&e).len(), 4, "the replacement exists beside the original: {:?}", names(&e));
     let plan = rt().block_on(up(&e, &changed, &UpOptions::default()));
@@ -279,14 +283,16 @@ fn down_removes_dependents_first_and_keeps_volumes_without_v() {
     let e = FakeEngine::new().with_image(IMAGE);
     rt().block_on(async {
         up(&e, &p, &UpOptions::default()).await;
-        down(&e, &p, &DownOptions::default()).await.unwrap();
+        down(&e, &p, &DownOptions::default(), &wharf::progress::Report::silent()).await.unwrap();
         assert!(e.state().containers.is_empty() && e.state().networks.is_empty());
         assert_eq!(e.state().volumes.keys().collect::<Vec<_>>(), ["demo_data"]);
         let calls = e.calls();
         let pos = |n: &str| calls.iter().position(|c| c == n).unwrap();
         assert!(pos("stop_container demo-web-1") < pos("stop_container demo-db-1"));
         up(&e, &p, &UpOptions::default()).await;
-        down(&e, &p, &DownOptions { volumes: true, ..Default::default() }).await.unwrap();
+        down(&e, &p, &DownOptions { volumes: true, ..Default::default() }, &wharf::progress::Report::silent())
+            .await
+            .unwrap();
         assert!(e.state().volumes.is_empty());
     });
 }
@@ -301,7 +307,8 @@ fn concurrent_ups_create_no_duplicates() {
         // Both observe an empty engine, then both execute.
         let a = plan_for(&e, &p, &UpOptions::default()).await;
         let b = plan_for(&e, &p, &UpOptions::default()).await;
-        let (ra, rb) = tokio::join!(execute(&e, &p, a, None, false), execute(&e, &p, b, None, false));
+        let quiet = silent();
+        let (ra, rb) = tokio::join!(execute(&e, &p, a, None, false, &quiet), execute(&e, &p, b, None, false, &quiet));
         ra.unwrap();
         rb.unwrap();
     });
@@ -335,7 +342,7 @@ services:
         let plan = plan_for(&e, &p, &UpOptions::default()).await;
         let run = tokio::spawn({
             let (e, p) = (e.clone(), p.clone());
-            async move { execute(&e, &p, plan, None, false).await }
+            async move { execute(&e, &p, plan, None, false, &wharf::progress::Report::silent()).await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(350)).await;
         assert_eq!(e.container("demo-app-1").unwrap().state, State::Created, "db's probes fail so far");
@@ -408,7 +415,7 @@ services:
         let plan = plan_for(&e, &p, &UpOptions::default()).await;
         let run = tokio::spawn({
             let (e, p) = (e.clone(), p.clone());
-            async move { execute(&e, &p, plan, None, false).await }
+            async move { execute(&e, &p, plan, None, false, &wharf::progress::Report::silent()).await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert_eq!(e.container("demo-app-1").unwrap().state, State::Created);
@@ -442,7 +449,7 @@ services:
     e.exit_on_start("demo-seed-1", 1);
     let err = rt().block_on(async {
         let plan = plan_for(&e, &p, &UpOptions::default()).await;
-        execute(&e, &p, plan, None, false).await.unwrap_err()
+        execute(&e, &p, plan, None, false, &wharf::progress::Report::silent()).await.unwrap_err()
     });
     assert_eq!(e.container("demo-app-1").unwrap().state, State::Running, "required: false");
     assert_eq!(e.container("demo-strict-1").unwrap().state, State::Created);

@@ -28,7 +28,8 @@ async fn a_stack_on_the_fake_engine_comes_up_healthy_and_goes_away() {
     let dir = tempfile::tempdir().unwrap();
     let engine = FakeEngine::new().with_image("wharf-busybox:latest");
     engine.health_on_start("-db-", "healthy");
-    let stack = Stack::builder(file(&dir)).parallel(2).up_on(engine.clone()).await.unwrap();
+    let (recording, report) = wharf::progress::Recording::new();
+    let stack = Stack::builder(file(&dir)).parallel(2).report(report).up_on(engine.clone()).await.unwrap();
     let name = stack.name().to_string();
     let suffix = name.rsplit_once('-').map(|(_, s)| s).unwrap_or("");
     assert!(suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_hexdigit()), "a unique name: {name}");
@@ -36,6 +37,10 @@ async fn a_stack_on_the_fake_engine_comes_up_healthy_and_goes_away() {
     assert_eq!(list.len(), 2);
     assert!(list.iter().all(|c| c.state == State::Running));
     assert!(stack.warnings().is_empty(), "{:?}", stack.warnings());
+    // Progress went to the reporter it was given, in order: db healthy before web starts.
+    let states = recording.states();
+    let at = |s: &str| states.iter().position(|x| x == s).unwrap_or_else(|| panic!("no `{s}` in {states:?}"));
+    assert!(at("Service db  Healthy") < at(&format!("Container {name}-web-1  Started")), "{states:?}");
 
     engine.exec_result(&format!("{name}-web-1"), ExecOutput { exit_code: 0, output: "pong".into() });
     let out = stack.exec("web", &["ping"]).await.unwrap();

@@ -10,6 +10,7 @@ use super::registry::{self, Need, Policy};
 use super::{BuildError, BuildOptions, fail};
 use crate::engine::{Engine, EngineError};
 use crate::model::Project;
+use crate::progress::Report;
 
 /// What `up`, `create` and `run` were told about images (`--build`, `--no-build`, `--pull`).
 #[derive(Debug, Clone, Default)]
@@ -50,6 +51,7 @@ pub async fn images<E: Engine>(
     services: &[String],
     flags: &ImageFlags,
     parallel: usize,
+    r: &Report,
 ) -> Result<(), BuildError> {
     let forced = flags.pull.as_deref().map(Policy::parse).transpose().map_err(|m| BuildError {
         subject: "--pull".into(),
@@ -92,13 +94,13 @@ pub async fn images<E: Engine>(
             }
         }
     }
-    let pulls = futures::future::join_all(to_pull.keys().map(|image| registry::pull(e, image, flags.quiet)));
+    let pulls = futures::future::join_all(to_pull.keys().map(|image| registry::pull(e, image, flags.quiet, r)));
     let opts = BuildOptions { parallel, skip_unchanged: flags.skip_unchanged, ..BuildOptions::default() };
-    let builds = crate::build::build_services(e, project, &to_build, env, &opts);
+    let builds = crate::build::build_services(e, project, &to_build, env, &opts, r);
     let (pulled, built) = futures::future::join(pulls, builds).await;
     built?;
-    for ((image, services), r) in to_pull.iter().zip(pulled) {
-        r.map_err(|err| {
+    for ((image, services), result) in to_pull.iter().zip(pulled) {
+        result.map_err(|err| {
             let mut e = pull_error(image, err);
             let services = services.join("`, `");
             e.subject = format!("service `{services}` needs image `{image}`");
@@ -145,16 +147,18 @@ mod tests {
         );
         let e = FakeEngine::new().with_image("here:1").with_registry_image("reg.example:5000/db:1");
         let env = IndexMap::new();
-        images(&e, &p, &env, &[], &ImageFlags::default(), 2).await.unwrap();
+        images(&e, &p, &env, &[], &ImageFlags::default(), 2, &Report::silent()).await.unwrap();
         assert_eq!(ops(&e), ["pull_image reg.example:5000/db:1", "build_image p-web"]);
         // Now all present: nothing is fetched; `--build` rebuilds only what can be built.
-        images(&e, &p, &env, &[], &ImageFlags::default(), 2).await.unwrap();
+        images(&e, &p, &env, &[], &ImageFlags::default(), 2, &Report::silent()).await.unwrap();
         assert_eq!(ops(&e).len(), 2);
-        images(&e, &p, &env, &[], &ImageFlags { build: true, ..Default::default() }, 2).await.unwrap();
+        images(&e, &p, &env, &[], &ImageFlags { build: true, ..Default::default() }, 2, &Report::silent())
+            .await
+            .unwrap();
         assert_eq!(ops(&e)[2..], ["build_image p-web"]);
         // `--pull always` pulls again.
         let always = ImageFlags { pull: Some("always".into()), ..Default::default() };
-        images(&e, &p, &env, &["db".to_string()], &always, 2).await.unwrap();
+        images(&e, &p, &env, &["db".to_string()], &always, 2, &Report::silent()).await.unwrap();
         assert_eq!(ops(&e)[3..], ["pull_image reg.example:5000/db:1"]);
     }
 
@@ -162,7 +166,8 @@ mod tests {
     async fn a_failed_pull_names_the_image_and_what_to_do() {
         let (p, _dir) = project("services:\n  db: {image: 'reg.example:5000/none:1'}\n");
         let e = FakeEngine::new();
-        let err = images(&e, &p, &IndexMap::new(), &[], &ImageFlags::default(), 2).await.unwrap_err();
+        let err =
+            images(&e, &p, &IndexMap::new(), &[], &ImageFlags::default(), 2, &Report::silent()).await.unwrap_err();
         assert_eq!(err.subject, "service `db` needs image `reg.example:5000/none:1`");
         assert!(err.message.starts_with("it is not present and cannot be pulled: "), "{err}");
         assert!(err.message.contains("manifest unknown"), "{err}");

@@ -21,6 +21,7 @@ use indexmap::IndexMap;
 
 use crate::engine::{BuildMessage, BuildRequest, Engine};
 use crate::model::{Project, Service};
+use crate::progress::Report;
 
 /// Where the Dockerfile goes in the context tar when it is inline or outside the context.
 const EXTRA_DOCKERFILE: &str = ".wharf.Dockerfile";
@@ -76,6 +77,8 @@ pub struct Prepared {
     pub dockerfile_text: String,
     /// The Dockerfile as the user names it (`Dockerfile`, `docker/web.Dockerfile`, `dockerfile_inline`).
     pub dockerfile_name: String,
+    /// What the caller should tell the user before building.
+    pub warnings: Vec<String>,
 }
 
 /// Turns `service`'s `build:` into a request for BuildKit (`buildkit`) or the classic builder,
@@ -161,11 +164,12 @@ pub fn prepare(
     // Such builds go to the classic builder unless the Dockerfile needs BuildKit.
     let hidden = inside.as_ref().is_none_or(|i| ignore.is_excluded(i));
     let buildkit = buildkit && (!hidden || dockerfile::needs_buildkit(&text).is_some());
+    let mut warnings = Vec::new();
     if buildkit && hidden {
-        eprintln!(
-            "warning: service `{service}`: the Dockerfile `{file}` is sent inside the build context for BuildKit, so `COPY .` copies it too (as `{}`)",
+        warnings.push(format!(
+            "service `{service}`: the Dockerfile `{file}` is sent inside the build context for BuildKit, so `COPY .` copies it too (as `{}`)",
             inside.as_deref().unwrap_or(EXTRA_DOCKERFILE)
-        );
+        ));
     }
     let mut extra = Vec::new();
     let dockerfile = match &inside {
@@ -227,6 +231,7 @@ pub fn prepare(
     };
     let context = context::Context { root: root.to_path_buf(), ignore, extra };
     Ok(Prepared {
+        warnings,
         service: service.to_string(),
         request,
         context,
@@ -299,12 +304,18 @@ fn plain(line: &str) -> String {
 }
 
 /// Runs one prepared build; returns the new image's ID.
-pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchanged: bool) -> Result<String, BuildError> {
+pub async fn run<E: Engine>(
+    e: &E,
+    p: Prepared,
+    show_output: bool,
+    skip_unchanged: bool,
+    r: &Report,
+) -> Result<String, BuildError> {
     let kind = "Image";
     let tag = p.request.tag.clone();
     let always = p.request.no_cache || p.request.pull;
     let mut p = p;
-    pull_private_bases(e, &mut p).await?;
+    pull_private_bases(e, &mut p, r).await?;
     // Nothing changed since this image was built (context, Dockerfile, options, base images):
     // the builder would only replay its cache, so it is not asked.
     let print = if skip_unchanged && !always { fingerprint::of(e, &p).await } else { None };
@@ -315,12 +326,12 @@ pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchange
         for t in &p.tags {
             e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
         }
-        crate::progress::report(kind, &tag, "Up to date");
+        r.state(kind, &tag, "Up to date");
         return Ok(existing);
     }
-    crate::progress::report(kind, &tag, "Building");
+    r.state(kind, &tag, "Building");
     // A build that runs regardless is fingerprinted while the builder works (it reads the context).
-    let (built, late) = futures::join!(send(e, &p, show_output), async {
+    let (built, late) = futures::join!(send(e, &p, show_output, r), async {
         if skip_unchanged && always { fingerprint::of(e, &p).await } else { None }
     });
     let id = built?;
@@ -330,21 +341,21 @@ pub async fn run<E: Engine>(e: &E, p: Prepared, show_output: bool, skip_unchange
     for t in &p.tags {
         e.tag_image(&tag, t).await.map_err(|x| fail(&p.service, x.to_string(), None))?;
     }
-    crate::progress::report(kind, &tag, "Built");
+    r.state(kind, &tag, "Built");
     Ok(id)
 }
 
 /// BuildKit without a session pulls base images anonymously. When the docker config has
 /// credentials for a base image's registry, wharf pulls the Dockerfile's base images itself
 /// first (with them), and BuildKit takes the local ones.
-async fn pull_private_bases<E: Engine>(e: &E, p: &mut Prepared) -> Result<(), BuildError> {
+async fn pull_private_bases<E: Engine>(e: &E, p: &mut Prepared, r: &Report) -> Result<(), BuildError> {
     let Some(bases) = fingerprint::bases(&p.dockerfile_text).filter(|_| p.request.buildkit) else { return Ok(()) };
     if !bases.iter().any(|b| registry::credentials(b).is_some()) {
         return Ok(());
     }
     for b in &bases {
         if p.request.pull || !matches!(e.image_id(b).await, Ok(Some(_))) {
-            registry::pull(e, b, false).await.map_err(|x| ensure::pull_error(b, x))?;
+            registry::pull(e, b, false, r).await.map_err(|x| ensure::pull_error(b, x))?;
         }
     }
     p.request.pull = false;
@@ -352,14 +363,14 @@ async fn pull_private_bases<E: Engine>(e: &E, p: &mut Prepared) -> Result<(), Bu
 }
 
 /// Sends the context and follows the builder until it reports the image.
-async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool) -> Result<String, BuildError> {
+async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool, r: &Report) -> Result<String, BuildError> {
     let tag = &p.request.tag;
     let (body, sent) = context::stream(p.context.clone());
     let mut stream = e.build_image(&p.request, body);
     let (mut output, mut steps, mut id) = (String::new(), steps::Steps::default(), None);
     let show = |lines: &mut dyn Iterator<Item = String>| {
         for line in lines.filter(|_| show_output) {
-            crate::progress::println(&format!("{}  {line}", p.service));
+            r.line(&format!("{}  {line}", p.service));
         }
     };
     while let Some(item) = stream.next().await {
@@ -372,7 +383,7 @@ async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool) -> Result<Strin
             Ok(m) => show(&mut steps.apply(&m).into_iter()),
             Err(err) => {
                 let said = steps::tidy(&err.to_string());
-                crate::progress::detail("Image", tag, "Error", &said);
+                r.detail("Image", tag, "Error", &said);
                 let why = match sent.await {
                     Ok(Err(io)) => format!("cannot send the build context: {io}"),
                     _ => said,
@@ -410,6 +421,7 @@ pub async fn build_services<E: Engine>(
     services: &[String],
     env: &IndexMap<String, String>,
     opts: &BuildOptions,
+    r: &Report,
 ) -> Result<Vec<(String, String)>, BuildError> {
     let mut prepared: Vec<Prepared> = Vec::new();
     let buildkit = use_buildkit(e, opts);
@@ -419,6 +431,7 @@ pub async fn build_services<E: Engine>(
             continue;
         }
         let p = prepare(project, name, svc, env, opts, buildkit)?;
+        p.warnings.iter().for_each(|w| r.warning(w));
         if prepared.iter().any(|q| q.request.tag == p.request.tag) {
             continue;
         }
@@ -428,7 +441,7 @@ pub async fn build_services<E: Engine>(
     let results: Vec<Result<(String, String), BuildError>> = futures::stream::iter(prepared)
         .map(|p| async move {
             let s = p.service.clone();
-            run(e, p, show, skip).await.map(|id| (s, id))
+            run(e, p, show, skip, r).await.map(|id| (s, id))
         })
         .buffered(opts.parallel.max(1))
         .collect()

@@ -10,6 +10,7 @@ use futures::StreamExt;
 
 use crate::engine::{Credentials, Engine, EngineError, reference};
 use crate::model::Service;
+use crate::progress::Report;
 
 /// When an image is fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,13 +165,13 @@ fn credentials_in(config: &str, registry: &str) -> Option<Credentials> {
 
 /// Pulls one image, reporting each layer's progress; a failure names the image and carries the
 /// registry's answer.
-pub async fn pull<E: Engine>(e: &E, image: &str, quiet: bool) -> Result<(), EngineError> {
-    transfer(image, quiet, "Pulling", "Pulled", e.pull_image(image, credentials(image))).await
+pub async fn pull<E: Engine>(e: &E, image: &str, quiet: bool, r: &Report) -> Result<(), EngineError> {
+    transfer(image, quiet, "Pulling", "Pulled", e.pull_image(image, credentials(image)), r).await
 }
 
 /// Pushes one image, reporting progress as [`pull`] does.
-pub async fn push<E: Engine>(e: &E, image: &str, quiet: bool) -> Result<(), EngineError> {
-    transfer(image, quiet, "Pushing", "Pushed", e.push_image(image, credentials(image))).await
+pub async fn push<E: Engine>(e: &E, image: &str, quiet: bool, r: &Report) -> Result<(), EngineError> {
+    transfer(image, quiet, "Pushing", "Pushed", e.push_image(image, credentials(image)), r).await
 }
 
 async fn transfer(
@@ -179,12 +180,13 @@ async fn transfer(
     doing: &str,
     done: &str,
     mut stream: crate::engine::EngineStream<crate::engine::TransferProgress>,
+    r: &Report,
 ) -> Result<(), EngineError> {
     if !quiet {
-        crate::progress::report("Image", image, doing);
+        r.state("Image", image, doing);
     }
     while let Some(item) = stream.next().await {
-        let p = item.inspect_err(|e| crate::progress::detail("Image", image, "Error", &e.to_string()))?;
+        let p = item.inspect_err(|e| r.detail("Image", image, "Error", &e.to_string()))?;
         if quiet {
             continue;
         }
@@ -195,14 +197,14 @@ async fn transfer(
             };
             let state = p.status.split_whitespace().collect::<Vec<_>>().join(" ");
             if detail.is_empty() {
-                crate::progress::report("Layer", layer, &state);
+                r.state("Layer", layer, &state);
             } else {
-                crate::progress::detail("Layer", layer, &state, &detail);
+                r.detail("Layer", layer, &state, &detail);
             }
         }
     }
     if !quiet {
-        crate::progress::report("Image", image, done);
+        r.state("Image", image, done);
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod progress;
 pub mod yaml_out;
 
 pub use error::CliError;
@@ -54,6 +55,9 @@ pub struct GlobalArgs {
     /// Maximum engine calls in flight (-1: unlimited)
     #[arg(long, global = true, env = "COMPOSE_PARALLEL_LIMIT", default_value_t = -1, allow_negative_numbers = true)]
     pub parallel: i64,
+    /// Where progress goes (chosen from `--progress` once the arguments are parsed).
+    #[arg(skip)]
+    pub shown: progress::Shown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,8 +146,8 @@ pub enum Command {
 
 /// Runs the command line; the binary's whole `main`.
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
-    crate::progress::init(cli.global.progress_mode());
+    let mut cli = Cli::parse();
+    cli.global.shown = progress::Shown::new(cli.global.progress_mode());
     let result = match &cli.command {
         Command::Config(a) => commands::config::run(&cli.global, a),
         Command::Version(a) => commands::version::run(a),
@@ -178,7 +182,7 @@ pub fn run() -> ExitCode {
         Command::Reap(a) => commands::testenv::reap(a),
         Command::Watch(a) => commands::watch::watch(&cli.global, a),
     };
-    crate::progress::finish();
+    cli.global.shown.finish();
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -190,8 +194,8 @@ pub fn run() -> ExitCode {
 
 impl GlobalArgs {
     /// The progress rendering: `auto` is `tty` when stderr is a terminal, else `plain`.
-    pub fn progress_mode(&self) -> crate::progress::Mode {
-        use crate::progress::Mode;
+    pub fn progress_mode(&self) -> progress::Mode {
+        use progress::Mode;
         match self.progress {
             Progress::Tty => Mode::Tty,
             Progress::Plain => Mode::Plain,
@@ -201,6 +205,11 @@ impl GlobalArgs {
             Progress::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => Mode::Tty,
             Progress::Auto => Mode::Plain,
         }
+    }
+
+    /// The reporter verbs pass down to the library.
+    pub fn report(&self) -> crate::progress::Report {
+        self.shown.report()
     }
 
     /// Whether to colour output: `--ansi`, then `NO_COLOR`, then whether stdout is a terminal.

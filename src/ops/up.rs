@@ -14,6 +14,7 @@ use crate::engine::Engine;
 use crate::lock::ProjectLock;
 use crate::model::Project;
 use crate::plan::{Plan, UpOptions, reconcile};
+use crate::progress::Report;
 use crate::scheduler::readiness::{Readiness, wait_all};
 use crate::scheduler::{execute, observe};
 
@@ -35,6 +36,8 @@ pub struct UpRequest {
     /// `--wait`: afterwards, wait until the selected services are ready, at most this many
     /// seconds (`Some(None)`: no limit).
     pub wait: Option<Option<u64>>,
+    /// Where progress goes (silent by default).
+    pub report: Report,
 }
 
 impl UpRequest {
@@ -77,8 +80,16 @@ pub async fn prepare<E: Engine>(engine: &E, project: &Project, req: &UpRequest) 
     };
     if req.ensure_images {
         let bound = req.parallel.unwrap_or(4);
-        crate::build::ensure::images(engine, project, &req.environment, &req.options.services, &req.images, bound)
-            .await?;
+        crate::build::ensure::images(
+            engine,
+            project,
+            &req.environment,
+            &req.options.services,
+            &req.images,
+            bound,
+            &req.report,
+        )
+        .await?;
     }
     let observed = observe(engine, project).await?;
     let plan = reconcile(project, &observed, &req.options)?;
@@ -90,8 +101,8 @@ pub async fn apply<E: Engine>(engine: &E, project: &Project, prepared: Prepared,
     let Prepared { plan, lock } = prepared;
     let no_start = req.options.no_start;
     // Subscribed before anything starts, so no health or exit event is missed.
-    let ready = req.wait.filter(|_| !no_start).map(|t| (Readiness::subscribe(engine, &project.name), t));
-    execute(engine, project, plan, req.parallel, no_start).await?;
+    let ready = req.wait.filter(|_| !no_start).map(|t| (Readiness::subscribe(engine, &project.name, &req.report), t));
+    execute(engine, project, plan, req.parallel, no_start, &req.report).await?;
     // Converged: other commands (`stop`, `logs`, another `up`) may work on the project now.
     drop(lock);
     if let Some((ready, timeout)) = ready {

@@ -7,10 +7,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::{RunError, report};
+use super::RunError;
 use crate::engine::{ContainerInfo, Engine, EngineError, State};
 use crate::model::Project;
 use crate::model::labels::{ONEOFF, SERVICE};
+use crate::progress::Report;
 
 #[derive(Debug, Clone, Default)]
 pub struct DownOptions {
@@ -38,14 +39,14 @@ enum Resource {
 }
 
 impl Resource {
-    async fn remove<E: Engine>(self, e: E) -> Result<(), EngineError> {
+    async fn remove<E: Engine>(self, e: E, r: Report) -> Result<(), EngineError> {
         match self {
             Resource::Network(name) => {
                 // The engine may hold an endpoint for a moment after a container is removed.
                 for attempt in 0..100 {
                     match e.remove_network(&name).await {
                         Ok(()) | Err(EngineError::NotFound { .. }) => {
-                            report("Network", &name, "Removed");
+                            r.state("Network", &name, "Removed");
                             return Ok(());
                         }
                         Err(EngineError::NetworkInUse { .. }) | Err(EngineError::Api { .. }) => {
@@ -58,7 +59,7 @@ impl Resource {
             }
             Resource::Volume(name) => match e.remove_volume(&name).await {
                 Ok(()) | Err(EngineError::NotFound { .. }) => {
-                    report("Volume", &name, "Removed");
+                    r.state("Volume", &name, "Removed");
                     Ok(())
                 }
                 Err(err) => Err(err),
@@ -67,7 +68,7 @@ impl Resource {
     }
 }
 
-pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Result<(), RunError> {
+pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions, r: &Report) -> Result<(), RunError> {
     let (containers, networks, volumes) =
         tokio::try_join!(e.list_containers(&project.name), e.list_networks(&project.name), async {
             match opts.volumes {
@@ -97,23 +98,23 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
     };
     // What orphans (kept without --remove-orphans) use stays.
     for c in &kept {
-        for r in uses(c) {
-            if resources.remove(&r) {
-                let what = match &r {
+        for res in uses(c) {
+            if resources.remove(&res) {
+                let what = match &res {
                     Resource::Network(n) => format!("network {n}"),
                     Resource::Volume(v) => format!("volume {v}"),
                 };
-                eprintln!("warning: {what} is kept: orphan container {} still uses it (see --remove-orphans)", c.name);
+                r.warning(&format!("{what} is kept: orphan container {} still uses it (see --remove-orphans)", c.name));
             }
         }
     }
-    remove_in_order(e, project, containers, opts.timeout, opts.volumes).await?;
+    remove_in_order(e, project, containers, opts.timeout, opts.volumes, r).await?;
     // Networks and volumes once every container is gone. (Removing a network while other
     // containers are still being removed gained nothing measurable at 50 services.)
     let mut set = JoinSet::new();
-    for r in resources {
-        let e = e.clone();
-        set.spawn(async move { r.remove(e).await.map_err(RunError::from) });
+    for res in resources {
+        let (e, r) = (e.clone(), r.clone());
+        set.spawn(async move { res.remove(e, r).await.map_err(RunError::from) });
     }
     super::join_all(set).await?;
     if let Some(rmi) = opts.rmi {
@@ -127,7 +128,7 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions) -> Re
         images.dedup();
         for image in images {
             match e.remove_image(&image).await {
-                Ok(()) => report("Image", &image, "Removed"),
+                Ok(()) => r.state("Image", &image, "Removed"),
                 Err(EngineError::NotFound { .. }) => {}
                 Err(err) => return Err(err.into()),
             }
@@ -146,6 +147,7 @@ pub async fn remove_in_order<E: Engine>(
     containers: Vec<ContainerInfo>,
     timeout: Option<i64>,
     anonymous_volumes: bool,
+    r: &Report,
 ) -> Result<(), RunError> {
     let graph = crate::graph::Graph::new(project);
     let mut by_service: HashMap<String, Vec<ContainerInfo>> = HashMap::new();
@@ -166,7 +168,7 @@ pub async fn remove_in_order<E: Engine>(
             graph.dependents(&svc).iter().filter_map(|d| done_rx.get(d).cloned()).collect();
         let t = timeout.or_else(|| project.services.get(&svc).and_then(crate::plan::spec::stop_timeout));
         let tx = done_tx.remove(&svc);
-        let e = e.clone();
+        let (e, r) = (e.clone(), r.clone());
         let hooks = project.services.get(&svc).map(|s| s.pre_stop.clone()).unwrap_or_default();
         set.spawn(async move {
             for mut rx in waits {
@@ -175,12 +177,12 @@ pub async fn remove_in_order<E: Engine>(
             }
             // Dependencies may stop once this service's containers have stopped; removing them
             // runs alongside.
-            let stopped = futures::future::try_join_all(list.iter().map(|c| stop(&e, c, t, &hooks))).await;
+            let stopped = futures::future::try_join_all(list.iter().map(|c| stop(&e, c, t, &hooks, &r))).await;
             if let Some(tx) = tx {
                 let _ = tx.send(true);
             }
             let removed = match stopped {
-                Ok(_) => futures::future::try_join_all(list.iter().map(|c| remove(&e, c, anonymous_volumes))).await,
+                Ok(_) => futures::future::try_join_all(list.iter().map(|c| remove(&e, c, anonymous_volumes, &r))).await,
                 Err(err) => Err(err),
             };
             removed.map(|_| ()).map_err(|error| RunError::InService { service: svc.clone(), error })
@@ -195,36 +197,37 @@ async fn stop<E: Engine>(
     c: &ContainerInfo,
     t: Option<i64>,
     hooks: &[crate::model::Hook],
+    r: &Report,
 ) -> Result<(), EngineError> {
     if matches!(c.state, State::Running | State::Paused | State::Restarting) {
-        report("Container", &c.name, "Stopping");
-        match super::stop_gracefully(e, &c.id, &c.name, t, hooks).await {
+        r.state("Container", &c.name, "Stopping");
+        match super::stop_gracefully(e, &c.id, &c.name, t, hooks, r).await {
             Ok(()) | Err(EngineError::NotFound { .. }) => {}
             Err(err) => return Err(err),
         }
-        report("Container", &c.name, "Stopped");
+        r.state("Container", &c.name, "Stopped");
     }
     Ok(())
 }
 
-async fn remove<E: Engine>(e: &E, c: &ContainerInfo, volumes: bool) -> Result<(), EngineError> {
+async fn remove<E: Engine>(e: &E, c: &ContainerInfo, volumes: bool, r: &Report) -> Result<(), EngineError> {
     super::remove_stopped(e, &c.id, volumes).await?;
-    report("Container", &c.name, "Removed");
+    r.state("Container", &c.name, "Removed");
     Ok(())
 }
 
 /// Removes everything labelled with project `name` — containers (forced, with their anonymous
 /// volumes), then networks and volumes — without its compose file. For the reaper and `gc`.
-pub async fn purge<E: Engine>(e: &E, name: &str) -> Result<(), EngineError> {
+pub async fn purge<E: Engine>(e: &E, name: &str, r: &Report) -> Result<(), EngineError> {
     let containers = e.list_containers(name).await?;
     futures::future::join_all(containers.iter().map(|c| e.remove_container(&c.id, true, true))).await;
     let (networks, volumes) = tokio::try_join!(e.list_networks(name), e.list_volumes(name))?;
     let mut set = JoinSet::new();
     for n in networks {
-        set.spawn(Resource::Network(n.name).remove(e.clone()));
+        set.spawn(Resource::Network(n.name).remove(e.clone(), r.clone()));
     }
     for v in volumes {
-        set.spawn(Resource::Volume(v.name).remove(e.clone()));
+        set.spawn(Resource::Volume(v.name).remove(e.clone(), r.clone()));
     }
     let mut first = Ok(());
     while let Some(r) = set.join_next().await {

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use crate::engine::{Engine, EngineError};
 use crate::model::{Condition, Project};
 use crate::plan::{Action, Observed, Plan};
+use crate::progress::Report;
 
 /// Where a service is on its way up, as its dependents see it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,8 +40,6 @@ pub enum RunError {
     #[error("service `{service}`: {error}")]
     InService { service: String, error: EngineError },
 }
-
-pub use crate::progress::report;
 
 /// Reads what exists of `project` on the engine: one list call per resource kind, run
 /// concurrently, plus one image lookup per distinct image.
@@ -66,6 +65,7 @@ pub async fn execute<E: Engine>(
     plan: Plan,
     parallel: Option<usize>,
     no_start: bool,
+    r: &Report,
 ) -> Result<(), RunError> {
     let sem = Arc::new(Semaphore::new(parallel.unwrap_or(Semaphore::MAX_PERMITS).max(1)));
     let mut by_service: HashMap<String, Vec<Action>> = HashMap::new();
@@ -73,14 +73,14 @@ pub async fn execute<E: Engine>(
     for step in plan.steps {
         match step.action {
             Action::CreateNetwork(spec) => {
-                let (e, sem) = (engine.clone(), sem.clone());
+                let (e, sem, r) = (engine.clone(), sem.clone(), r.clone());
                 resources.spawn(async move {
                     let _permit = sem.acquire_owned().await;
-                    report("Network", &spec.name, "Creating");
+                    r.state("Network", &spec.name, "Creating");
                     match e.create_network(&spec).await {
                         // Another `up` may have created it in the meantime.
                         Ok(_) | Err(EngineError::Conflict { .. }) => {
-                            report("Network", &spec.name, "Created");
+                            r.state("Network", &spec.name, "Created");
                             Ok(())
                         }
                         Err(err) => Err(err),
@@ -88,11 +88,11 @@ pub async fn execute<E: Engine>(
                 });
             }
             Action::CreateVolume(spec) => {
-                let (e, sem) = (engine.clone(), sem.clone());
+                let (e, sem, r) = (engine.clone(), sem.clone(), r.clone());
                 resources.spawn(async move {
                     let _permit = sem.acquire_owned().await;
                     e.create_volume(&spec).await?;
-                    report("Volume", &spec.name, "Created");
+                    r.state("Volume", &spec.name, "Created");
                     Ok(())
                 });
             }
@@ -121,7 +121,7 @@ pub async fn execute<E: Engine>(
     }
 
     // Subscribed before anything starts, so no health or exit event is missed.
-    let ready = readiness::Readiness::subscribe(engine, &project.name);
+    let ready = readiness::Readiness::subscribe(engine, &project.name, r);
     // One status channel per service; services with nothing to do are up already.
     let mut senders = HashMap::new();
     let mut receivers = HashMap::new();
@@ -162,9 +162,9 @@ pub async fn execute<E: Engine>(
             pre_stop: svc.map(|s| s.pre_stop.clone()).unwrap_or_default(),
         };
         let tx = senders.remove(&name);
-        let (e, sem, ready) = (engine.clone(), sem.clone(), ready.clone());
+        let (e, sem, ready, report) = (engine.clone(), sem.clone(), ready.clone(), r.clone());
         tasks.spawn(async move {
-            let r = run_service(&e, &sem, &ready, gate, &name, actions, deps, &how, no_start).await;
+            let r = run_service(&e, &sem, &ready, gate, &name, actions, deps, &how, no_start, &report).await;
             if let Some(roots) = roots_tx {
                 roots.send_modify(|n| *n = n.saturating_sub(1));
             }
@@ -218,6 +218,7 @@ async fn run_service<E: Engine>(
     deps: Vec<(String, Condition, bool, watch::Receiver<Status>)>,
     how: &How,
     no_start: bool,
+    r: &Report,
 ) -> Result<Vec<String>, RunError> {
     let stop_timeout = how.stop_timeout;
     if let Some(mut gate) = gate {
@@ -231,13 +232,13 @@ async fn run_service<E: Engine>(
         let _permit = sem.acquire().await;
         match a {
             Action::CreateContainer { spec, .. } => {
-                report("Container", &spec.name, "Creating");
+                r.state("Container", &spec.name, "Creating");
                 let id = create_once(e, &spec).await?;
-                report("Container", &spec.name, "Created");
+                r.state("Container", &spec.name, "Created");
                 to_start.push((id, spec.name.clone()));
             }
             Action::Recreate { old_id, old_name, mut spec, .. } => {
-                report("Container", &old_name, "Recreate");
+                r.state("Container", &old_name, "Recreate");
                 let name = std::mem::take(&mut spec.name);
                 spec.name = format!("{}_{name}", &old_id[..12.min(old_id.len())]);
                 let id = e.create_container(&spec).await?;
@@ -247,10 +248,10 @@ async fn run_service<E: Engine>(
             Action::Start { id, name, .. } => to_start.push((id, name)),
             Action::Restart { id, name, .. } => to_restart.push((id, name)),
             Action::Remove { id, name, .. } => {
-                report("Container", &name, "Stopping");
-                let _ = stop_gracefully(e, &id, &name, stop_timeout, &how.pre_stop).await;
+                r.state("Container", &name, "Stopping");
+                let _ = stop_gracefully(e, &id, &name, stop_timeout, &how.pre_stop, r).await;
                 remove_stopped(e, &id, false).await?;
-                report("Container", &name, "Removed");
+                r.state("Container", &name, "Removed");
             }
             Action::CreateNetwork(_) | Action::CreateVolume(_) => {}
         }
@@ -258,10 +259,10 @@ async fn run_service<E: Engine>(
     // 2. Old containers make way for their replacements (the new one exists already).
     for (new_id, name, old_id, _old_name) in swaps {
         let _permit = sem.acquire().await;
-        stop_gracefully(e, &old_id, &name, stop_timeout, &how.pre_stop).await.or_else(ignore_not_found)?;
+        stop_gracefully(e, &old_id, &name, stop_timeout, &how.pre_stop, r).await.or_else(ignore_not_found)?;
         remove_stopped(e, &old_id, false).await?;
         e.rename_container(&new_id, &name).await?;
-        report("Container", &name, "Recreated");
+        r.state("Container", &name, "Recreated");
         to_start.push((new_id, name));
     }
     if no_start {
@@ -295,20 +296,20 @@ async fn run_service<E: Engine>(
     }
     for (id, cname) in to_restart {
         let _permit = sem.acquire().await;
-        report("Container", &cname, "Restarting");
-        stop_gracefully(e, &id, &cname, stop_timeout, &how.pre_stop).await?;
+        r.state("Container", &cname, "Restarting");
+        stop_gracefully(e, &id, &cname, stop_timeout, &how.pre_stop, r).await?;
         to_start.push((id, cname));
     }
     let mut ids = Vec::new();
     for (id, cname) in to_start {
         let _permit = sem.acquire().await;
-        report("Container", &cname, "Starting");
+        r.state("Container", &cname, "Starting");
         e.start_container(&id).await?;
-        report("Container", &cname, "Started");
+        r.state("Container", &cname, "Started");
         if let Some(h) = &how.early {
             ready.probe_early(e, &id, h);
         }
-        post_start(e, &id, &cname, &how.post_start).await?;
+        post_start(e, &id, &cname, &how.post_start, r).await?;
         ids.push(id);
     }
     Ok(ids)
@@ -394,11 +395,17 @@ pub(crate) async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model:
 }
 
 /// `post_start` hooks, right after the container started; a failing hook fails the service.
-async fn post_start<E: Engine>(e: &E, id: &str, name: &str, hooks: &[crate::model::Hook]) -> Result<(), RunError> {
+async fn post_start<E: Engine>(
+    e: &E,
+    id: &str,
+    name: &str,
+    hooks: &[crate::model::Hook],
+    r: &Report,
+) -> Result<(), RunError> {
     if hooks.is_empty() {
         return Ok(());
     }
-    report("Container", name, "Running post_start");
+    r.state("Container", name, "Running post_start");
     run_hooks(e, id, hooks)
         .await
         .map_err(|why| RunError::Service { service: name.to_string(), reason: format!("post_start {why}") })
@@ -411,11 +418,12 @@ pub(crate) async fn stop_gracefully<E: Engine>(
     name: &str,
     timeout: Option<i64>,
     pre_stop: &[crate::model::Hook],
+    r: &Report,
 ) -> Result<(), EngineError> {
     if !pre_stop.is_empty() {
-        report("Container", name, "Running pre_stop");
+        r.state("Container", name, "Running pre_stop");
         if let Err(why) = run_hooks(e, id, pre_stop).await {
-            crate::progress::detail("Container", name, "Warning", &format!("pre_stop {why}"));
+            r.detail("Container", name, "Warning", &format!("pre_stop {why}"));
         }
     }
     e.stop_container(id, timeout).await

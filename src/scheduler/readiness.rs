@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::engine::{Engine, EventKind, State};
 use crate::model::Condition;
+use crate::progress::Report;
 
 /// What the engine last said about one container.
 #[derive(Debug, Clone, Default)]
@@ -32,12 +33,14 @@ pub struct Readiness {
     /// Bumped on every event; `None` once the stream has failed.
     tick: watch::Receiver<Option<u64>>,
     bump: Arc<watch::Sender<Option<u64>>>,
+    /// Where waits are reported (`Service db  Waiting: until healthy: health starting`).
+    report: Report,
     _task: Arc<tokio::task::AbortHandle>,
 }
 
 impl Readiness {
     /// Subscribes to `project`'s events. Call before starting anything the run will wait on.
-    pub fn subscribe<E: Engine>(e: &E, project: &str) -> Readiness {
+    pub fn subscribe<E: Engine>(e: &E, project: &str, report: &Report) -> Readiness {
         let seen: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
         let (tx, rx) = watch::channel(Some(0u64));
         let tx = Arc::new(tx);
@@ -86,7 +89,7 @@ impl Readiness {
             }
             let _ = tx.send(None);
         });
-        Readiness { seen, tick: rx, bump, _task: Arc::new(task.abort_handle()) }
+        Readiness { seen, tick: rx, bump, report: report.clone(), _task: Arc::new(task.abort_handle()) }
     }
 
     /// Waits until every container in `ids` (of service `dep`) meets `cond`.
@@ -110,12 +113,12 @@ impl Readiness {
                 };
                 let verdict = judge(dep, &s, cond);
                 if verdict.is_none() && said.as_ref() != Some(&now) {
-                    crate::progress::detail("Service", dep, "Waiting", &format!("until {waiting_for}: {now}"));
+                    self.report.detail("Service", dep, "Waiting", &format!("until {waiting_for}: {now}"));
                     said = Some(now);
                 }
                 if let Some(done) = verdict {
                     if done.is_ok() {
-                        crate::progress::report(
+                        self.report.state(
                             "Service",
                             dep,
                             if cond == Condition::ServiceHealthy { "Healthy" } else { "Exited" },
@@ -305,7 +308,7 @@ pub async fn wait_all<E: Engine>(
     let waits = list.iter().map(|c| async move {
         let r = ready.wait_ready(e, &c.name, &c.id).await;
         if r.is_ok() {
-            crate::progress::report("Container", &c.name, "Healthy");
+            ready.report.state("Container", &c.name, "Healthy");
         }
         (c, r)
     });

@@ -7,11 +7,12 @@ use std::future::Future;
 
 use tokio::task::JoinSet;
 
+use super::RunError;
 use super::readiness::Readiness;
-use super::{RunError, report};
 use crate::engine::{ContainerInfo, Engine, EngineError, State};
 use crate::model::Project;
 use crate::model::labels::SERVICE;
+use crate::progress::Report;
 
 pub use crate::plan::select::{replica, targets};
 
@@ -35,17 +36,17 @@ pub fn waves(project: &Project, containers: Vec<ContainerInfo>, dependents_first
 
 /// Runs `op` on every container of a wave at once, wave after wave. The first error is returned
 /// after the wave it happened in has finished (nothing is left half-way).
-async fn each<E, F, Fut>(e: &E, waves: Vec<Vec<ContainerInfo>>, op: F) -> Result<(), RunError>
+async fn each<E, F, Fut>(e: &E, r: &Report, waves: Vec<Vec<ContainerInfo>>, op: F) -> Result<(), RunError>
 where
     E: Engine,
-    F: Fn(E, ContainerInfo) -> Fut,
+    F: Fn(E, Report, ContainerInfo) -> Fut,
     Fut: Future<Output = Result<(), EngineError>> + Send + 'static,
 {
     for wave in waves {
         let mut set = JoinSet::new();
         for c in wave {
             let service = c.label(SERVICE).unwrap_or("").to_string();
-            let fut = op(e.clone(), c);
+            let fut = op(e.clone(), r.clone(), c);
             set.spawn(async move { fut.await.map_err(|error| RunError::InService { service, error }) });
         }
         super::join_all(set).await?;
@@ -63,16 +64,17 @@ pub async fn stop<E: Engine>(
     project: &Project,
     containers: Vec<ContainerInfo>,
     timeout: Option<i64>,
+    r: &Report,
 ) -> Result<(), RunError> {
     let running: Vec<ContainerInfo> = containers.into_iter().filter(is_up).collect();
-    each(e, waves(project, running, true), |e, c| {
+    each(e, r, waves(project, running, true), |e, r, c| {
         let t = timeout.or_else(|| grace(project, &c));
         let hooks =
             project.services.get(c.label(SERVICE).unwrap_or("")).map(|s| s.pre_stop.clone()).unwrap_or_default();
         async move {
-            report("Container", &c.name, "Stopping");
-            super::stop_gracefully(&e, &c.id, &c.name, t, &hooks).await.or_else(gone)?;
-            report("Container", &c.name, "Stopped");
+            r.state("Container", &c.name, "Stopping");
+            super::stop_gracefully(&e, &c.id, &c.name, t, &hooks, &r).await.or_else(gone)?;
+            r.state("Container", &c.name, "Stopped");
             Ok(())
         }
     })
@@ -81,9 +83,14 @@ pub async fn stop<E: Engine>(
 
 /// Starts `containers` that are not running, dependencies first; a service starts once its
 /// dependencies meet their `depends_on` conditions.
-pub async fn start<E: Engine>(e: &E, project: &Project, containers: Vec<ContainerInfo>) -> Result<(), RunError> {
+pub async fn start<E: Engine>(
+    e: &E,
+    project: &Project,
+    containers: Vec<ContainerInfo>,
+    r: &Report,
+) -> Result<(), RunError> {
     let all = containers.clone();
-    let ready = Readiness::subscribe(e, &project.name);
+    let ready = Readiness::subscribe(e, &project.name, r);
     for wave in waves(project, containers, false) {
         // Conditions first (for every service in this wave).
         let mut services: Vec<&str> = wave.iter().filter_map(|c| c.label(SERVICE)).collect();
@@ -101,10 +108,10 @@ pub async fn start<E: Engine>(e: &E, project: &Project, containers: Vec<Containe
             }
         }
         let stopped: Vec<ContainerInfo> = wave.into_iter().filter(|c| !is_up(c)).collect();
-        each(e, vec![stopped], |e, c| async move {
-            report("Container", &c.name, "Starting");
+        each(e, r, vec![stopped], |e, r, c| async move {
+            r.state("Container", &c.name, "Starting");
             e.start_container(&c.id).await?;
-            report("Container", &c.name, "Started");
+            r.state("Container", &c.name, "Started");
             Ok(())
         })
         .await?;
@@ -113,14 +120,14 @@ pub async fn start<E: Engine>(e: &E, project: &Project, containers: Vec<Containe
 }
 
 /// Sends `signal` to every running container at once.
-pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str) -> Result<(), RunError> {
+pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str, r: &Report) -> Result<(), RunError> {
     let running: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == State::Running).collect();
     let signal = signal.to_string();
-    each(e, vec![running], |e, c| {
+    each(e, r, vec![running], |e, r, c| {
         let signal = signal.clone();
         async move {
             e.kill_container(&c.id, &signal).await.or_else(gone)?;
-            report("Container", &c.name, "Killed");
+            r.state("Container", &c.name, "Killed");
             Ok(())
         }
     })
@@ -128,16 +135,16 @@ pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str
 }
 
 /// Pauses the running containers (`pause: true`) or unpauses the paused ones.
-pub async fn pause<E: Engine>(e: &E, containers: Vec<ContainerInfo>, pause: bool) -> Result<(), RunError> {
+pub async fn pause<E: Engine>(e: &E, containers: Vec<ContainerInfo>, pause: bool, r: &Report) -> Result<(), RunError> {
     let want = if pause { State::Running } else { State::Paused };
     let matching: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == want).collect();
-    each(e, vec![matching], |e, c| async move {
+    each(e, r, vec![matching], |e, r, c| async move {
         if pause {
             e.pause_container(&c.id).await?;
-            report("Container", &c.name, "Paused");
+            r.state("Container", &c.name, "Paused");
         } else {
             e.unpause_container(&c.id).await?;
-            report("Container", &c.name, "Unpaused");
+            r.state("Container", &c.name, "Unpaused");
         }
         Ok(())
     })
@@ -145,11 +152,16 @@ pub async fn pause<E: Engine>(e: &E, containers: Vec<ContainerInfo>, pause: bool
 }
 
 /// Removes the stopped containers among `containers` (`volumes`: their anonymous volumes too).
-pub async fn remove<E: Engine>(e: &E, containers: Vec<ContainerInfo>, volumes: bool) -> Result<(), RunError> {
+pub async fn remove<E: Engine>(
+    e: &E,
+    containers: Vec<ContainerInfo>,
+    volumes: bool,
+    r: &Report,
+) -> Result<(), RunError> {
     let stopped: Vec<ContainerInfo> = containers.into_iter().filter(|c| !is_up(c)).collect();
-    each(e, vec![stopped], |e, c| async move {
+    each(e, r, vec![stopped], |e, r, c| async move {
         e.remove_container(&c.id, false, volumes).await.or_else(gone)?;
-        report("Container", &c.name, "Removed");
+        r.state("Container", &c.name, "Removed");
         Ok(())
     })
     .await

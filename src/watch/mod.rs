@@ -36,6 +36,8 @@ pub struct WatchOptions {
     pub prune: bool,
     /// For build arguments taken from the environment.
     pub environment: IndexMap<String, String>,
+    /// Where what the loop does is said (`Syncing service `web` after 3 changes…`).
+    pub report: crate::progress::Report,
 }
 
 /// `WHARF_WATCH_TRACE=1` prints each batch's timings.
@@ -43,8 +45,8 @@ fn trace() -> bool {
     std::env::var_os("WHARF_WATCH_TRACE").is_some_and(|v| v == "1")
 }
 
-fn say(text: &str) {
-    crate::progress::println(text);
+fn say(opts: &WatchOptions, text: &str) {
+    opts.report.line(text);
 }
 
 /// The running containers of each service (kept current from engine events, so a batch
@@ -75,17 +77,20 @@ pub async fn run<E: Engine>(
     let mut host = host::HostWatcher::start(&rules, tx)?;
     let mut events = e.events(&project.name);
     let watched: BTreeSet<&str> = rules.iter().map(|r| r.service.as_str()).collect();
-    say(&format!(
-        "Watch enabled: {} ({} rules, {} directories watched)",
-        watched.iter().copied().collect::<Vec<_>>().join(", "),
-        rules.len(),
-        host.watches()
-    ));
+    say(
+        opts,
+        &format!(
+            "Watch enabled: {} ({} rules, {} directories watched)",
+            watched.iter().copied().collect::<Vec<_>>().join(", "),
+            rules.len(),
+            host.watches()
+        ),
+    );
     let mut live = running(e, &project.name).await;
     let courier = courier::Courier::default();
     for r in rules.iter().filter(|r| r.initial_sync && r.action.syncs()) {
         for id in live.get(&r.service).into_iter().flatten() {
-            report(&r.service, "initial sync", sync::apply(e, &courier, id, r, &sync::everything(r)).await);
+            report(opts, &r.service, "initial sync", sync::apply(e, &courier, id, r, &sync::everything(r)).await);
         }
     }
     tokio::pin!(stop);
@@ -99,13 +104,13 @@ pub async fn run<E: Engine>(
                     host::HostEvent::Changed(p) => p,
                     host::HostEvent::Rescan => rules.iter().map(|r| r.path.clone()).collect(),
                     host::HostEvent::Error(err) => {
-                        say(&format!("watch: {err}"));
+                        say(opts, &format!("watch: {err}"));
                         continue;
                     }
                 };
                 for p in paths {
                     if let Err(err) = host.noticed(&p) {
-                        say(&format!("watch: {err}"));
+                        say(opts, &format!("watch: {err}"));
                     }
                     if rules.iter().any(|r| r.covers(&p)) {
                         if pending.is_empty() {
@@ -121,7 +126,7 @@ pub async fn run<E: Engine>(
                 let started = Instant::now();
                 flush(e, project, &rules, &batch, &live, &courier, opts).await;
                 if trace() {
-                    say(&format!(
+                    say(opts, &format!(
                         "watch: batch of {} after {} ms waiting, applied in {} ms",
                         batch.len(),
                         (started - first).as_millis(),
@@ -143,7 +148,7 @@ pub async fn run<E: Engine>(
                 }
                 if ev.kind == EventKind::Start && ev.label(ONEOFF) != Some("True") {
                     for r in rules.iter().filter(|r| r.service == svc && r.action.syncs()) {
-                        report(&svc, "resync after start", sync::apply(e, &courier, &ev.id, r, &sync::everything(r)).await);
+                        report(opts, &svc, "resync after start", sync::apply(e, &courier, &ev.id, r, &sync::everything(r)).await);
                     }
                 }
             }
@@ -152,14 +157,14 @@ pub async fn run<E: Engine>(
     }
 }
 
-fn report(service: &str, what: &str, r: Result<sync::Synced, String>) {
+fn report(opts: &WatchOptions, service: &str, what: &str, r: Result<sync::Synced, String>) {
     match r {
         Ok(s) => {
             for p in &s.refused {
-                say(&format!("watch: not syncing {}: it resolves outside the watched path", p.display()));
+                say(opts, &format!("watch: not syncing {}: it resolves outside the watched path", p.display()));
             }
         }
-        Err(err) => say(&format!("watch: service `{service}`: {what} failed: {err}")),
+        Err(err) => say(opts, &format!("watch: service `{service}`: {what} failed: {err}")),
     }
 }
 
@@ -183,10 +188,10 @@ async fn flush<E: Engine>(
     let work = by_service.into_iter().map(|(service, matched)| async move {
         let changes: BTreeSet<&PathBuf> = matched.iter().flat_map(|(_, p)| p).collect();
         if matched.iter().any(|(r, _)| r.action == Action::Rebuild) {
-            say(&format!("Rebuilding service `{service}` after {} changes were detected", changes.len()));
+            say(opts, &format!("Rebuilding service `{service}` after {} changes were detected", changes.len()));
             match rebuild(e, project, service, opts).await {
-                Ok(()) => say(&format!("service `{service}` rebuilt and recreated")),
-                Err(err) => say(&format!("watch: service `{service}`: rebuild failed: {err}")),
+                Ok(()) => say(opts, &format!("service `{service}` rebuilt and recreated")),
+                Err(err) => say(opts, &format!("watch: service `{service}`: rebuild failed: {err}")),
             }
             return;
         }
@@ -195,13 +200,13 @@ async fn flush<E: Engine>(
             // Synced in full when it starts again.
             return;
         }
-        say(&format!("Syncing service `{service}` after {} changes were detected", changes.len()));
+        say(opts, &format!("Syncing service `{service}` after {} changes were detected", changes.len()));
         for (r, paths) in matched.iter().filter(|(r, _)| r.action.syncs()) {
             let results = futures::future::join_all(ids.iter().map(|id| sync::apply(e, courier, id, r, paths))).await;
-            results.into_iter().for_each(|x| report(service, "sync", x));
+            results.into_iter().for_each(|x| report(opts, service, "sync", x));
         }
         if matched.iter().any(|(r, _)| matches!(r.action, Action::Restart | Action::SyncRestart)) {
-            say(&format!("Restarting service `{service}`"));
+            say(opts, &format!("Restarting service `{service}`"));
             let t = project.services.get(service).and_then(crate::plan::spec::stop_timeout);
             for id in &ids {
                 let r = async {
@@ -209,7 +214,7 @@ async fn flush<E: Engine>(
                     e.start_container(id).await
                 };
                 if let Err(err) = r.await {
-                    say(&format!("watch: service `{service}`: restart failed: {err}"));
+                    say(opts, &format!("watch: service `{service}`: restart failed: {err}"));
                 }
             }
         }
@@ -218,7 +223,7 @@ async fn flush<E: Engine>(
             for id in &ids {
                 match crate::scheduler::run_hooks(e, id, std::slice::from_ref(hook)).await {
                     Ok(()) => {}
-                    Err(err) => say(&format!("watch: service `{service}`: exec failed: {err}")),
+                    Err(err) => say(opts, &format!("watch: service `{service}`: exec failed: {err}")),
                 }
             }
         }
@@ -237,7 +242,7 @@ async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &Watc
         skip_unchanged: true,
         ..Default::default()
     };
-    crate::build::build_services(e, project, &[service.to_string()], &opts.environment, &bopts)
+    crate::build::build_services(e, project, &[service.to_string()], &opts.environment, &bopts, &opts.report)
         .await
         .map_err(|x| x.to_string())?;
     let mut scoped = project.clone();
@@ -245,7 +250,7 @@ async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &Watc
     let up = crate::plan::UpOptions { services: vec![service.to_string()], ignore_orphans: true, ..Default::default() };
     let observed = crate::scheduler::observe(e, &scoped).await.map_err(|x| x.to_string())?;
     let plan = crate::plan::reconcile(&scoped, &observed, &up).map_err(|x| x.to_string())?;
-    crate::scheduler::execute(e, &scoped, plan, None, false).await.map_err(|x| x.to_string())?;
+    crate::scheduler::execute(e, &scoped, plan, None, false, &opts.report).await.map_err(|x| x.to_string())?;
     if opts.prune
         && let Some(old) = before
         && e.image_id(&image).await.ok().flatten().as_ref() != Some(&old)

@@ -16,6 +16,7 @@ use crate::engine::{ContainerInfo, Engine, EventKind, HealthStatus, LogOptions, 
 use crate::logs::{Line, short_name};
 use crate::model::Project;
 use crate::model::labels::{NUMBER, SERVICE};
+use crate::progress::Report;
 use crate::scheduler::verbs;
 
 #[derive(Debug, Args)]
@@ -237,7 +238,8 @@ pub async fn attached<E: Engine>(
     attached.sort_by_key(short_name);
     let names: Vec<String> = attached.iter().map(short_name).collect();
     let mut printer = Printer::new(project, &names, g.color() && !o.no_color, !o.no_log_prefix, o.timestamps);
-    crate::progress::println(&format!("Attaching to {}", names.join(", ")));
+    let report = g.report();
+    report.line(&format!("Attaching to {}", names.join(", ")));
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (line_tx, mut line_rx) = mpsc::unbounded_channel::<Line>();
@@ -308,13 +310,13 @@ pub async fn attached<E: Engine>(
                     let last = printed.entry(l.short_name.clone()).or_insert((i64::MIN, 0));
                     if l.time.is_none() || key > *last {
                         *last = key;
-                        crate::progress::println(&printer.line(&l));
+                        report.line(&printer.line(&l));
                     }
                 }
                 Msg::Exited { short, service, code, note } => {
-                    crate::progress::println(&printer.message(&short, &service, &format!("exited with code {code}")));
+                    report.line(&printer.message(&short, &service, &format!("exited with code {code}")));
                     if let Some(n) = note {
-                        crate::progress::println(&n);
+                        report.line(&n);
                     }
                     if stopping.is_some() {
                         continue;
@@ -322,13 +324,13 @@ pub async fn attached<E: Engine>(
                     let from = o.exit_code_from.as_deref();
                     let abort = o.abort_on_container_exit || from.is_some() || (o.abort_on_container_failure && code != 0);
                     if abort {
-                        crate::progress::println("Aborting on container exit...");
+                        report.line("Aborting on container exit...");
                         outcome = Some(match from {
                             Some(f) if f != service => -1, // read after the stop
                             _ => code,
                         });
                         halted.store(true, std::sync::atomic::Ordering::SeqCst);
-                        stopping = Some(stop_all(e, project, &everything, o.timeout));
+                        stopping = Some(stop_all(e, project, &everything, o.timeout, &report));
                     } else if running.is_empty() && pending == 0 {
                         break;
                     }
@@ -404,7 +406,7 @@ pub async fn attached<E: Engine>(
                 }
                 // An exit's note follows its last lines; any other goes out now.
                 if let Some(n) = note.take_if(|_| !is_die || !ids.contains(&ev.id)) {
-                    crate::progress::println(&n);
+                    report.line(&n);
                 }
                 if !ids.contains(&ev.id) && !is_start {
                     continue;
@@ -454,11 +456,11 @@ pub async fn attached<E: Engine>(
             },
             _ = sigint.recv() => {
                 halted.store(true, std::sync::atomic::Ordering::SeqCst);
-                interrupted = interrupt(e, project, &everything, o, &mut stopping, interrupted + 1).await;
+                interrupted = interrupt(e, project, &everything, o, &mut stopping, interrupted + 1, &report).await;
             }
             _ = sigterm.recv() => {
                 halted.store(true, std::sync::atomic::Ordering::SeqCst);
-                interrupted = interrupt(e, project, &everything, o, &mut stopping, interrupted + 1).await;
+                interrupted = interrupt(e, project, &everything, o, &mut stopping, interrupted + 1, &report).await;
             }
             _ = waiting.tick(), if stopping.is_some() => {
                 if stopping.as_ref().is_some_and(|h| h.is_finished()) {
@@ -470,7 +472,7 @@ pub async fn attached<E: Engine>(
                     .map(|l| l.into_iter().filter(|c| c.state == State::Running && ids.contains(&c.id)).map(|c| short_name(&c)).collect())
                     .unwrap_or_default();
                 if !left.is_empty() {
-                    crate::progress::println(&format!("waiting for {} to stop…", left.join(", ")));
+                    report.line(&format!("waiting for {} to stop…", left.join(", ")));
                 }
             },
         }
@@ -517,13 +519,14 @@ fn stop_all<E: Engine>(
     project: &Project,
     list: &[ContainerInfo],
     timeout: Option<i64>,
+    report: &Report,
 ) -> tokio::task::JoinHandle<()> {
-    let (e, project, list) = (e.clone(), project.clone(), list.to_vec());
+    let (e, project, list, report) = (e.clone(), project.clone(), list.to_vec(), report.clone());
     tokio::spawn(async move {
         let fresh = e.list_containers(&project.name).await.unwrap_or_default();
         let ids: HashSet<&String> = list.iter().map(|c| &c.id).collect();
         let targets: Vec<ContainerInfo> = fresh.into_iter().filter(|c| ids.contains(&c.id)).collect();
-        if let Err(err) = verbs::stop(&e, &project, targets, timeout).await {
+        if let Err(err) = verbs::stop(&e, &project, targets, timeout, &report).await {
             let _ = CliError::from(err);
         }
     })
@@ -537,14 +540,15 @@ async fn interrupt<E: Engine>(
     o: &AttachOptions,
     stopping: &mut Option<tokio::task::JoinHandle<()>>,
     n: u32,
+    report: &Report,
 ) -> u32 {
     if n == 1 {
-        crate::progress::println("Gracefully stopping... (press Ctrl+C again to force)");
+        report.line("Gracefully stopping... (press Ctrl+C again to force)");
         if stopping.is_none() {
-            *stopping = Some(stop_all(e, project, list, o.timeout));
+            *stopping = Some(stop_all(e, project, list, o.timeout, report));
         }
     } else {
-        crate::progress::println("Killing...");
+        report.line("Killing...");
         let running: Vec<ContainerInfo> = e
             .list_containers(&project.name)
             .await
@@ -552,7 +556,7 @@ async fn interrupt<E: Engine>(
             .into_iter()
             .filter(|c| list.iter().any(|x| x.id == c.id))
             .collect();
-        let _ = verbs::kill(e, running, "SIGKILL").await;
+        let _ = verbs::kill(e, running, "SIGKILL", report).await;
     }
     n
 }

@@ -73,10 +73,6 @@ fn parallel(g: &GlobalArgs) -> usize {
     if g.parallel > 0 { g.parallel as usize } else { 4 }
 }
 
-fn quiet() -> bool {
-    crate::progress::mode() == crate::progress::Mode::Quiet
-}
-
 pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let loaded = g.load(&a.service, false)?;
     let project = loaded.project;
@@ -85,7 +81,7 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
         no_cache: a.no_cache,
         pull: a.pull,
         args: a.build_arg.clone(),
-        show_output: !a.quiet && crate::progress::mode() != crate::progress::Mode::Quiet,
+        show_output: !a.quiet && !g.shown.quiet(),
         parallel: parallel(g),
         // A dry run records no fingerprint, so it skips nothing either.
         skip_unchanged: !g.dry_run,
@@ -93,11 +89,11 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
     };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        crate::build::build_services(&engine, &project, &services, &loaded.environment, &opts).await?;
+        crate::build::build_services(&engine, &project, &services, &loaded.environment, &opts, &g.report()).await?;
         if a.push {
-            return push_all(&engine, &pushed(&project, &services), quiet(), false).await;
+            return push_all(&engine, g, &pushed(&project, &services), g.shown.quiet(), false).await;
         }
-        crate::progress::finish();
+        g.shown.finish();
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -127,9 +123,12 @@ pub fn pull(g: &GlobalArgs, a: &PullArgs) -> Result<ExitCode, CliError> {
         }))
         .await?;
         let wanted: Vec<String> = wanted.into_iter().flatten().collect();
-        let results =
-            futures::future::join_all(wanted.iter().map(|i| registry::pull(&engine, i, a.quiet || quiet()))).await;
-        crate::progress::finish();
+        let report = g.report();
+        let results = futures::future::join_all(
+            wanted.iter().map(|i| registry::pull(&engine, i, a.quiet || g.shown.quiet(), &report)),
+        )
+        .await;
+        g.shown.finish();
         transfer_outcome(&wanted, results, a.ignore_pull_failures, "pull")
     })
 }
@@ -140,7 +139,7 @@ pub fn push(g: &GlobalArgs, a: &PushArgs) -> Result<ExitCode, CliError> {
     let images = pushed(&project, &services);
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        push_all(&engine, &images, a.quiet || quiet(), a.ignore_push_failures).await
+        push_all(&engine, g, &images, a.quiet || g.shown.quiet(), a.ignore_push_failures).await
     })
 }
 
@@ -160,9 +159,16 @@ fn pushed(project: &crate::model::Project, services: &[String]) -> Vec<String> {
     images
 }
 
-async fn push_all(e: &CliEngine, images: &[String], quiet: bool, ignore: bool) -> Result<ExitCode, CliError> {
-    let results = futures::future::join_all(images.iter().map(|i| registry::push(e, i, quiet))).await;
-    crate::progress::finish();
+async fn push_all(
+    e: &CliEngine,
+    g: &GlobalArgs,
+    images: &[String],
+    quiet: bool,
+    ignore: bool,
+) -> Result<ExitCode, CliError> {
+    let report = g.report();
+    let results = futures::future::join_all(images.iter().map(|i| registry::push(e, i, quiet, &report))).await;
+    g.shown.finish();
     transfer_outcome(images, results, ignore, "push")
 }
 

@@ -229,6 +229,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         parallel: g.parallel(),
         lock: (!g.dry_run).then(crate::lock::default_endpoint),
         wait: (a.wait && !no_start).then_some(a.wait_timeout),
+        report: g.report(),
     };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
@@ -248,7 +249,11 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         if req.wait.is_some() {
             return Ok(ExitCode::SUCCESS);
         }
-        let wopts = crate::watch::WatchOptions { environment: loaded.environment.clone(), ..Default::default() };
+        let wopts = crate::watch::WatchOptions {
+            environment: loaded.environment.clone(),
+            report: g.report(),
+            ..Default::default()
+        };
         let Some(events) = events else {
             if a.watch {
                 crate::watch::run(&engine, &project, &a.service, &wopts, ctrl_c()).await.map_err(CliError::msg)?;
@@ -261,7 +266,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
             tokio::spawn(async move {
                 if let Err(err) = crate::watch::run(&engine, &project, &services, &wopts, std::future::pending()).await
                 {
-                    crate::progress::println(&format!("watch: {err}"));
+                    wopts.report.line(&format!("watch: {err}"));
                 }
             })
         });
@@ -301,11 +306,11 @@ pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
             if !a.service.is_empty() {
                 list = crate::scheduler::verbs::targets(&project, list, &a.service);
             }
-            crate::scheduler::remove_in_order(&engine, &project, list, a.timeout, a.volumes).await?;
+            crate::scheduler::remove_in_order(&engine, &project, list, a.timeout, a.volumes, &g.report()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         let opts = DownOptions { volumes: a.volumes, remove_orphans: a.remove_orphans, timeout: a.timeout, rmi };
-        down(&engine, &project, &opts).await?;
+        down(&engine, &project, &opts, &g.report()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -100,8 +100,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         };
         let mut needed = if a.no_deps { Vec::new() } else { deps.clone() };
         needed.push(a.service.clone());
-        crate::build::ensure::images(&engine, &project, &loaded.environment, &needed, &flags, 4)
-            .await
+        crate::build::ensure::images(&engine, &project, &loaded.environment, &needed, &flags, 4, &g.report()).await
             ?;
         // Dependencies first, converged as `up -d` would (and their conditions waited on).
         if !a.no_deps && !deps.is_empty() {
@@ -111,9 +110,10 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
                 options: UpOptions { services: deps.clone(), ignore_orphans: true, ..Default::default() },
                 parallel: g.parallel(),
                 lock: (!g.dry_run).then(crate::lock::default_endpoint),
+                report: g.report(),
                 ..Default::default()
             };
-            let ready = crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name);
+            let ready = crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name, &g.report());
             for w in crate::ops::up::up(&engine, &scoped, &req).await? {
                 eprintln!("warning: {w}");
             }
@@ -161,7 +161,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         });
         if !plan.steps.is_empty() {
             let _lock = g.lock(&project.name)?;
-            execute(&engine, &own, plan, None, true).await?;
+            execute(&engine, &own, plan, None, true, &g.report()).await?;
         }
         let image = crate::plan::spec::image_name(&project.name, &a.service, svc);
         let image_id = observed.images.get(&image).cloned().flatten().ok_or_else(|| CliError::Message {

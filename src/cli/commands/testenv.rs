@@ -73,13 +73,13 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
     let rt = runtime()?;
     let result = rt.block_on(async {
         let engine = g.engine().await?;
-        let outcome = run_against(&engine, &project, a).await;
+        let outcome = run_against(&engine, g, &project, a).await;
         // Always: tear down (unless --keep), whatever happened above.
         if a.keep {
             eprintln!("kept project `{}`: remove it with `wharf -p {} down -v`", project.name, project.name);
         } else {
             let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(3), rmi: None };
-            if let Err(e) = down(&engine, &project, &opts).await {
+            if let Err(e) = down(&engine, &project, &opts, &g.report()).await {
                 eprintln!("warning: tearing down `{}`: {}", project.name, CliError::from(e).render().trim());
             }
         }
@@ -94,13 +94,19 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Converges, waits, runs CMD; returns CMD's exit code (130 after a signal).
-async fn run_against(engine: &CliEngine, project: &crate::model::Project, a: &TestArgs) -> Result<i64, CliError> {
+async fn run_against(
+    engine: &CliEngine,
+    g: &GlobalArgs,
+    project: &crate::model::Project,
+    a: &TestArgs,
+) -> Result<i64, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let dry = engine.is_dry();
     let req = UpRequest {
         environment: std::env::vars().collect(),
         ensure_images: !dry,
         lock: (!dry).then(crate::lock::default_endpoint),
+        report: g.report(),
         ..UpRequest::detached_wait(&[], Some(a.wait_timeout))
     };
     crate::ops::up::up(engine, project, &req).await?;
@@ -161,7 +167,7 @@ pub fn reap(a: &ReapArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let engine = crate::engine::docker::DockerEngine::connect().await?;
         for _ in 0..3 {
-            if purge(&engine, &a.project).await.is_ok() {
+            if purge(&engine, &a.project, &crate::progress::Report::silent()).await.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -184,7 +190,7 @@ pub fn gc(g: &GlobalArgs) -> Result<ExitCode, CliError> {
             if alive(pid) {
                 continue;
             }
-            purge(&engine, &project).await?;
+            purge(&engine, &project, &g.report()).await?;
             println!("removed test stack {project} (its owner, process {pid}, is gone)");
         }
         Ok(ExitCode::SUCCESS)

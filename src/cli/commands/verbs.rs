@@ -108,13 +108,13 @@ pub fn start(g: &GlobalArgs, a: &ServicesArgs) -> Result<ExitCode, CliError> {
             });
         }
         let list: Vec<ContainerInfo> = list.into_iter().filter(|c| c.state != State::Running).collect();
-        verbs::start(&e, &p, list).await.map_err(CliError::from)
+        verbs::start(&e, &p, list, &g.report()).await.map_err(CliError::from)
     })
 }
 
 pub fn stop(g: &GlobalArgs, a: &StopArgs) -> Result<ExitCode, CliError> {
     on_containers(g, &a.service, |e, p, list| async move {
-        verbs::stop(&e, &p, list, a.timeout).await.map_err(CliError::from)
+        verbs::stop(&e, &p, list, a.timeout, &g.report()).await.map_err(CliError::from)
     })
 }
 
@@ -135,23 +135,23 @@ pub fn restart(g: &GlobalArgs, a: &RestartArgs) -> Result<ExitCode, CliError> {
         }
     }
     on_containers(g, &services, |e, p, list| async move {
-        verbs::stop(&e, &p, list.clone(), a.timeout).await?;
+        verbs::stop(&e, &p, list.clone(), a.timeout, &g.report()).await?;
         // Everything is stopped now; start them all again in dependency order.
         let stopped = list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect();
-        verbs::start(&e, &p, stopped).await.map_err(CliError::from)
+        verbs::start(&e, &p, stopped, &g.report()).await.map_err(CliError::from)
     })
 }
 
 pub fn kill(g: &GlobalArgs, a: &KillArgs) -> Result<ExitCode, CliError> {
     on_containers(g, &a.service, |e, p, list| async move {
-        verbs::kill(&e, list, &a.signal).await?;
+        verbs::kill(&e, list, &a.signal, &g.report()).await?;
         if a.remove_orphans {
             let all = e.list_containers(&p.name).await?;
             let orphans: Vec<ContainerInfo> = all
                 .into_iter()
                 .filter(|c| !p.services.contains_key(c.label(crate::model::labels::SERVICE).unwrap_or("")))
                 .collect();
-            crate::scheduler::remove_in_order(&e, &p, orphans, None, false).await?;
+            crate::scheduler::remove_in_order(&e, &p, orphans, None, false, &g.report()).await?;
         }
         Ok(())
     })
@@ -160,7 +160,7 @@ pub fn kill(g: &GlobalArgs, a: &KillArgs) -> Result<ExitCode, CliError> {
 pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
     on_containers(g, &a.service, |e, p, list| async move {
         if a.stop {
-            verbs::stop(&e, &p, list.clone(), None).await?;
+            verbs::stop(&e, &p, list.clone(), None, &g.report()).await?;
         }
         let list: Vec<ContainerInfo> = if a.stop {
             list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect()
@@ -182,16 +182,14 @@ pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
                 return Ok(());
             }
         }
-        verbs::remove(&e, list, a.volumes).await.map_err(CliError::from)
+        verbs::remove(&e, list, a.volumes, &g.report()).await.map_err(CliError::from)
     })
 }
 
 pub fn pause(g: &GlobalArgs, a: &ServicesArgs, pause: bool) -> Result<ExitCode, CliError> {
-    on_containers(
-        g,
-        &a.service,
-        |e, _p, list| async move { verbs::pause(&e, list, pause).await.map_err(CliError::from) },
-    )
+    on_containers(g, &a.service, |e, _p, list| async move {
+        verbs::pause(&e, list, pause, &g.report()).await.map_err(CliError::from)
+    })
 }
 
 /// One project on the engine, as `ls` shows it.
@@ -313,7 +311,7 @@ pub fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode, CliError> {
         }
         if a.down_project {
             let _lock = g.lock(&project.name)?;
-            crate::scheduler::down(&engine, &project, &Default::default()).await?;
+            crate::scheduler::down(&engine, &project, &Default::default(), &g.report()).await?;
         }
         Ok(ExitCode::from(first.unwrap_or(0).clamp(0, 255) as u8))
     })

@@ -29,7 +29,12 @@ pub fn watch(g: &GlobalArgs, a: &WatchArgs) -> Result<ExitCode, CliError> {
     if !a.no_up {
         super::lifecycle::up(g, &super::lifecycle::UpArgs::detached(a.service.clone()), false)?;
     }
-    let opts = crate::watch::WatchOptions { quiet: a.quiet, prune: a.prune, environment: loaded.environment.clone() };
+    let opts = crate::watch::WatchOptions {
+        quiet: a.quiet,
+        prune: a.prune,
+        environment: loaded.environment.clone(),
+        report: g.report(),
+    };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
         crate::watch::run(&engine, &loaded.project, &a.service, &opts, ctrl_c()).await.map_err(CliError::msg)?;
