@@ -21,7 +21,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("build", &["model", "graph", "load", "engine", "plan", "progress"]),
     ("scheduler", &["model", "graph", "load", "engine", "plan", "progress", "logs"]),
     ("watch", &["model", "load", "engine", "plan", "progress", "build", "scheduler"]),
-    ("ops", &["model", "graph", "load", "lock", "engine", "plan", "progress", "build", "scheduler", "watch"]),
+    ("ops", &["model", "graph", "load", "lock", "engine", "plan", "progress", "logs", "build", "scheduler", "watch"]),
     ("stack", &["model", "graph", "load", "lock", "engine", "plan", "progress", "build", "scheduler", "logs", "ops"]),
     (
         "cli",

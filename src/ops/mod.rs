@@ -5,7 +5,10 @@
 //! - [`up`]: converge a project (images → observe → reconcile → execute), optionally waiting
 //!   for readiness; used by `up`, `create`, `scale`, `run`'s dependencies, `wharf test` and
 //!   `Stack`.
+//! - [`attach`]: attached `up` after converging — the services' output, exits, supervised
+//!   restarts, abort conditions and interrupts, in one loop.
 
+pub mod attach;
 pub mod up;
 
 use crate::build::BuildError;

@@ -270,19 +270,24 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
                 }
             })
         });
-        let o = super::attach::AttachOptions {
+        let req = crate::ops::attach::AttachRequest {
+            services: a.service.clone(),
             attach: a.attach.clone(),
             no_attach: a.no_attach.clone(),
             attach_dependencies: a.attach_dependencies,
-            no_log_prefix: a.no_log_prefix,
-            no_color: a.no_color,
-            timestamps: a.timestamps,
             abort_on_container_exit: a.abort_on_container_exit,
             abort_on_container_failure: a.abort_on_container_failure,
             exit_code_from: a.exit_code_from.clone(),
             timeout: a.timeout,
+            since,
+            report: g.report(),
         };
-        let code = super::attach::attached(&engine, g, &project, &a.service, &o, events, since).await;
+        let print = super::attach::PrintOptions {
+            no_log_prefix: a.no_log_prefix,
+            no_color: a.no_color,
+            timestamps: a.timestamps,
+        };
+        let code = super::attach::attached(&engine, g, &project, &req, &print, events).await;
         if let Some(w) = watcher {
             w.abort();
         }
