@@ -20,6 +20,9 @@ async fn main() -> Result<(), wharf::stack::Error> {
     println!("web listens on 127.0.0.1:{port}");
     let state = stack.exec("web", &["wget", "-qO-", "http://db:5432/state"]).await?;
     println!("web reaches db: {}", state.output.trim());
+    // A one-off container of a service (as `wharf run --rm web …`), removed afterwards.
+    let one = stack.run("web", &["sh", "-c", "echo greeting: $GREETING"]).await?;
+    println!("one-off exited with {}: {}", one.exit_code, one.text().trim());
     stack.down().await?;
     println!("torn down");
     Ok(())

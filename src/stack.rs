@@ -49,16 +49,12 @@ pub enum Error {
     /// The reaper process could not be started.
     #[error("cannot start the reaper {binary}: {reason}")]
     Reaper { binary: PathBuf, reason: String },
+    /// The `develop.watch` loop could not run (its rules, or the host watcher).
+    #[error("watching project `{project}`: {reason}")]
+    Watch { project: String, reason: String },
 }
 
-/// A fresh, unique project name: `<base>-<6 hex digits>`.
-pub fn unique_name(base: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    h.write_u32(std::process::id());
-    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
-}
+pub use crate::ops::unique_name;
 
 /// How to bring a stack up.
 #[derive(Debug, Clone)]
@@ -146,7 +142,9 @@ impl StackBuilder {
             None => None,
         };
         let report = self.report.clone();
-        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), report, done: false };
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), report, since, done: false };
         let req = UpRequest {
             environment,
             parallel: self.parallel,
@@ -198,6 +196,8 @@ pub struct Stack<E: Engine = DockerEngine> {
     reaper: Option<Child>,
     warnings: Vec<String>,
     report: Report,
+    /// When it was brought up (seconds since the epoch): attached output starts there.
+    since: i64,
     done: bool,
 }
 
@@ -292,6 +292,53 @@ impl<E: Engine> Stack<E> {
             out.push_str(&String::from_utf8_lossy(&chunk?.bytes));
         }
         Ok(out)
+    }
+
+    /// Runs a one-off container of `service` with `cmd` (as `wharf run --rm SERVICE CMD…`, no
+    /// terminal) and waits for it: its exit code and output.
+    pub async fn run(&self, service: &str, cmd: &[&str]) -> Result<crate::ops::run::Finished, Error> {
+        let req = crate::ops::run::RunRequest {
+            service: service.to_string(),
+            overrides: crate::ops::run::Overrides {
+                command: cmd.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            // Its dependencies are up already: the stack is.
+            no_deps: true,
+            ignore_orphans: true,
+            report: self.report.clone(),
+            ..Default::default()
+        };
+        Ok(crate::ops::run::run(&self.engine, &self.project, &req, true).await?)
+    }
+
+    /// Follows the stack's output as attached `up` does, until its containers have exited, an
+    /// abort condition of `req` holds, or `interrupts` yields (once: stop gracefully; twice:
+    /// kill). What it shows goes to `show`. Output starts when the stack came up.
+    pub async fn attach<I>(
+        &self,
+        mut req: crate::ops::attach::AttachRequest,
+        interrupts: I,
+        show: impl FnMut(crate::ops::attach::Shown),
+    ) -> Result<crate::ops::attach::Outcome, Error>
+    where
+        I: futures::Stream<Item = ()> + Unpin,
+    {
+        if req.since == 0 {
+            req.since = self.since;
+        }
+        let events = self.engine.events(&self.project.name);
+        Ok(crate::ops::attach::run(&self.engine, &self.project, &req, events, interrupts, show).await?)
+    }
+
+    /// Runs the `develop.watch` loop of `services` (all with rules when empty) until `stop`
+    /// completes: changed files are synced into the containers, rebuilt or restarted.
+    pub async fn watch(&self, services: &[&str], stop: impl std::future::Future<Output = ()>) -> Result<(), Error> {
+        let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
+        let opts = crate::watch::WatchOptions { report: self.report.clone(), ..Default::default() };
+        crate::watch::run(&self.engine, &self.project, &services, &opts, stop)
+            .await
+            .map_err(|reason| Error::Watch { project: self.project.name.clone(), reason })
     }
 
     async fn teardown(&mut self) -> Result<(), Error> {

@@ -61,3 +61,30 @@ async fn a_stack_whose_dependency_fails_is_removed_again() {
     assert!(err.to_string().contains("db"), "{err}");
     assert!(engine.list_containers("stkfail").await.unwrap().is_empty(), "nothing left after a failed up");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stack_runs_one_offs_and_follows_its_output_until_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = FakeEngine::new().with_image("wharf-busybox:latest");
+    engine.health_on_start("-db-", "healthy");
+    engine.exit_on_start("-run-", 4);
+    let stack = Stack::builder(file(&dir)).name("stkrun").up_on(engine.clone()).await.unwrap();
+
+    // A one-off: its exit code, and it is removed afterwards (`--rm`).
+    let done = stack.run("web", &["false"]).await.unwrap();
+    assert_eq!(done.exit_code, 4);
+    let list = engine.list_containers("stkrun").await.unwrap();
+    assert!(list.iter().all(|c| !c.name.contains("-run-")), "the one-off is gone");
+    assert!(engine.calls().iter().any(|c| c.starts_with("create_container stkrun-web-run-")), "{:?}", engine.calls());
+
+    // Attached: an interrupt stops the stack gracefully.
+    let (tx, rx) = futures::channel::mpsc::unbounded();
+    tx.unbounded_send(()).unwrap();
+    let mut shown = Vec::new();
+    let outcome = stack.attach(Default::default(), rx, |s| shown.push(s)).await.unwrap();
+    assert!(outcome.interrupted, "{shown:?}");
+    assert!(shown.contains(&wharf::ops::attach::Shown::Attaching(vec!["db-1".into(), "web-1".into()])), "{shown:?}");
+    let list = engine.list_containers("stkrun").await.unwrap();
+    assert!(list.iter().all(|c| c.state == State::Exited), "{list:?}");
+    stack.down().await.unwrap();
+}

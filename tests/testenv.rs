@@ -213,3 +213,67 @@ fn sigterm_during_cmd_still_removes_the_stack() {
     assert_eq!(status.code(), Some(130));
     assert!(owned_by(pid).is_empty(), "torn down before wharf exited");
 }
+
+#[tokio::test]
+async fn the_library_runs_a_one_off_and_a_watch_loop_against_a_stack() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("src")).unwrap();
+    std::fs::write(
+        d.path().join("compose.yaml"),
+        r#"
+services:
+  app:
+    image: wharf-busybox:latest
+    init: true
+    command: ["sleep", "300"]
+    develop:
+      watch:
+        - {path: ./src, action: sync, target: /srv}
+"#,
+    )
+    .unwrap();
+    let (recording, report) = wharf::progress::Recording::new();
+    let stack = wharf::stack::Stack::builder(d.path().join("compose.yaml"))
+        .reaper(env!("CARGO_BIN_EXE_wharf"))
+        .report(report)
+        .wait_timeout(60)
+        .up()
+        .await
+        .unwrap();
+    // A one-off, removed afterwards: its output and exit code.
+    let done = tokio::time::timeout(Duration::from_secs(60), stack.run("app", &["sh", "-c", "echo one-off; exit 3"]))
+        .await
+        .expect("the one-off within 60 s")
+        .unwrap();
+    assert_eq!((done.exit_code, done.text().trim()), (3, "one-off"));
+    // The watch loop syncs a changed file into the container; the test stops it.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watching = stack.watch(&[], async {
+        let _ = stop_rx.await;
+    });
+    let edit = async {
+        let enabled = || {
+            recording
+                .all()
+                .iter()
+                .any(|r| matches!(r, wharf::progress::Reported::Line(l) if l.starts_with("Watch enabled")))
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !enabled() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        std::fs::write(d.path().join("src/hello.txt"), "hello\n").unwrap();
+        let mut synced = false;
+        while !synced && Instant::now() < deadline {
+            let out = stack.exec("app", &["cat", "/srv/hello.txt"]).await.unwrap();
+            synced = out.exit_code == 0 && out.output == "hello\n";
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop_tx.send(());
+        synced
+    };
+    let (watched, synced) = tokio::join!(watching, edit);
+    watched.unwrap();
+    assert!(synced, "the file reached the container within 30 s");
+    stack.down().await.unwrap();
+}

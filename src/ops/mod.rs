@@ -5,16 +5,27 @@
 //! - [`up`]: converge a project (images → observe → reconcile → execute), optionally waiting
 //!   for readiness; used by `up`, `create`, `scale`, `run`'s dependencies, `wharf test` and
 //!   `Stack`.
+//! - [`run`]: a one-off container of a service, after its dependencies.
 //! - [`attach`]: attached `up` after converging — the services' output, exits, supervised
 //!   restarts, abort conditions and interrupts, in one loop.
 
 pub mod attach;
+pub mod run;
 pub mod up;
 
 use crate::build::BuildError;
 use crate::engine::EngineError;
 use crate::plan::PlanError;
 use crate::scheduler::RunError;
+
+/// A fresh, unique project name: `<base>-<6 hex digits>`.
+pub fn unique_name(base: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u32(std::process::id());
+    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
+}
 
 /// Why an operation failed; every variant names its subject.
 #[derive(Debug, thiserror::Error)]

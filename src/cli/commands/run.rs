@@ -10,9 +10,6 @@ use futures::StreamExt;
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, LogOptions, Mount, PortBinding};
-use crate::model::labels::ONEOFF;
-use crate::plan::{UpOptions, reconcile};
-use crate::scheduler::{execute, observe};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -80,172 +77,37 @@ pub struct RunArgs {
 
 pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
     let loaded = g.load(std::slice::from_ref(&a.service), false)?;
-    let loaded_env = loaded.environment.clone();
-    let ignore_orphans = loaded_env.get("COMPOSE_IGNORE_ORPHANS").is_some_and(|v| crate::load::truthy(v));
     let project = loaded.project;
     let svc = &project.services[&a.service];
-    let deps: Vec<String> = crate::graph::Graph::new(&project)
-        .with_dependencies(std::slice::from_ref(&a.service))
-        .into_iter()
-        .filter(|s| *s != a.service)
-        .collect();
-    runtime()?.block_on(async {
-        let engine = g.engine().await?;
-        let flags = crate::build::ensure::ImageFlags {
+    // Attached: stdin goes in (closed in the container when ours ends), with a TTY when both
+    // ends are terminals (or the service asks for one) and `-T` is not given.
+    use std::io::IsTerminal;
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tty = !a.detach && !a.no_tty && (terminal || svc.tty == Some(true));
+    let req = crate::ops::run::RunRequest {
+        service: a.service.clone(),
+        overrides: overrides(a, &project, &loaded.environment, tty)?,
+        no_deps: a.no_deps,
+        remove_orphans: a.remove_orphans,
+        ignore_orphans: loaded.environment.get("COMPOSE_IGNORE_ORPHANS").is_some_and(|v| crate::load::truthy(v)),
+        images: crate::build::ensure::ImageFlags {
             build: a.build,
             no_build: false,
             pull: a.pull.clone(),
             quiet: a.quiet_pull,
             skip_unchanged: true,
-        };
-        let mut needed = if a.no_deps { Vec::new() } else { deps.clone() };
-        needed.push(a.service.clone());
-        crate::build::ensure::images(&engine, &project, &loaded.environment, &needed, &flags, 4, &g.report()).await
-            ?;
-        // Dependencies first, converged as `up -d` would (and their conditions waited on).
-        if !a.no_deps && !deps.is_empty() {
-            let mut scoped = project.clone();
-            scoped.services.retain(|n, _| deps.contains(n));
-            let req = crate::ops::up::UpRequest {
-                options: UpOptions { services: deps.clone(), ignore_orphans: true, ..Default::default() },
-                parallel: g.parallel(),
-                lock: (!g.dry_run).then(crate::lock::default_endpoint),
-                report: g.report(),
-                ..Default::default()
-            };
-            let ready = crate::scheduler::readiness::Readiness::subscribe(&engine, &project.name, &g.report());
-            for w in crate::ops::up::up(&engine, &scoped, &req).await? {
-                eprintln!("warning: {w}");
-            }
-            // The one-off's own `depends_on` conditions.
-            let list = engine.list_containers(&project.name).await?;
-            for (dep, c) in &svc.depends_on {
-                let ids: Vec<String> =
-                    crate::scheduler::verbs::targets(&project, list.clone(), std::slice::from_ref(dep))
-                        .into_iter()
-                        .map(|c| c.id)
-                        .collect();
-                if let Err(why) = ready.wait(&engine, dep, &ids, c.condition).await
-                    && c.required
-                {
-                    return Err(CliError::msg(format!("service `{}`: {why}", a.service)));
-                }
-            }
-        }
-        // The one-off's own networks and volumes (with `--no-deps`, or when no dependency
-        // brought them up).
-        let observed = observe(&engine, &project).await?;
-        let orphans: Vec<&crate::engine::ContainerInfo> = observed
-            .containers
-            .iter()
-            .filter(|c| c.label(ONEOFF) != Some("True"))
-            .filter(|c| !project.services.contains_key(c.label(crate::model::labels::SERVICE).unwrap_or("")))
-            .collect();
-        if a.remove_orphans {
-            for c in &orphans {
-                engine.remove_container(&c.id, true, false).await?;
-            }
-        } else if !orphans.is_empty() && !ignore_orphans {
-            let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
-            eprintln!(
-                "warning: found orphan containers ({}) for this project; if you removed or renamed their service in the compose file, run this command with --remove-orphans to clean them up",
-                names.join(", ")
-            );
-        }
-        let mut own = project.clone();
-        own.services.retain(|n, _| *n == a.service);
-        let opts = UpOptions { services: vec![a.service.clone()], ignore_orphans: true, ..Default::default() };
-        let mut plan = reconcile(&own, &observed, &opts).map_err(|e| CliError::msg(e.to_string()))?;
-        plan.steps.retain(|s| {
-            matches!(s.action, crate::plan::Action::CreateNetwork(_) | crate::plan::Action::CreateVolume(_))
-        });
-        if !plan.steps.is_empty() {
-            let _lock = g.lock(&project.name)?;
-            execute(&engine, &own, plan, None, true, &g.report()).await?;
-        }
-        let image = crate::plan::spec::image_name(&project.name, &a.service, svc);
-        let image_id = observed.images.get(&image).cloned().flatten().ok_or_else(|| CliError::Message {
-            message: format!("service `{}` needs image `{image}`, which is not available locally", a.service),
-            hint: Some("build or load the image locally: `docker build -t IMAGE DIR`".into()),
-            code: 1,
-        })?;
-        let mut spec = crate::plan::spec::container_spec(&project, &a.service, svc, 1, &image_id);
-        let suffix = crate::stack::unique_name("x").trim_start_matches("x-").to_string();
-        spec.name = a.name.clone().unwrap_or_else(|| format!("{}-{}-run-{suffix}", project.name, a.service));
-        spec.labels.insert(ONEOFF.into(), "True".into());
-        spec.restart_policy = None;
-        if !a.command.is_empty() {
-            spec.cmd = Some(a.command.clone());
-        }
-        if let Some(ep) = &a.entrypoint {
-            spec.entrypoint = Some(crate::load::shellwords::split(ep).map_err(CliError::msg)?);
-        }
-        for f in &a.env_from_file {
-            let text = std::fs::read_to_string(f)
-                .map_err(|e| CliError::msg(format!("--env-from-file {}: {e}", f.display())))?;
-            let vars = crate::load::dotenv::parse(&text, &|k| loaded_env.get(k).cloned())
-                .map_err(|e| CliError::msg(format!("{}:{}: {}", f.display(), e.line, e.message)))?;
-            spec.env.extend(vars.into_iter().map(|(k, v)| format!("{k}={v}")));
-        }
-        spec.env.extend(a.env.iter().cloned());
-        spec.user = a.user.clone().or(spec.user);
-        spec.working_dir = a.workdir.clone().or(spec.working_dir);
-        if !a.service_ports {
-            spec.port_bindings.clear();
-        }
-        for p in &a.publish {
-            let (host, container) = p.rsplit_once(':').unwrap_or(("", p.as_str()));
-            let container = if container.contains('/') { container.to_string() } else { format!("{container}/tcp") };
-            let (host_ip, host_port) = match host.rsplit_once(':') {
-                Some((ip, port)) => (Some(ip.to_string()), port.to_string()),
-                None => (None, host.to_string()),
-            };
-            if !spec.exposed_ports.contains(&container) {
-                spec.exposed_ports.push(container.clone());
-            }
-            spec.port_bindings.push(PortBinding { container, host_ip, host_port });
-        }
-        for v in &a.volume {
-            let parts: Vec<&str> = v.split(':').collect();
-            let (src, dst, ro) = match parts.as_slice() {
-                [src, dst] => (*src, *dst, false),
-                [src, dst, mode] => (*src, *dst, mode.split(',').any(|m| m == "ro")),
-                _ => return Err(CliError::msg(format!("invalid --volume `{v}`: expected SRC:DST[:ro]"))),
-            };
-            let bind = src.starts_with('/') || src.starts_with('.');
-            let source = if bind {
-                std::fs::canonicalize(src).map(|p| p.display().to_string()).unwrap_or_else(|_| src.to_string())
-            } else {
-                project.volume_name(src)
-            };
-            spec.mounts.push(Mount {
-                kind: if bind { "bind".into() } else { "volume".into() },
-                source: Some(source),
-                target: dst.to_string(),
-                read_only: ro,
-                ..Mount::default()
-            });
-        }
-        if !a.use_aliases {
-            for e in &mut spec.endpoints {
-                e.aliases.clear();
-            }
-        }
-        // Attached: stdin goes in (closed in the container when ours ends), with a TTY when both
-        // ends are terminals (or the service asks for one) and `-T` is not given.
-        use std::io::IsTerminal;
-        let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-        let tty = !a.detach && !a.no_tty && (terminal || svc.tty == Some(true));
-        if !a.detach {
-            spec.tty = tty;
-            spec.stdin_once = true;
-        }
-        let id = engine.create_container(&spec).await?;
-        crate::scheduler::copy_files(&engine, &id, &spec.files).await?;
-        let mut events = engine.events(&project.name);
-        engine.start_container(&id).await?;
+        },
+        environment: loaded.environment.clone(),
+        parallel: g.parallel(),
+        lock: (!g.dry_run).then(crate::lock::default_endpoint),
+        report: g.report(),
+    };
+    runtime()?.block_on(async {
+        let engine = g.engine().await?;
+        let one = crate::ops::run::create(&engine, &project, &req).await?;
+        let (id, mut events) = (one.id.clone(), crate::ops::run::start(&engine, &project, &one).await?);
         if a.detach {
-            println!("{}", spec.name);
+            println!("{}", one.name);
             return Ok(ExitCode::SUCCESS);
         }
         let code = if tty && terminal {
@@ -265,7 +127,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
                 if attached.is_err() {
                     print_logs(&e, &id2).await;
                 }
-                Ok(exit_code(&e, &id2, &mut events).await)
+                Ok(crate::ops::run::exit_code(&e, &id2, &mut events).await)
             })
             .await?
         } else {
@@ -285,7 +147,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
                 // It ended before we could attach: what it wrote is in its logs.
                 print_logs(&engine, &id).await;
             }
-            exit_code(&engine, &id, &mut events).await
+            crate::ops::run::exit_code(&engine, &id, &mut events).await
         };
         if a.rm {
             engine.remove_container(&id, true, true).await?;
@@ -302,22 +164,74 @@ async fn print_logs<E: Engine>(e: &E, id: &str) {
     }
 }
 
-/// The one-off's exit code: from its `die` event (subscribed before it started), else inspect.
-async fn exit_code<E: Engine>(e: &E, id: &str, events: &mut crate::engine::EngineStream<crate::engine::Event>) -> i64 {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(ev)) if ev.id == id => {
-                    if let Some(c) = ev.exit_code() {
-                        return c;
-                    }
-                }
-                Some(_) => {}
-                None => break,
-            },
-            _ = tokio::time::sleep_until(deadline) => break,
-        }
+/// The one-off's changes from the service, from the flags: `--entrypoint` split as a shell
+/// would, `--env-from-file` read, `--publish` and `--volume` parsed.
+fn overrides(
+    a: &RunArgs,
+    project: &crate::model::Project,
+    env: &indexmap::IndexMap<String, String>,
+    tty: bool,
+) -> Result<crate::ops::run::Overrides, CliError> {
+    let entrypoint = match &a.entrypoint {
+        Some(ep) => Some(crate::load::shellwords::split(ep).map_err(CliError::msg)?),
+        None => None,
+    };
+    let mut vars = Vec::new();
+    for f in &a.env_from_file {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| CliError::msg(format!("--env-from-file {}: {e}", f.display())))?;
+        let parsed = crate::load::dotenv::parse(&text, &|k| env.get(k).cloned())
+            .map_err(|e| CliError::msg(format!("{}:{}: {}", f.display(), e.line, e.message)))?;
+        vars.extend(parsed.into_iter().map(|(k, v)| format!("{k}={v}")));
     }
-    e.inspect_container(id).await.ok().and_then(|d| d.exit_code).unwrap_or(0)
+    vars.extend(a.env.iter().cloned());
+    let publish = a
+        .publish
+        .iter()
+        .map(|p| {
+            let (host, container) = p.rsplit_once(':').unwrap_or(("", p.as_str()));
+            let container = if container.contains('/') { container.to_string() } else { format!("{container}/tcp") };
+            let (host_ip, host_port) = match host.rsplit_once(':') {
+                Some((ip, port)) => (Some(ip.to_string()), port.to_string()),
+                None => (None, host.to_string()),
+            };
+            PortBinding { container, host_ip, host_port }
+        })
+        .collect();
+    let mut volumes = Vec::new();
+    for v in &a.volume {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, ro) = match parts.as_slice() {
+            [src, dst] => (*src, *dst, false),
+            [src, dst, mode] => (*src, *dst, mode.split(',').any(|m| m == "ro")),
+            _ => return Err(CliError::msg(format!("invalid --volume `{v}`: expected SRC:DST[:ro]"))),
+        };
+        let bind = src.starts_with('/') || src.starts_with('.');
+        let source = if bind {
+            std::fs::canonicalize(src).map(|p| p.display().to_string()).unwrap_or_else(|_| src.to_string())
+        } else {
+            project.volume_name(src)
+        };
+        volumes.push(Mount {
+            kind: if bind { "bind".into() } else { "volume".into() },
+            source: Some(source),
+            target: dst.to_string(),
+            read_only: ro,
+            ..Mount::default()
+        });
+    }
+    Ok(crate::ops::run::Overrides {
+        name: a.name.clone(),
+        command: a.command.clone(),
+        entrypoint,
+        env: vars,
+        user: a.user.clone(),
+        workdir: a.workdir.clone(),
+        service_ports: a.service_ports,
+        publish,
+        volumes,
+        use_aliases: a.use_aliases,
+        tty,
+        stdin: !a.detach,
+    })
 }
