@@ -335,8 +335,8 @@ impl<E: Engine> Stack<E> {
     /// completes: changed files are synced into the containers, rebuilt or restarted.
     pub async fn watch(&self, services: &[&str], stop: impl std::future::Future<Output = ()>) -> Result<(), Error> {
         let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
-        let opts = crate::watch::WatchOptions { report: self.report.clone(), ..Default::default() };
-        crate::watch::run(&self.engine, &self.project, &services, &opts, stop)
+        let opts = crate::ops::watch::WatchOptions { report: self.report.clone(), ..Default::default() };
+        crate::ops::watch::run(&self.engine, &self.project, &services, &opts, stop)
             .await
             .map_err(|reason| Error::Watch { project: self.project.name.clone(), reason })
     }

@@ -20,7 +20,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("logs", &["model", "load", "engine"]),
     ("build", &["model", "graph", "load", "engine", "plan", "progress"]),
     ("scheduler", &["model", "graph", "load", "engine", "plan", "progress", "logs"]),
-    ("watch", &["model", "load", "engine", "plan", "progress", "build", "scheduler"]),
+    ("watch", &["model", "load", "engine", "plan", "build"]),
     ("ops", &["model", "graph", "load", "lock", "engine", "plan", "progress", "logs", "build", "scheduler", "watch"]),
     ("stack", &["model", "graph", "load", "lock", "engine", "plan", "progress", "build", "scheduler", "logs", "ops"]),
     (

@@ -5,13 +5,17 @@
 //! - [`up`]: converge a project (images → observe → reconcile → execute), optionally waiting
 //!   for readiness; used by `up`, `create`, `scale`, `run`'s dependencies, `wharf test` and
 //!   `Stack`.
+//! - [`lifecycle`]: `down`, `wait`, and what `restart` restarts.
 //! - [`run`]: a one-off container of a service, after its dependencies.
+//! - [`watch`]: the `develop.watch` dev loop.
 //! - [`attach`]: attached `up` after converging — the services' output, exits, supervised
 //!   restarts, abort conditions and interrupts, in one loop.
 
 pub mod attach;
+pub mod lifecycle;
 pub mod run;
 pub mod up;
+pub mod watch;
 
 use crate::build::BuildError;
 use crate::engine::EngineError;
@@ -44,6 +48,15 @@ pub enum Error {
     /// `--wait`: containers not ready (each named with its state and last lines).
     #[error("{message}")]
     NotReady { message: String, timed_out: bool },
+    /// A service named that the project does not have.
+    #[error("no such service: `{service}`")]
+    NoSuchService { service: String },
+    /// Nothing to work on.
+    #[error("no container of {} in project `{project}`", if services.is_empty() { "any service".to_string() } else { services.join(", ") })]
+    NoContainer { project: String, services: Vec<String> },
+    /// The engine's event stream ended while waiting on it.
+    #[error("the engine's event stream ended while waiting on project `{project}`")]
+    EventsEnded { project: String },
     /// The project's lock could not be taken.
     #[error("cannot take the lock of project `{project}`: {reason}")]
     Lock { project: String, reason: String },
@@ -65,7 +78,8 @@ impl Error {
                 Some("raise --wait-timeout, or look at the healthchecks of the services named".into())
             }
             Error::NotReady { .. } => None,
-            Error::Lock { .. } => None,
+            Error::NoContainer { .. } => Some("create them with `wharf up -d`".into()),
+            Error::Lock { .. } | Error::NoSuchService { .. } | Error::EventsEnded { .. } => None,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::model::labels::{NUMBER, SERVICE};
 use crate::ops::up::UpRequest;
 use crate::plan::UpOptions;
-use crate::scheduler::{DownOptions, Rmi, down};
+use crate::scheduler::Rmi;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -249,14 +249,14 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         if req.wait.is_some() {
             return Ok(ExitCode::SUCCESS);
         }
-        let wopts = crate::watch::WatchOptions {
+        let wopts = crate::ops::watch::WatchOptions {
             environment: loaded.environment.clone(),
             report: g.report(),
             ..Default::default()
         };
         let Some(events) = events else {
             if a.watch {
-                crate::watch::run(&engine, &project, &a.service, &wopts, ctrl_c()).await.map_err(CliError::msg)?;
+                crate::ops::watch::run(&engine, &project, &a.service, &wopts, ctrl_c()).await.map_err(CliError::msg)?;
             }
             return Ok(ExitCode::SUCCESS);
         };
@@ -264,7 +264,8 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         let watcher = a.watch.then(|| {
             let (engine, project, services) = (engine.clone(), project.clone(), a.service.clone());
             tokio::spawn(async move {
-                if let Err(err) = crate::watch::run(&engine, &project, &services, &wopts, std::future::pending()).await
+                if let Err(err) =
+                    crate::ops::watch::run(&engine, &project, &services, &wopts, std::future::pending()).await
                 {
                     wopts.report.line(&format!("watch: {err}"));
                 }
@@ -297,27 +298,35 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
 
 pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&[], false)?.project;
-    for svc in &a.service {
-        if !project.services.contains_key(svc) {
-            return Err(CliError::msg(format!("no such service: `{svc}`")));
-        }
-    }
-    let _lock = g.lock(&project.name)?;
+    let req = down_request(g, a.service.clone(), a.volumes, a.remove_orphans, a.timeout);
+    let req = crate::ops::lifecycle::DownRequest {
+        rmi: a.rmi.as_deref().map(|r| if r == "all" { Rmi::All } else { Rmi::Local }),
+        ..req
+    };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let rmi = a.rmi.as_deref().map(|r| if r == "all" { Rmi::All } else { Rmi::Local });
-        if !a.service.is_empty() {
-            let mut list = engine.list_containers(&project.name).await?;
-            if !a.service.is_empty() {
-                list = crate::scheduler::verbs::targets(&project, list, &a.service);
-            }
-            crate::scheduler::remove_in_order(&engine, &project, list, a.timeout, a.volumes, &g.report()).await?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        let opts = DownOptions { volumes: a.volumes, remove_orphans: a.remove_orphans, timeout: a.timeout, rmi };
-        down(&engine, &project, &opts, &g.report()).await?;
+        crate::ops::lifecycle::down(&engine, &project, &req).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `down` as the flags say, with the lock (unless a dry run) and the CLI's reporter.
+pub(crate) fn down_request(
+    g: &GlobalArgs,
+    services: Vec<String>,
+    volumes: bool,
+    remove_orphans: bool,
+    timeout: Option<i64>,
+) -> crate::ops::lifecycle::DownRequest {
+    crate::ops::lifecycle::DownRequest {
+        services,
+        volumes,
+        remove_orphans,
+        timeout,
+        rmi: None,
+        lock: (!g.dry_run).then(crate::lock::default_endpoint),
+        report: g.report(),
+    }
 }
 
 pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {

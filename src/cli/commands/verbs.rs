@@ -9,7 +9,7 @@ use clap::Args;
 
 use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::{ContainerInfo, Engine, EventKind, State};
+use crate::engine::{ContainerInfo, Engine, State};
 use crate::model::Project;
 use crate::model::labels::{CONFIG_FILES, PROJECT};
 use crate::scheduler::verbs;
@@ -120,20 +120,11 @@ pub fn stop(g: &GlobalArgs, a: &StopArgs) -> Result<ExitCode, CliError> {
 
 pub fn restart(g: &GlobalArgs, a: &RestartArgs) -> Result<ExitCode, CliError> {
     // Like compose: the named services and, unless --no-deps, the services that depend on them.
-    let mut services = a.service.clone();
-    if !a.no_deps && !services.is_empty() {
-        let project = g.load(&a.service, false)?.project;
-        let graph = crate::graph::Graph::new(&project);
-        let mut i = 0;
-        while i < services.len() {
-            for d in graph.dependents(&services[i]) {
-                if !services.contains(&d) {
-                    services.push(d);
-                }
-            }
-            i += 1;
-        }
-    }
+    let services = if a.no_deps || a.service.is_empty() {
+        a.service.clone()
+    } else {
+        crate::ops::lifecycle::restart_set(&g.load(&a.service, false)?.project, &a.service, false)
+    };
     on_containers(g, &services, |e, p, list| async move {
         verbs::stop(&e, &p, list.clone(), a.timeout, &g.report()).await?;
         // Everything is stopped now; start them all again in dependency order.
@@ -275,45 +266,12 @@ pub struct WaitArgs {
 /// `wait SERVICE...`: blocks until those services' containers have stopped and returns the
 /// exit code of the first one that stopped.
 pub fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode, CliError> {
-    use futures::StreamExt;
     let project = g.load(&a.service, false)?.project;
+    let down = a.down_project.then(|| super::lifecycle::down_request(g, Vec::new(), false, false, None));
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let mut events = engine.events(&project.name);
-        let list = verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
-        if list.is_empty() {
-            return Err(CliError::msg(format!("no container of {} to wait for", a.service.join(", "))));
-        }
-        let mut first: Option<i64> = None;
-        let mut running = std::collections::HashSet::new();
-        for c in &list {
-            let d = engine.inspect_container(&c.id).await?;
-            match d.state {
-                State::Running | State::Restarting | State::Paused | State::Created => {
-                    running.insert(c.id.clone());
-                }
-                _ => {
-                    first.get_or_insert(d.exit_code.unwrap_or(0));
-                }
-            }
-        }
-        while !running.is_empty() {
-            match events.next().await {
-                Some(Ok(ev)) if matches!(ev.kind, EventKind::Die { .. }) && running.remove(&ev.id) => {
-                    first.get_or_insert(ev.exit_code().unwrap_or(-1));
-                    if a.down_project {
-                        break;
-                    }
-                }
-                Some(_) => {}
-                None => return Err(CliError::msg("the engine's event stream ended while waiting")),
-            }
-        }
-        if a.down_project {
-            let _lock = g.lock(&project.name)?;
-            crate::scheduler::down(&engine, &project, &Default::default(), &g.report()).await?;
-        }
-        Ok(ExitCode::from(first.unwrap_or(0).clamp(0, 255) as u8))
+        let code = crate::ops::lifecycle::wait(&engine, &project, &a.service, down.as_ref()).await?;
+        Ok(ExitCode::from(code.clamp(0, 255) as u8))
     })
 }
 

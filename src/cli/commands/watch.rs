@@ -26,10 +26,7 @@ pub fn watch(g: &GlobalArgs, a: &WatchArgs) -> Result<ExitCode, CliError> {
     let loaded = g.load(&a.service, false)?;
     // The rules are checked before anything is started.
     crate::watch::rules::compile(&loaded.project, &a.service).map_err(CliError::msg)?;
-    if !a.no_up {
-        super::lifecycle::up(g, &super::lifecycle::UpArgs::detached(a.service.clone()), false)?;
-    }
-    let opts = crate::watch::WatchOptions {
+    let opts = crate::ops::watch::WatchOptions {
         quiet: a.quiet,
         prune: a.prune,
         environment: loaded.environment.clone(),
@@ -37,7 +34,34 @@ pub fn watch(g: &GlobalArgs, a: &WatchArgs) -> Result<ExitCode, CliError> {
     };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        crate::watch::run(&engine, &loaded.project, &a.service, &opts, ctrl_c()).await.map_err(CliError::msg)?;
+        if !a.no_up {
+            // Converged as `up -d SERVICE…` would.
+            let env = |k: &str| loaded.environment.get(k).is_some_and(|v| crate::load::truthy(v));
+            let req = crate::ops::up::UpRequest {
+                options: crate::plan::UpOptions {
+                    services: a.service.clone(),
+                    ignore_orphans: env("COMPOSE_IGNORE_ORPHANS"),
+                    ..Default::default()
+                },
+                images: crate::build::ensure::ImageFlags { skip_unchanged: true, ..Default::default() },
+                ensure_images: !g.dry_run,
+                environment: loaded.environment.clone(),
+                parallel: g.parallel(),
+                lock: (!g.dry_run).then(crate::lock::default_endpoint),
+                report: g.report(),
+                wait: None,
+            };
+            let prepared = crate::ops::up::prepare(&engine, &loaded.project, &req).await?;
+            for w in prepared.warnings() {
+                eprintln!("warning: {w}");
+            }
+            if g.dry_run {
+                print!("{}", prepared.plan);
+            } else {
+                crate::ops::up::apply(&engine, &loaded.project, prepared, &req).await?;
+            }
+        }
+        crate::ops::watch::run(&engine, &loaded.project, &a.service, &opts, ctrl_c()).await.map_err(CliError::msg)?;
         Ok(ExitCode::SUCCESS)
     })
 }
