@@ -22,9 +22,29 @@ fn dir() -> PathBuf {
     }
 }
 
-/// The engine endpoint a lock is keyed by: `DOCKER_HOST`, else the default socket.
+/// The engine endpoint a lock is keyed by: `DOCKER_HOST`, else the default socket — in one
+/// spelling per engine, so two processes that name the same socket differently
+/// (`unix:///var/run//docker.sock`, a symlink to it) exclude each other.
 pub fn default_endpoint() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+    let raw = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    normalize(raw.as_deref().unwrap_or("unix:///var/run/docker.sock"))
+}
+
+/// `unix://PATH` with the path resolved (or, when it does not exist, with `//`, `.` and a
+/// trailing `/` folded); other schemes lower-cased, without a trailing `/`.
+pub fn normalize(endpoint: &str) -> String {
+    let endpoint = endpoint.trim();
+    match endpoint.strip_prefix("unix://") {
+        Some(path) => {
+            let real = std::fs::canonicalize(path).ok().map(|p| p.display().to_string());
+            let folded = || {
+                let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+                format!("/{}", parts.join("/"))
+            };
+            format!("unix://{}", real.unwrap_or_else(folded))
+        }
+        None => endpoint.trim_end_matches('/').to_ascii_lowercase(),
+    }
 }
 
 impl ProjectLock {
@@ -57,6 +77,21 @@ impl ProjectLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_two_spellings_of_one_socket_share_a_lock() {
+        // Issue 24: `unix:///var/run//docker.sock` and `unix:///var/run/docker.sock` took two
+        // different locks, so two `up`s on one project did not exclude each other.
+        assert_eq!(normalize("unix:///var/run//docker.sock"), normalize("unix:///var/run/docker.sock"));
+        assert_eq!(normalize("unix:///nowhere/./x//d.sock/"), "unix:///nowhere/x/d.sock");
+        assert_eq!(normalize("TCP://Engine:2375/"), "tcp://engine:2375");
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("d.sock");
+        std::fs::write(&sock, "").unwrap();
+        let link = dir.path().join("link.sock");
+        std::os::unix::fs::symlink(&sock, &link).unwrap();
+        assert_eq!(normalize(&format!("unix://{}", link.display())), normalize(&format!("unix://{}", sock.display())));
+    }
 
     #[test]
     fn a_second_holder_waits_for_the_first() {

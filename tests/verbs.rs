@@ -537,3 +537,44 @@ fn exec_in_a_terminal_gets_a_tty_and_the_keyboard() {
     assert!(text.contains("typed-42"), "keystrokes reached the shell: {text}");
     assert!(text.contains("/dev/pts/"), "the command has a TTY: {text}");
 }
+
+#[test]
+fn regression_a_container_name_taken_by_another_container_is_refused_not_adopted() {
+    // Issue 24: a container named like the first replica but without this project's labels was
+    // adopted and started, and tracked by name so that `service_healthy` waited forever.
+    let s = Stack::new(
+        "nameconflict",
+        r#"
+services:
+  db:
+    image: wharf-busybox:latest
+    init: true
+    command: ["sleep", "300"]
+    healthcheck: {test: ["CMD", "true"], interval: 1s}
+  web:
+    image: wharf-busybox:latest
+    init: true
+    command: ["sleep", "300"]
+    depends_on: {db: {condition: service_healthy}}
+"#,
+    );
+    let name = s.container("db", 1);
+    let foreign = s.docker(&[
+        "create",
+        "--name",
+        &name,
+        "--label",
+        &format!("wharf.test.project={}", s.project),
+        "wharf-busybox:latest",
+        "sleep",
+        "300",
+    ]);
+    let foreign = foreign.trim().to_string();
+    assert!(!foreign.is_empty());
+    let (ok, _, err) = s.wharf_within(60, &["up", "-d"]);
+    let state = s.inspect("{{.State.Status}}", &foreign);
+    let _ = s.docker(&["rm", "-f", &foreign]);
+    assert!(!ok, "refused");
+    assert!(err.contains(&format!("`{name}` is already in use by container {}", &foreign[..12])), "{err}");
+    assert_eq!(state, "created", "the other container was not started");
+}

@@ -278,6 +278,8 @@ impl<E: Engine> Engine for DryRun<E> {
         {
             let started = lock(&s.started).contains_key(id);
             return Ok(ContainerDetails {
+                id: id.to_string(),
+                labels: lock(&s.names).get(id).map(|n| [("name".to_string(), n.clone())].into()).unwrap_or_default(),
                 state: if started { State::Exited } else { State::Created },
                 health: started.then(|| "healthy".to_string()),
                 last_health_output: None,

@@ -26,6 +26,9 @@ pub enum EngineError {
     ImageMissing { image: String, reason: String },
     #[error("host port {port} is already allocated")]
     PortAllocated { port: String },
+    /// A container name taken by a container that is not the one asked for.
+    #[error("the container name `{name}` is already in use by container {by}, which is not part of this project")]
+    NameInUse { name: String, by: String },
     #[error("{network} still has active endpoints")]
     NetworkInUse { network: String },
     #[error("the engine refused {operation}: {message}")]
@@ -47,6 +50,9 @@ impl EngineError {
                 "a container still uses it, or the engine kept a stale endpoint (Docker 20.10 does after racing forced removals): `docker network inspect` it; a stale endpoint goes away when the daemon restarts"
                     .into(),
             ),
+            EngineError::NameInUse { by, .. } => Some(format!(
+                "remove or rename that container (`docker rm -f {by}`), or give this project another name with `-p`"
+            )),
             EngineError::PortAllocated { port } => {
                 Some(format!("another container or process uses host port {port}: free it or change the published port"))
             }
@@ -137,9 +143,13 @@ impl ContainerInfo {
     }
 }
 
-/// Details only an inspect gives: health and exit code.
+/// Details only an inspect gives: health and exit code (and, for an inspect by name, which
+/// container that is).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerDetails {
+    /// The container's full ID.
+    pub id: String,
+    pub labels: BTreeMap<String, String>,
     pub state: State,
     /// `starting`, `healthy`, `unhealthy`, or `None` without a healthcheck.
     pub health: Option<String>,

@@ -317,8 +317,11 @@ async fn run_service<E: Engine>(
 
 /// Creates the container of `spec`, or finds it made by someone else: a name conflict means
 /// another `up` created it — or is creating it, or was killed while creating it, in which case
-/// the engine frees the name and the create is tried again.
+/// the engine frees the name and the create is tried again. A container of that name that is
+/// not this replica of this project's service is refused, as compose does; one that is, is
+/// adopted by its ID (events name containers by ID: tracked by name, a wait on it never ends).
 async fn create_once<E: Engine>(e: &E, spec: &crate::engine::ContainerSpec) -> Result<String, EngineError> {
+    use crate::model::labels::{NUMBER, PROJECT, SERVICE};
     for attempt in 0..20 {
         match e.create_container(spec).await {
             Ok(id) => {
@@ -326,7 +329,14 @@ async fn create_once<E: Engine>(e: &E, spec: &crate::engine::ContainerSpec) -> R
                 return Ok(id);
             }
             Err(EngineError::Conflict { .. }) => match e.inspect_container(&spec.name).await {
-                Ok(_) => return Ok(spec.name.clone()),
+                Ok(d) => {
+                    let ours = [PROJECT, SERVICE, NUMBER].iter().all(|k| d.labels.get(*k) == spec.labels.get(*k));
+                    if !ours {
+                        let by = d.id.chars().take(12).collect();
+                        return Err(EngineError::NameInUse { name: spec.name.clone(), by });
+                    }
+                    return Ok(d.id);
+                }
                 Err(EngineError::NotFound { .. }) if attempt < 19 => {
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
@@ -446,5 +456,45 @@ fn ignore_not_found(e: EngineError) -> Result<(), EngineError> {
     match e {
         EngineError::NotFound { .. } => Ok(()),
         other => Err(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ContainerSpec;
+    use crate::engine::fake::FakeEngine;
+    use crate::model::labels::{NUMBER, PROJECT, SERVICE};
+
+    fn spec(labels: &[(&str, &str)]) -> ContainerSpec {
+        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ContainerSpec { name: "p-db-1".into(), image: "img".into(), labels, ..Default::default() }
+    }
+
+    const OURS: [(&str, &str); 3] = [(PROJECT, "p"), (SERVICE, "db"), (NUMBER, "1")];
+
+    #[tokio::test]
+    async fn regression_a_name_conflict_adopts_this_projects_container_by_its_id() {
+        // Issue 24: the container found under the name was tracked by its *name*, while health
+        // events carry IDs, so a `service_healthy` wait on it never ended.
+        let e = FakeEngine::new().with_image("img");
+        let theirs = e.create_container(&spec(&OURS)).await.unwrap();
+        let id = create_once(&e, &spec(&OURS)).await.unwrap();
+        assert_eq!(id, theirs);
+    }
+
+    #[tokio::test]
+    async fn regression_a_name_taken_by_a_foreign_container_is_refused() {
+        // Issue 24: a container of that name without this project's labels was adopted and
+        // started; compose refuses with a conflict, naming the container.
+        let e = FakeEngine::new().with_image("img");
+        let foreign = e.create_container(&spec(&[("other", "x")])).await.unwrap();
+        match create_once(&e, &spec(&OURS)).await {
+            Err(EngineError::NameInUse { name, by }) => {
+                assert_eq!(name, "p-db-1");
+                assert!(foreign.starts_with(&by), "{by}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

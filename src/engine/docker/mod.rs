@@ -379,7 +379,10 @@ impl Engine for DockerEngine {
             st.health.as_ref().and_then(|h| h.status.map(|s| s.to_string())).filter(|s| !s.is_empty() && s != "none");
         let last =
             st.health.as_ref().and_then(|h| h.log.as_ref()).and_then(|l| l.last()).and_then(|r| r.output.clone());
+        let labels = c.config.and_then(|x| x.labels).map(|l| l.into_iter().collect()).unwrap_or_default();
         Ok(ContainerDetails {
+            id: c.id.unwrap_or_default(),
+            labels,
             state: State::parse(&st.status.map(|s| s.to_string()).unwrap_or_default()),
             health,
             last_health_output: last,

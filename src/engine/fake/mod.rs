@@ -414,6 +414,8 @@ impl Engine for FakeEngine {
         let mut st = self.call("inspect_container", &self.name_of(id))?;
         let c = st.get(id)?;
         Ok(ContainerDetails {
+            id: c.id.clone(),
+            labels: c.spec.labels.clone(),
             state: c.state,
             health: c.health.clone(),
             last_health_output: c.health.as_ref().map(|h| format!("probe says {h}")),
