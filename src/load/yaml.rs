@@ -147,8 +147,14 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, Diagnostic> {
     let mut opts = serde_saphyr::options::Options::default();
     // `yes`/`no`/`on`/`off` stay strings, as in go-yaml v3 which compose uses.
     opts.strict_booleans = true;
-    // An alias bomb expands to at most this many events before we refuse it.
+    // An alias bomb expands to at most this many events before we refuse it. What is bounded
+    // is what aliases expand to, not how many aliases refer to one anchor: a hundred services
+    // each merging `<<: *defaults` is how large compose files are written (compose accepts
+    // them; the ratio heuristic refused them).
     opts.alias_limits.max_total_replayed_events = 200_000;
+    let mut budget = opts.budget.take().unwrap_or_default();
+    budget.enforce_alias_anchor_ratio = false;
+    opts.budget = Some(budget);
     if text.trim().is_empty() {
         return Ok(Node::map(Loc::new(file, 1, 1)));
     }
@@ -350,6 +356,19 @@ mod tests {
         }
         let e = p(&s).unwrap_err();
         assert!(e.message.contains("invalid YAML"), "{e:?}");
+    }
+
+    #[test]
+    fn regression_many_aliases_of_one_anchor_are_accepted() {
+        // Issue 24: 100 services each `<<: *defaults` failed with "budget breached:
+        // AliasAnchorRatio { aliases: 100, anchors: 1 }".
+        let mut s = String::from("x-defaults: &defaults\n  image: img\n  init: true\nservices:\n");
+        for i in 0..300 {
+            s.push_str(&format!("  s{i}:\n    <<: *defaults\n    command: [\"run\", \"{i}\"]\n"));
+        }
+        let doc = p(&s).unwrap();
+        let services = doc.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_str() == "services")).map(|(_, v)| v);
+        assert_eq!(services.and_then(|v| v.as_map()).map(|m| m.len()), Some(300));
     }
 
     #[test]
