@@ -578,3 +578,32 @@ services:
     assert!(err.contains(&format!("`{name}` is already in use by container {}", &foreign[..12])), "{err}");
     assert_eq!(state, "created", "the other container was not started");
 }
+
+#[test]
+fn regression_a_short_bind_mount_creates_its_missing_host_directory() {
+    // Issue 24: `./newdir:/data` failed with "bind source path does not exist"; compose creates
+    // the directory (the short syntax means `create_host_path: true`).
+    let s = Stack::new(
+        "bindmkdir",
+        r#"
+services:
+  app:
+    image: wharf-busybox:latest
+    init: true
+    command: ["sh", "-c", "echo hi > /data/written; exec sleep 300"]
+    # Healthy once it has written: `--wait` then means the file is there.
+    healthcheck: {test: ["CMD", "test", "-f", "/data/written"], interval: 200ms}
+    volumes: ["./newdir:/data", "./also/deeper:/ro:ro"]
+"#,
+    );
+    let (ok, _, err) = s.wharf_within(60, &["up", "-d", "--wait"]);
+    assert!(ok, "{err}");
+    assert!(s.dir.path().join("also/deeper").is_dir(), "a nested missing directory is created too");
+    let written = std::fs::read_to_string(s.dir.path().join("newdir/written")).unwrap_or_default();
+    assert_eq!(written, "hi\n", "the container writes into the created directory");
+    let rw = s.inspect("{{range .Mounts}}{{.Destination}}={{.RW}} {{end}}", &s.container("app", 1));
+    assert!(rw.contains("/data=true") && rw.contains("/ro=false"), "{rw}");
+    // Converged: a second `up` changes nothing.
+    let (ok, plan, _) = s.wharf_within(60, &["--dry-run", "up", "-d"]);
+    assert!(ok && plan.lines().all(|l| l.contains("(up to date)")), "{plan}");
+}

@@ -40,9 +40,15 @@ pub(super) fn create_body(s: &ContainerSpec, start_interval: bool) -> ContainerC
             .get_or_insert_with(Vec::new)
             .push(BPortBinding { host_ip: b.host_ip.clone(), host_port: Some(b.host_port.clone()) });
     }
-    let mounts = s
-        .mounts
-        .iter()
+    // A bind whose host path is created when missing (the short syntax `./dir:/data`, or
+    // `bind.create_host_path`) goes as a legacy `Binds` entry: the engine creates its source
+    // there, while the Mounts API refuses a missing one ("bind source path does not exist")
+    // before API 1.42's `CreateMountpoint`. As compose does.
+    let (binds, mounts): (Vec<&crate::engine::Mount>, Vec<&crate::engine::Mount>) =
+        s.mounts.iter().partition(|m| m.kind == "bind" && m.create_host_path && m.source.is_some());
+    let binds: Vec<String> = binds.into_iter().map(legacy_bind).collect();
+    let mounts = mounts
+        .into_iter()
         .map(|m| BMount {
             target: Some(m.target.clone()),
             source: m.source.clone(),
@@ -62,6 +68,7 @@ pub(super) fn create_body(s: &ContainerSpec, start_interval: bool) -> ContainerC
         })
         .collect::<Vec<_>>();
     let host = HostConfig {
+        binds: none_if_empty(binds),
         mounts: none_if_empty(mounts),
         port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
         network_mode: s.network_mode.clone(),
@@ -154,5 +161,38 @@ pub(super) fn create_body(s: &ContainerSpec, start_interval: bool) -> ContainerC
         host_config: Some(host),
         networking_config,
         ..Default::default()
+    }
+}
+
+/// `SOURCE:TARGET[:ro][,PROPAGATION]`, as `HostConfig.Binds` takes a bind mount.
+fn legacy_bind(m: &crate::engine::Mount) -> String {
+    let mut opts: Vec<&str> = Vec::new();
+    if m.read_only {
+        opts.push("ro");
+    }
+    if let Some(p) = m.propagation.as_deref() {
+        opts.push(p);
+    }
+    let base = format!("{}:{}", m.source.as_deref().unwrap_or_default(), m.target);
+    if opts.is_empty() { base } else { format!("{base}:{}", opts.join(",")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_that_creates_its_host_path_is_a_legacy_bind() {
+        let m = crate::engine::Mount {
+            kind: "bind".into(),
+            source: Some("/srv/new".into()),
+            target: "/data".into(),
+            read_only: true,
+            create_host_path: true,
+            propagation: Some("rshared".into()),
+            ..Default::default()
+        };
+        assert_eq!(legacy_bind(&m), "/srv/new:/data:ro,rshared");
+        assert_eq!(legacy_bind(&crate::engine::Mount { read_only: false, propagation: None, ..m }), "/srv/new:/data");
     }
 }
