@@ -138,3 +138,55 @@ fn compose_file_variable_and_env_file_precedence() {
     assert_eq!(v["services"]["s"]["image"], "x:from-env-file");
     assert!(err.contains("the `V` variable is not set"), "{err}");
 }
+
+/// Runs wharf in `dir` with stdout sent to `stdout`: (exit code, stderr).
+fn wharf_into(dir: &Path, args: &[&str], stdout: std::process::Stdio) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run wharf");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn regression_output_to_a_full_disk_is_an_error_not_lost_or_a_panic() {
+    // Issue 24: `config > /dev/full` exited 0 and lost the output; `version` and other verbs
+    // panicked with a backtrace.
+    for args in [&["config"][..], &["version"], &["config", "--services"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+        let (code, err) = wharf_into(&fixtures().join("good-full"), args, full.into());
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot write the output: No space left on device"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn regression_a_closed_pipe_ends_the_command_quietly() {
+    // Issue 24: `wharf … | head -1` printed "failed printing to stdout: Broken pipe" and a
+    // backtrace (exit 101). Now it ends as `yes | head` does.
+    let dir = tempfile::tempdir().unwrap();
+    let mut yaml = String::from("services:\n");
+    for i in 0..3000 {
+        yaml.push_str(&format!("  s{i}:\n    image: wharf-busybox:latest\n    command: [\"run\", \"{i}\"]\n"));
+    }
+    std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("config")
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte, then close the pipe: far more than a pipe buffer is still to come.
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && err.is_empty(), "{err}");
+    assert_eq!(out.status.code(), Some(141), "as a process ended by SIGPIPE reads in the shell");
+}

@@ -607,3 +607,24 @@ services:
     let (ok, plan, _) = s.wharf_within(60, &["--dry-run", "up", "-d"]);
     assert!(ok && plan.lines().all(|l| l.contains("(up to date)")), "{plan}");
 }
+
+#[test]
+fn regression_listing_verbs_into_a_full_disk_fail_cleanly() {
+    // Issue 24: `ps > /dev/full`, `ls`, `images` panicked with a backtrace (exit 101).
+    let s = Stack::new("devfull", TWO);
+    let (ok, _, err) = s.wharf_within(60, &["up", "-d"]);
+    assert!(ok, "{err}");
+    for args in [&["ps"][..], &["ls", "-a"], &["images"], &["logs", "db"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+        let out = Command::new("timeout")
+            .args(["-k", "5", "60", env!("CARGO_BIN_EXE_wharf"), "-p", &s.project])
+            .args(args)
+            .current_dir(s.dir.path())
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot write the output") && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}

@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod context;
 pub mod error;
+pub mod output;
 pub mod progress;
 pub mod yaml_out;
 
@@ -146,6 +147,7 @@ pub enum Command {
 
 /// Runs the command line; the binary's whole `main`.
 pub fn run() -> ExitCode {
+    output::install();
     let mut cli = Cli::parse();
     cli.global.shown = progress::Shown::new(cli.global.progress_mode());
     let result = match &cli.command {
@@ -183,6 +185,7 @@ pub fn run() -> ExitCode {
         Command::Watch(a) => commands::watch::watch(&cli.global, a),
     };
     cli.global.shown.finish();
+    let result = result.and_then(|code| output::finish().map(|()| code));
     match result {
         Ok(code) => code,
         Err(e) => {

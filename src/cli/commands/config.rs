@@ -1,6 +1,5 @@
 //! `wharf config`: the project in canonical form, or one facet of it.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -120,9 +119,7 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
     std::mem::forget(project);
     match &a.output {
         Some(p) => std::fs::write(p, out).map_err(|e| CliError::msg(format!("cannot write `{}`: {e}", p.display())))?,
-        None => {
-            let _ = std::io::stdout().write_all(out.as_bytes());
-        }
+        None => crate::cli::output::write(out.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
 }
