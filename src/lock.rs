@@ -1,5 +1,7 @@
 //! One `wharf` at a time per project and engine: a lock file held for the length of a command
-//! that changes the project. Two `wharf up` started together run one after the other, so the
+//! that changes the project, in a directory every user shares (`$TMPDIR/wharf-locks`, sticky
+//! like /tmp; the user's runtime directory only as a fallback), open to every user, and removed
+//! when the last holder lets go. Two `wharf up` started together run one after the other, so the
 //! second finds the first's containers and creates no duplicates. The operating system
 //! releases the lock when the process dies, even by SIGKILL, so a crash never blocks the next
 //! run. (Create calls also treat a name conflict as "already there", which covers tools that do
@@ -7,18 +9,76 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Held until dropped.
+/// Held until dropped; the lock file is removed then.
 #[derive(Debug)]
 pub struct ProjectLock {
-    _file: File,
+    file: File,
+    path: PathBuf,
 }
 
-fn dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("wharf"),
-        _ => std::env::temp_dir().join("wharf-locks"),
+impl Drop for ProjectLock {
+    /// Removed while still locked, then unlocked by closing: a process that opened the old
+    /// file meanwhile finds, once it has the lock, that the path is gone or is another file,
+    /// and starts over (see [`ProjectLock::acquire`]).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Where locks live, in order: a directory every user of the machine shares (so root's `up`
+/// and a docker-group member's `down` exclude each other), then the user's runtime directory.
+fn dirs() -> Vec<PathBuf> {
+    let mut d = vec![std::env::temp_dir().join("wharf-locks")];
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        d.push(PathBuf::from(x).join("wharf"));
+    }
+    d
+}
+
+/// Opens (creating, readable and writable by everyone) the lock file at `path`; read-only
+/// when another user's file cannot be opened for writing (a lock needs no write access).
+fn open(path: &Path) -> io::Result<File> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // Shared by every user of the machine, like /tmp.
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
+        }
+    }
+    match OpenOptions::new().create(true).truncate(false).write(true).open(path) {
+        Ok(f) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = f.set_permissions(std::fs::Permissions::from_mode(0o666));
+            }
+            Ok(f)
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => File::open(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `file` is still what `path` names (it was not removed by its last holder).
+fn current(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
     }
 }
 
@@ -49,28 +109,59 @@ pub fn normalize(endpoint: &str) -> String {
 
 impl ProjectLock {
     /// Takes the lock of `project` on the engine at `endpoint`, waiting (and saying so on
-    /// stderr) while another process holds it.
+    /// stderr) while another process holds it. An error names the lock file.
     pub fn acquire(endpoint: &str, project: &str) -> io::Result<ProjectLock> {
-        let dir = dir();
-        std::fs::create_dir_all(&dir)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // Shared by every user of the machine, like /tmp.
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
-        }
+        Self::acquire_in(&dirs(), endpoint, project)
+    }
+
+    /// [`ProjectLock::acquire`] in the first of `dirs` that can hold it (a warning says when a
+    /// later one had to be used).
+    pub fn acquire_in(dirs: &[PathBuf], endpoint: &str, project: &str) -> io::Result<ProjectLock> {
         let key: String = endpoint.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        let path = dir.join(format!("{project}@{key}.lock"));
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!("waiting for another wharf working on project `{project}` to finish…");
-                file.lock()?;
+        let name = format!("{project}@{key}.lock");
+        let mut first_error: Option<io::Error> = None;
+        for (i, dir) in dirs.iter().enumerate() {
+            let path = dir.join(&name);
+            match Self::lock_at(&path, project) {
+                Ok(lock) => {
+                    if let Some(e) = &first_error {
+                        eprintln!(
+                            "warning: locking project `{project}` in {} instead ({e}): a wharf of another user will not wait for this one",
+                            dir.display(),
+                        );
+                    }
+                    return Ok(lock);
+                }
+                Err(e) if i + 1 < dirs.len() => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(first_error.unwrap_or(e)),
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e),
         }
-        Ok(ProjectLock { _file: file })
+        Err(io::Error::other("no directory to lock in"))
+    }
+
+    fn lock_at(path: &Path, project: &str) -> io::Result<ProjectLock> {
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        let mut said = false;
+        loop {
+            let file = open(path).map_err(named)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !said {
+                        eprintln!("waiting for another wharf working on project `{project}` to finish…");
+                        said = true;
+                    }
+                    file.lock().map_err(named)?;
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(named(e)),
+            }
+            // The holder before us removed the file as it let go: lock the one there now.
+            if current(&file, path) {
+                return Ok(ProjectLock { file, path: path.to_path_buf() });
+            }
+        }
     }
 }
 
@@ -94,14 +185,67 @@ mod tests {
     }
 
     #[test]
-    fn a_second_holder_waits_for_the_first() {
-        let project = format!("locktest{}", std::process::id());
-        let first = ProjectLock::acquire("unix:///x", &project).unwrap();
-        let path = dir().join(format!("{project}@unix____x.lock"));
+    fn a_second_holder_waits_for_the_first_and_the_file_goes_with_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = [dir.path().join("locks")];
+        let first = ProjectLock::acquire_in(&dirs, "unix:///x", "p").unwrap();
+        let path = dirs[0].join("p@unix____x.lock");
         let other = File::open(&path).unwrap();
         assert!(matches!(other.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
+        drop(other);
         drop(first);
-        assert!(other.try_lock().is_ok());
-        let _ = std::fs::remove_file(path);
+        assert!(!path.exists(), "regression (issue 24): lock files were never removed");
+        let again = ProjectLock::acquire_in(&dirs, "unix:///x", "p").unwrap();
+        drop(again);
+    }
+
+    #[test]
+    fn regression_lock_files_are_open_to_every_user_and_errors_name_them() {
+        // Issue 24: lock files were created 0644 and opened for writing, so another user could
+        // not take the lock root had used ("Permission denied", without a path).
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = [dir.path().join("locks")];
+        let held = ProjectLock::acquire_in(&dirs, "unix:///x", "p").unwrap();
+        let mode = std::fs::metadata(dirs[0].join("p@unix____x.lock")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o666);
+        assert_eq!(std::fs::metadata(&dirs[0]).unwrap().permissions().mode() & 0o7777, 0o1777);
+        drop(held);
+        // A directory that cannot hold locks falls back to the next, and when none can, the
+        // error names the file.
+        let blocked = dir.path().join("not-a-dir");
+        std::fs::write(&blocked, "").unwrap();
+        let fallback = ProjectLock::acquire_in(&[blocked.clone(), dirs[0].clone()], "unix:///x", "p");
+        assert!(fallback.is_ok());
+        drop(fallback);
+        let err = ProjectLock::acquire_in(std::slice::from_ref(&blocked), "unix:///x", "p").unwrap_err();
+        assert!(err.to_string().contains(&blocked.join("p@unix____x.lock").display().to_string()), "{err}");
+    }
+
+    #[test]
+    fn a_waiter_on_a_removed_lock_file_takes_the_new_one() {
+        // The holder removes the file as it lets go; a waiter that had opened the old file must
+        // not think it holds the lock while a newcomer locks a new file.
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = std::sync::Arc::new([dir.path().join("locks")]);
+        let first = ProjectLock::acquire_in(&dirs[..], "e", "p").unwrap();
+        let (held_tx, held) = std::sync::mpsc::channel();
+        let (done, done_rx) = std::sync::mpsc::channel::<()>();
+        let d2 = dirs.clone();
+        let waiter = std::thread::spawn(move || {
+            let l = ProjectLock::acquire_in(&d2[..], "e", "p").unwrap();
+            held_tx.send(()).unwrap();
+            let _ = done_rx.recv();
+            drop(l);
+        });
+        drop(first);
+        held.recv().unwrap();
+        // The waiter holds the lock now: a fresh open of the path must find it taken.
+        let probe = File::open(dirs[0].join("p@e.lock")).unwrap();
+        let taken = matches!(probe.try_lock(), Err(std::fs::TryLockError::WouldBlock));
+        drop(probe);
+        done.send(()).unwrap();
+        waiter.join().unwrap();
+        assert!(taken, "the lock the waiter holds is the one at the path");
     }
 }
