@@ -190,3 +190,35 @@ fn regression_a_closed_pipe_ends_the_command_quietly() {
     assert!(!err.contains("panicked") && err.is_empty(), "{err}");
     assert_eq!(out.status.code(), Some(141), "as a process ended by SIGPIPE reads in the shell");
 }
+
+#[test]
+fn regression_files_compose_refuses_are_refused_and_files_it_reads_are_read() {
+    // Issue 24: accepted where compose refuses (an empty file, `services:` with no value,
+    // service names with `/` or non-ASCII letters); refused where compose accepts (UTF-16).
+    let dir = tempfile::tempdir().unwrap();
+    let refused: [(&[u8], &str); 5] = [
+        (b"", "empty compose file"),
+        (b"# nothing but a comment\n", "empty compose file"),
+        (b"services:\n", "services: must be a mapping of services"),
+        (b"services:\n  a/b:\n    image: x\n", "invalid service name `a/b`"),
+        ("services:\n  caf\u{e9}:\n    image: x\n".as_bytes(), "invalid service name `caf\u{e9}`"),
+    ];
+    for (text, says) in refused {
+        std::fs::write(dir.path().join("compose.yaml"), text).unwrap();
+        let (code, _, err) = wharf(dir.path(), &["-p", "r", "config"]);
+        assert_eq!(code, 15, "{}: {err}", String::from_utf8_lossy(text));
+        assert!(err.contains(says) && err.contains("compose.yaml:"), "{err}");
+    }
+    // One empty override beside a real file is fine, as in compose.
+    std::fs::write(dir.path().join("compose.yaml"), "services:\n  a: {image: x}\n").unwrap();
+    std::fs::write(dir.path().join("compose.override.yaml"), "").unwrap();
+    assert_eq!(wharf(dir.path(), &["-p", "r", "config", "-q"]).0, 0);
+    std::fs::remove_file(dir.path().join("compose.override.yaml")).unwrap();
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("services:\n  a: {image: x}\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    std::fs::write(dir.path().join("compose.yaml"), utf16).unwrap();
+    let (code, out, err) = wharf(dir.path(), &["-p", "r", "config", "--services"]);
+    assert_eq!((code, out.as_str()), (0, "a\n"), "{err}");
+}

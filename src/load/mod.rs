@@ -14,6 +14,7 @@ pub mod canonical;
 pub mod discover;
 pub mod dotenv;
 pub mod extends;
+pub mod files;
 pub mod interpolate;
 pub mod merge;
 pub mod shellwords;
@@ -79,6 +80,32 @@ pub struct Loaded {
 }
 
 /// Loads a project. On failure, every problem found is returned, in file order.
+/// What compose's schema says of `services` in each file: a mapping (not `services:` with no
+/// value), keyed by names of letters, digits, `.`, `_` and `-`.
+fn check_services(tree: &Node, diags: &mut Diagnostics) {
+    let Some(services) = tree.get("services") else { return };
+    if services.is_null() {
+        diags.push(
+            Diagnostic::error(services.loc.clone(), "services", "must be a mapping of services, not empty")
+                .with_hint("list the services under it, or write `services: {}`"),
+        );
+        return;
+    }
+    for (name, svc) in services.as_map().into_iter().flatten() {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            diags.push(
+                Diagnostic::error(
+                    svc.loc.clone(),
+                    format!("services.{name}"),
+                    format!("invalid service name `{name}`"),
+                )
+                .with_hint("a service name has only ASCII letters, digits, `.`, `_` and `-`"),
+            );
+        }
+    }
+}
+
 pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
     let os = &opts.environment;
@@ -179,14 +206,24 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         include_stack: files.clone(),
     };
     let mut merged: Option<Node> = None;
+    let first = trees.first().map(|(f, _)| Loc::line_start(f, 1)).unwrap_or_else(Loc::unknown);
     for (f, tree) in trees {
         let t = ctx.process(f.as_path(), tree, &mut diags);
+        check_services(&t, &mut diags);
         merged = Some(match merged {
             None => merge::strip_reset(t),
             Some(m) => merge::merge_files(m, t),
         });
     }
     let mut root = merged.unwrap_or_else(|| Node::map(Loc::unknown()));
+    // As compose: files that together say nothing are refused (one empty override is fine).
+    if root.as_map().is_some_and(|m| m.is_empty()) {
+        diags.push(
+            Diagnostic::error(first, "", "empty compose file")
+                .with_hint("add a `services:` section (e.g. `services: {web: {image: nginx}}`)"),
+        );
+        return Err(diags.sorted());
+    }
     let mut warned = BTreeSet::new();
     for (var, loc) in std::mem::take(&mut ctx.unset) {
         if warned.insert(var.clone()) {
@@ -254,7 +291,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
 }
 
 fn read_yaml(f: &Path) -> Result<Node, Diagnostic> {
-    let text = std::fs::read_to_string(f).map_err(|e| {
+    let text = files::read_text(f).map_err(|e| {
         Diagnostic::error(Loc::file_only(f), "", format!("cannot read `{}`: {e}", display_path(f)))
             .with_hint("check the path given with `-f` or `COMPOSE_FILE`")
     })?;
@@ -279,7 +316,7 @@ fn read_env_files(opts: &LoadOptions, workdir: &Path, diags: &mut Diagnostics) -
         if f.is_dir() && !explicit {
             continue;
         }
-        match std::fs::read_to_string(&f) {
+        match files::read_text(&f) {
             Ok(text) => {
                 let lookup = |n: &str| os.get(n).or_else(|| vars.get(n)).cloned();
                 match dotenv::parse(&text, &lookup) {
@@ -287,7 +324,12 @@ fn read_env_files(opts: &LoadOptions, workdir: &Path, diags: &mut Diagnostics) -
                     Err(e) => diags.push(env_file_error(&f, &e)),
                 }
             }
-            Err(_) if !explicit => {}
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {}
+            // The project's own `.env` that cannot be read is not silently ignored.
+            Err(e) if !explicit => diags.push(
+                Diagnostic::warning(Loc::file_only(&f), "", format!("`{}` is ignored: {e}", display_path(&f)))
+                    .with_hint("make it readable, or set `COMPOSE_DISABLE_ENV_FILE=1`"),
+            ),
             Err(e) => diags.push(
                 Diagnostic::error(Loc::file_only(&f), "", format!("cannot read env file `{}`: {e}", display_path(&f)))
                     .with_hint("check the path given with `--env-file` or `COMPOSE_ENV_FILES`"),
@@ -505,7 +547,7 @@ impl FileCtx<'_> {
             };
             let mut own: IndexMap<String, String> = IndexMap::new();
             for e in env_paths {
-                if let Ok(text) = std::fs::read_to_string(&e) {
+                if let Ok(text) = files::read_text(&e) {
                     let l = |n: &str| (self.lookup)(n);
                     match dotenv::parse(&text, &l) {
                         Ok(v) => own.extend(v),

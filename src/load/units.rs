@@ -37,6 +37,10 @@ pub fn parse_duration(s: &str) -> Result<i128, String> {
         rest = &rest[unit_end..];
         total += n * mult;
     }
+    // Go's durations (compose's, and the engine's) are 64-bit nanoseconds: about 292 years.
+    if !total.is_finite() || total.round() > i64::MAX as f64 {
+        return Err(format!("invalid duration {s:?}: longer than the longest the engine takes, 2562047h47m16s"));
+    }
     let ns = total.round() as i128;
     Ok(if neg { -ns } else { ns })
 }
@@ -133,6 +137,9 @@ mod tests {
             assert_eq!(normalize_duration(input).as_deref(), Ok(want), "{input}");
         }
         assert!(parse_duration("10").is_err());
+        // Regression (issue 24): an overflowing duration was accepted, and the engine refused it.
+        assert!(parse_duration("9999999999h").unwrap_err().contains("longer than"));
+        assert!(parse_duration("2562047h").is_ok());
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("").is_err());
     }

@@ -159,7 +159,10 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, Diagnostic> {
         return Ok(Node::map(Loc::new(file, 1, 1)));
     }
     match serde_saphyr::from_str_with_options::<Raw>(text, opts) {
-        Ok(raw) => Ok(convert(raw, file)),
+        // A document of comments only is as empty as an empty one.
+        Ok(raw) => {
+            Ok(Some(convert(raw, file)).filter(|n| !n.is_null()).unwrap_or_else(|| Node::map(Loc::new(file, 1, 1))))
+        }
         Err(e) => Err(yaml_error(&e, file)),
     }
 }

@@ -51,7 +51,7 @@ pub(super) fn read_env_files(
         };
         let required = !matches!(f.get("required").map(|r| &r.value), Some(Value::Bool(false)));
         let item_path = format!("{path}.env_file[{i}]");
-        match std::fs::read_to_string(p) {
+        match crate::load::files::read_text(Path::new(p)) {
             Ok(text) => match dotenv::parse(&text, ctx.lookup) {
                 Ok(vars) => {
                     for (k, v) in vars {

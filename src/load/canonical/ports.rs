@@ -67,6 +67,8 @@ fn range(s: &str) -> Result<(u32, u32), String> {
         }
     };
     match s.split_once('-') {
+        // `-1`, `80-`: not a range, and no port either; named whole.
+        Some((a, b)) if a.is_empty() || b.is_empty() => Err(format!("{s:?} is not a port number (0-65535)")),
         Some((a, b)) => {
             let (a, b) = (port(a)?, port(b)?);
             if b < a {
@@ -84,6 +86,13 @@ fn range(s: &str) -> Result<(u32, u32), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_a_negative_host_port_is_named_as_written() {
+        // Issue 24: `-1:80` was reported as `""`.
+        assert_eq!(parse_port("-1:80").unwrap_err(), "host port: \"-1\" is not a port number (0-65535)");
+        assert_eq!(parse_port("80-:80").unwrap_err(), "host port: \"80-\" is not a port number (0-65535)");
+    }
 
     fn one(spec: &str) -> (Option<String>, Option<String>, u16, String) {
         let p = parse_port(spec).unwrap();
