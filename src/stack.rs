@@ -176,12 +176,13 @@ pub fn label_owner(project: &mut Project, pid: u32) {
 }
 
 /// Starts `bin __reap --parent <this pid> --project <name>` in its own process group, so a
-/// Ctrl-C aimed at the test run does not reach it.
+/// Ctrl-C aimed at the test run does not reach it. A process group written to its stdin (one
+/// number a line) is killed too when this process dies.
 pub fn start_reaper(bin: &Path, project: &str) -> Result<Child, Error> {
     use std::os::unix::process::CommandExt;
     std::process::Command::new(bin)
         .args(["__reap", "--parent", &std::process::id().to_string(), "--project", project])
-        .stdin(std::process::Stdio::null())
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0)

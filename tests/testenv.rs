@@ -277,3 +277,32 @@ services:
     assert!(synced, "the file reached the container within 30 s");
     stack.down().await.unwrap();
 }
+
+#[test]
+fn regression_sigkill_of_wharf_test_also_ends_the_test_command_and_its_children() {
+    // Issue 24: `wharf test` SIGKILLed left its test command running.
+    let d = dir();
+    let pidfile = d.path().join("cmd.pid");
+    let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    let mut child =
+        wharf(&d).args(["test", "--", "sh", "-c", &script]).stdin(Stdio::null()).stdout(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let grandchild = loop {
+        if let Some(p) = std::fs::read_to_string(&pidfile).ok().and_then(|t| t.trim().parse::<u32>().ok()) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the test command never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::path::Path::new(&format!("/proc/{grandchild}")).exists() {
+        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+        if state.split_whitespace().nth(2) == Some("Z") {
+            break; // gone, waiting for its parent to reap it
+        }
+        assert!(Instant::now() < deadline, "the test command's child is still running 15 s after SIGKILL");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

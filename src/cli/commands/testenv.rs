@@ -73,7 +73,7 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
     let rt = runtime()?;
     let result = rt.block_on(async {
         let engine = g.engine().await?;
-        let outcome = run_against(&engine, g, &project, a).await;
+        let outcome = run_against(&engine, g, &project, a, reaper.as_mut()).await;
         // Always: tear down (unless --keep), whatever happened above.
         if a.keep {
             eprintln!("kept project `{}`: remove it with `wharf -p {} down -v`", project.name, project.name);
@@ -99,6 +99,7 @@ async fn run_against(
     g: &GlobalArgs,
     project: &crate::model::Project,
     a: &TestArgs,
+    reaper: Option<&mut std::process::Child>,
 ) -> Result<i64, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let dry = engine.is_dry();
@@ -136,17 +137,47 @@ async fn run_against(
         println!("{what:<48} (dry run: with {} variables set)", env.len());
         return Ok(0);
     }
-    let mut child = tokio::process::Command::new(&a.cmd[0])
-        .args(&a.cmd[1..])
-        .envs(&env)
-        .spawn()
-        .map_err(|e| CliError::msg(format!("cannot run `{}`: {e}", a.cmd[0])))?;
+    // Not on a terminal (CI), CMD gets a process group of its own, which the reaper kills with
+    // everything CMD started if wharf dies. On a terminal it stays in the foreground group (it
+    // may read the keyboard), and dies with wharf (PR_SET_PDEATHSIG).
+    use std::io::IsTerminal;
+    let own_group = !std::io::stdin().is_terminal();
+    let mut cmd = tokio::process::Command::new(&a.cmd[0]);
+    cmd.args(&a.cmd[1..]).envs(&env);
+    if own_group {
+        cmd.process_group(0);
+    } else {
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| CliError::msg(format!("cannot run `{}`: {e}", a.cmd[0])))?;
+    let group = child.id().filter(|_| own_group).map(|p| p as i32);
+    if let (Some(pgid), Some(stdin)) = (group, reaper.and_then(|r| r.stdin.as_mut())) {
+        use std::io::Write;
+        let _ = writeln!(stdin, "{pgid}");
+    }
+    let kill_all = |child: &mut tokio::process::Child| {
+        match group {
+            // SAFETY: kill(2) on CMD's own process group.
+            Some(pgid) => unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            },
+            None => {
+                let _ = child.start_kill();
+            }
+        }
+    };
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| CliError::msg(e.to_string()))?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| CliError::msg(e.to_string()))?;
     let code = tokio::select! {
         st = child.wait() => st.map(|s| s.code().unwrap_or(1) as i64).unwrap_or(1),
-        _ = sigint.recv() => { let _ = child.kill().await; 130 }
-        _ = sigterm.recv() => { let _ = child.kill().await; 130 }
+        _ = sigint.recv() => { kill_all(&mut child); let _ = child.wait().await; 130 }
+        _ = sigterm.recv() => { kill_all(&mut child); let _ = child.wait().await; 130 }
     };
     if code != 0 {
         // What went wrong inside: the last lines of every service that exited or is unhealthy.
@@ -161,8 +192,25 @@ async fn run_against(
 
 /// The hidden reaper: waits for `--parent` to die, then removes everything of `--project`.
 pub fn reap(a: &ReapArgs) -> Result<ExitCode, CliError> {
+    // The test command's process group, once the parent has started it.
+    let group = std::sync::Arc::new(std::sync::atomic::AtomicI32::new(0));
+    let g2 = group.clone();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if let Ok(n) = line.trim().parse::<i32>() {
+                g2.store(n, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    });
     while alive(a.parent) {
         std::thread::sleep(Duration::from_millis(500));
+    }
+    let pgid = group.load(std::sync::atomic::Ordering::SeqCst);
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is shared.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
     }
     runtime()?.block_on(async {
         let engine = crate::engine::docker::DockerEngine::connect().await?;
