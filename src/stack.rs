@@ -28,6 +28,51 @@ use crate::scheduler::{DownOptions, RunError, down};
 /// process that owns it (`wharf gc` removes stacks whose owner is gone).
 pub const OWNER: &str = "dev.wharf.test.owner";
 
+/// Who that PID is: `<pid namespace>:<its start time>`, so `wharf gc` can tell an owner that
+/// is gone from one it cannot see (another container or CI runner on the same engine has its
+/// own PID namespace, where the same number is someone else) or from a reused PID.
+pub const OWNER_ID: &str = "dev.wharf.test.owner-id";
+
+/// This machine's view of process `pid`: `<pid namespace inode>:<start time in ticks>`.
+pub fn owner_identity(pid: u32) -> Option<String> {
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?.display().to_string();
+    let ns = ns.trim_start_matches("pid:[").trim_end_matches(']').to_string();
+    Some(format!("{ns}:{}", start_time(pid)?))
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started (after the command, which may hold
+/// spaces and parentheses, so counted from its closing parenthesis).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// What `wharf gc` may conclude about a test stack's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Running: the stack is in use.
+    Alive,
+    /// Provably gone (same PID namespace; the PID is free or now another process).
+    Gone,
+    /// Cannot be told from here (another PID namespace, or no identity recorded): kept.
+    Unknown,
+}
+
+/// Judges the owner recorded as `pid` and `id` (the [`OWNER_ID`] label) from this process.
+pub fn owner_state(pid: u32, id: Option<&str>) -> Owner {
+    let (Some(id), Some(here)) = (id, owner_identity(std::process::id())) else { return Owner::Unknown };
+    let (Some((ns, started)), Some((here_ns, _))) = (id.split_once(':'), here.split_once(':')) else {
+        return Owner::Unknown;
+    };
+    if ns != here_ns {
+        return Owner::Unknown;
+    }
+    match start_time(pid) {
+        Some(t) if t.to_string() == started => Owner::Alive,
+        _ => Owner::Gone,
+    }
+}
+
 /// What can go wrong with a test stack.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -162,16 +207,20 @@ impl StackBuilder {
     }
 }
 
-/// Labels every service, network and volume of `project` with its owner's PID.
+/// Labels every service, network and volume of `project` with its owner's PID and identity.
 pub fn label_owner(project: &mut Project, pid: u32) {
-    for svc in project.services.values_mut() {
-        svc.labels.insert(OWNER.into(), pid.to_string());
-    }
-    for n in project.networks.values_mut() {
-        n.labels.insert(OWNER.into(), pid.to_string());
-    }
-    for v in project.volumes.values_mut() {
-        v.labels.insert(OWNER.into(), pid.to_string());
+    let id = owner_identity(pid);
+    let labels = project
+        .services
+        .values_mut()
+        .map(|s| &mut s.labels)
+        .chain(project.networks.values_mut().map(|n| &mut n.labels))
+        .chain(project.volumes.values_mut().map(|v| &mut v.labels));
+    for l in labels {
+        l.insert(OWNER.into(), pid.to_string());
+        if let Some(id) = &id {
+            l.insert(OWNER_ID.into(), id.clone());
+        }
     }
 }
 
@@ -389,5 +438,28 @@ impl<E: Engine> Drop for Stack<E> {
             }
         })
         .join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regression_gc_removes_only_what_is_provably_abandoned() {
+        // Issue 24: `wharf gc` in another PID namespace deleted live test stacks (the owner was
+        // a bare PID, meaningless there).
+        let me = std::process::id();
+        let id = owner_identity(me).expect("an identity on Linux");
+        assert_eq!(owner_state(me, Some(&id)), Owner::Alive);
+        let (ns, started) = id.split_once(':').unwrap();
+        // The same PID, started at another time: reused, so the owner is gone.
+        let reused = format!("{ns}:{}", started.parse::<u64>().unwrap() + 1);
+        assert_eq!(owner_state(me, Some(&reused)), Owner::Gone);
+        // A PID that no longer exists here.
+        assert_eq!(owner_state(u32::MAX - 1, Some(&format!("{ns}:1"))), Owner::Gone);
+        // Another namespace, or nothing recorded: cannot tell, so kept.
+        assert_eq!(owner_state(u32::MAX - 1, Some("1:1")), Owner::Unknown);
+        assert_eq!(owner_state(u32::MAX - 1, None), Owner::Unknown);
     }
 }

@@ -20,6 +20,10 @@ volumes:
   data: {}
 "#;
 
+/// `wharf gc` removes every abandoned test stack on the engine, so a test that runs it and a
+/// test that keeps a stack whose owner exited (to check that gc removes it) take turns.
+static GC: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn dir() -> tempfile::TempDir {
     common::require_test_image();
     let d = tempfile::tempdir().unwrap();
@@ -133,6 +137,7 @@ fn sigkill_of_wharf_during_cmd_leaves_nothing_after_15_s() {
 
 #[test]
 fn keep_leaves_the_stack_and_gc_removes_it_once_the_owner_is_gone() {
+    let _gc = GC.lock().unwrap_or_else(|p| p.into_inner());
     let d = dir();
     let child = wharf(&d).args(["test", "--keep", "--", "true"]).stderr(Stdio::piped()).spawn().unwrap();
     let pid = child.id();
@@ -305,4 +310,36 @@ fn regression_sigkill_of_wharf_test_also_ends_the_test_command_and_its_children(
         assert!(Instant::now() < deadline, "the test command's child is still running 15 s after SIGKILL");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn regression_gc_keeps_a_test_stack_whose_owner_it_cannot_see() {
+    // Issue 24: `wharf gc` run in another PID namespace removed live test stacks, since their
+    // owner's PID did not exist there.
+    let _gc = GC.lock().unwrap_or_else(|p| p.into_inner());
+    common::require_test_image();
+    let project = format!("wharft-gcns-{}", std::process::id());
+    let labels = [
+        format!("com.docker.compose.project={project}"),
+        "com.docker.compose.service=web".into(),
+        "dev.wharf.test.owner=4000000".into(),
+        // Another PID namespace's identity.
+        "dev.wharf.test.owner-id=1:1".into(),
+    ];
+    let mut create = Command::new("docker");
+    create.args(["create", "--name", &format!("{project}-web-1")]);
+    for l in &labels {
+        create.args(["--label", l]);
+    }
+    let out = create.args(["wharf-busybox:latest", "true"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let d = dir();
+    let gc = wharf(&d).arg("gc").output().unwrap();
+    let exists = Command::new("docker").args(["inspect", &id]).output().unwrap().status.success();
+    let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+    assert!(gc.status.success());
+    assert!(exists, "gc removed a stack it could not prove abandoned");
+    let err = String::from_utf8_lossy(&gc.stderr);
+    assert!(err.contains(&format!("kept test stack {project}")), "{err}");
 }

@@ -15,7 +15,7 @@ use crate::engine::{Engine, State};
 use crate::model::labels::{NUMBER, PROJECT, SERVICE};
 use crate::ops::up::UpRequest;
 use crate::scheduler::{DownOptions, down, purge};
-use crate::stack::{OWNER, label_owner, start_reaper, unique_name};
+use crate::stack::{OWNER, OWNER_ID, Owner, label_owner, owner_state, start_reaper, unique_name};
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
@@ -228,18 +228,23 @@ pub fn reap(a: &ReapArgs) -> Result<ExitCode, CliError> {
 pub fn gc(g: &GlobalArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let mut owners: BTreeMap<String, u32> = BTreeMap::new();
+        let mut owners: BTreeMap<String, (u32, Option<String>)> = BTreeMap::new();
         for c in engine.list_projects().await? {
             if let (Some(p), Some(pid)) = (c.label(PROJECT), c.label(OWNER).and_then(|o| o.parse().ok())) {
-                owners.insert(p.to_string(), pid);
+                owners.insert(p.to_string(), (pid, c.label(OWNER_ID).map(str::to_string)));
             }
         }
-        for (project, pid) in owners {
-            if alive(pid) {
-                continue;
+        for (project, (pid, id)) in owners {
+            match owner_state(pid, id.as_deref()) {
+                Owner::Alive => {}
+                Owner::Unknown => eprintln!(
+                    "kept test stack {project}: its owner (process {pid}) cannot be checked from here (another PID namespace, or an older wharf); remove it with `wharf -p {project} down -v` if it is abandoned"
+                ),
+                Owner::Gone => {
+                    purge(&engine, &project, &g.report()).await?;
+                    println!("removed test stack {project} (its owner, process {pid}, is gone)");
+                }
             }
-            purge(&engine, &project, &g.report()).await?;
-            println!("removed test stack {project} (its owner, process {pid}, is gone)");
         }
         Ok(ExitCode::SUCCESS)
     })
