@@ -15,14 +15,19 @@ pub struct Variable {
 /// Adds every `$VAR` / `${VAR…}` written in string values of `node` to `out`.
 pub fn collect(node: &Node, out: &mut Vec<Variable>) {
     match &node.value {
-        Value::Str(s) => scan(s, out),
+        Value::Str(s) => scan(s, out, 0),
         Value::Seq(items) => items.iter().for_each(|n| collect(n, out)),
         Value::Map(m) => m.values().for_each(|n| collect(n, out)),
         _ => {}
     }
 }
 
-fn scan(s: &str, out: &mut Vec<Variable>) {
+/// Deeper than interpolation goes ([`crate::load::interpolate::MAX_NESTING`]) the file is
+/// refused anyway: not scanned (each level would copy and rescan all the levels inside it).
+fn scan(s: &str, out: &mut Vec<Variable>, depth: usize) {
+    if depth > crate::load::interpolate::MAX_NESTING {
+        return;
+    }
     let b: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < b.len() {
@@ -44,7 +49,7 @@ fn scan(s: &str, out: &mut Vec<Variable>) {
                             ":?" | "?" => v.required = true,
                             _ => v.alternate = Some(arg.to_string()),
                         }
-                        scan(arg, out);
+                        scan(arg, out, depth + 1);
                     }
                     out.push(v);
                 }
@@ -75,7 +80,7 @@ mod tests {
     #[test]
     fn finds_names_defaults_and_required() {
         let mut v = Vec::new();
-        scan("$A ${B:-x} ${C:?err} ${D:+alt} $$E ${F:-${G}}", &mut v);
+        scan("$A ${B:-x} ${C:?err} ${D:+alt} $$E ${F:-${G}}", &mut v, 0);
         let names: Vec<&str> = v.iter().map(|x| x.name.as_str()).collect();
         assert_eq!(names, vec!["A", "B", "C", "D", "G", "F"]);
         assert_eq!(v[1].default.as_deref(), Some("x"));

@@ -252,10 +252,12 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
             tmpfs_mode: v.tmpfs.as_ref().and_then(|t| t.mode),
         });
     }
+    // Each port exposed once, in order; a set keeps a range of thousands of ports linear.
+    let mut exposed: std::collections::HashSet<String> = s.exposed_ports.iter().cloned().collect();
     for port in &svc.ports {
         let proto = port.protocol.clone().unwrap_or_else(|| "tcp".into());
         let key = format!("{}/{proto}", port.target);
-        if !s.exposed_ports.contains(&key) {
+        if exposed.insert(key.clone()) {
             s.exposed_ports.push(key.clone());
         }
         s.port_bindings.push(PortBinding {
@@ -266,7 +268,7 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
     }
     for e in &svc.expose {
         let key = if e.contains('/') { e.clone() } else { format!("{e}/tcp") };
-        if !s.exposed_ports.contains(&key) {
+        if exposed.insert(key.clone()) {
             s.exposed_ports.push(key);
         }
     }
