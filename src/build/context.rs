@@ -112,14 +112,15 @@ pub fn visit(
     ignore: &DockerIgnore,
     f: &mut dyn FnMut(&str, &Path, &std::fs::Metadata) -> io::Result<()>,
 ) -> io::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
+    let mut entries: Vec<_> =
+        std::fs::read_dir(dir).and_then(|d| d.collect::<io::Result<_>>()).map_err(|e| named(dir, e))?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let rel = if prefix.is_empty() { name.to_string() } else { format!("{prefix}/{name}") };
         let path = entry.path();
-        let meta = std::fs::symlink_metadata(&path)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| named(&path, e))?;
         let excluded = ignore.is_excluded(&rel);
         if meta.is_dir() {
             if excluded && ignore.can_skip_dir(&rel) {
@@ -134,6 +135,11 @@ pub fn visit(
         }
     }
     Ok(())
+}
+
+/// `e` with the path it happened on (`Permission denied` alone does not say which file).
+fn named(path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 /// Appends what is sent from `root` to the tar; counts the regular files in `files`.
@@ -160,11 +166,11 @@ fn walk(root: &Path, ignore: &DockerIgnore, b: &mut tar::Builder<ChannelWriter>,
             b.append_data(&mut h, format!("{rel}/"), io::empty())
         } else if meta.file_type().is_symlink() {
             h.set_size(0);
-            let target = std::fs::read_link(path)?;
+            let target = std::fs::read_link(path).map_err(|e| named(path, e))?;
             b.append_link(&mut h, rel, target)
         } else {
             *files += 1;
-            let file = std::fs::File::open(path)?;
+            let file = std::fs::File::open(path).map_err(|e| named(path, e))?;
             b.append_data(&mut h, rel, file)
         }
     })
@@ -173,6 +179,15 @@ fn walk(root: &Path, ignore: &DockerIgnore, b: &mut tar::Builder<ChannelWriter>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regression_a_context_that_cannot_be_read_names_the_path() {
+        // Issue 24: an unreadable file failed the build with "Permission denied" alone.
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let e = visit(&gone, "", &DockerIgnore::default(), &mut |_, _, _| Ok(())).unwrap_err();
+        assert!(e.to_string().starts_with(&gone.display().to_string()), "{e}");
+    }
 
     /// The paths under `root` that are sent, in tar order.
     fn list(root: &Path, ignore: &DockerIgnore) -> io::Result<Vec<String>> {

@@ -28,7 +28,10 @@ pub fn prepare(rule: &Rule, paths: &[PathBuf]) -> io::Result<(Vec<u8>, Vec<Strin
     let mut seen = std::collections::HashSet::new();
     for p in paths {
         let Some(rel) = rule.relative(p) else { continue };
-        let meta = match std::fs::symlink_metadata(p) {
+        // The rule's own `path` is followed when it is a link (to the directory it names):
+        // sent as a link, it would dangle in the container. Links below it are sent as links.
+        let is_root = p == &rule.path;
+        let meta = match if is_root { std::fs::metadata(p) } else { std::fs::symlink_metadata(p) } {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 deletes.push(rule.container_path(&rel));
@@ -201,6 +204,31 @@ mod tests {
     fn names(tar: &[u8]) -> Vec<String> {
         let mut a = tar::Archive::new(tar);
         a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+    }
+
+    #[test]
+    fn regression_a_rule_path_that_is_a_link_sends_the_directory_it_names() {
+        // Issue 24: with `initial_sync`, a `path` that is a symlink to a directory became a
+        // dangling symlink in the container.
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real");
+        std::fs::create_dir_all(real.join("sub")).unwrap();
+        std::fs::write(real.join("sub/a.txt"), "a").unwrap();
+        let link = d.path().join("src");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let r = rule(&link);
+        let (tar, _, done) = prepare(&r, &everything(&r)).unwrap();
+        let entries: Vec<(String, tar::EntryType)> = tar::Archive::new(tar.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path().unwrap().display().to_string(), e.header().entry_type())
+            })
+            .collect();
+        assert!(entries.iter().all(|(_, t)| *t != tar::EntryType::Symlink), "{entries:?}");
+        assert!(entries.iter().any(|(p, _)| p == "app/sub/a.txt"), "{entries:?}");
+        assert_eq!(done.copied, 1);
     }
 
     #[test]
