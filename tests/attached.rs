@@ -180,23 +180,34 @@ fn logs_follow_and_merge_by_time() {
         "logs",
         r#"
 services:
+  # a1, b1, a2, b2 in that order, each written once the line before it was: a handshake
+  # through a shared volume, so the order does not depend on how fast the machine is.
   a:
     image: wharf-busybox:latest
     init: true
-    command: ["sh", "-c", "echo a1; sleep 0.6; echo a2; exec sleep 300"]
+    volumes: [turns:/s]
+    command: ["sh", "-c", "echo a1; touch /s/a1; until [ -f /s/b1 ]; do sleep 0.05; done; echo a2; touch /s/a2; exec sleep 300"]
   b:
     image: wharf-busybox:latest
     init: true
-    command: ["sh", "-c", "sleep 0.3; echo b1; sleep 0.6; echo b2; exec sleep 300"]
+    volumes: [turns:/s]
+    command: ["sh", "-c", "until [ -f /s/a1 ]; do sleep 0.05; done; echo b1; touch /s/b1; until [ -f /s/a2 ]; do sleep 0.05; done; echo b2; exec sleep 300"]
   ticker:
     image: wharf-busybox:latest
     init: true
     command: ["sh", "-c", "i=0; while true; do echo tick $$i; i=$$((i+1)); sleep 0.2; done"]
+volumes:
+  turns: {}
 "#,
     );
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(ok, "{err}");
-    std::thread::sleep(Duration::from_millis(1500));
+    // Until b's last line is there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.wharf(&["logs", "b"]).1.contains("b2") {
+        assert!(Instant::now() < deadline, "b never printed b2");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (ok, merged, err) = s.wharf(&["logs", "--merge-by-time", "--no-log-prefix", "a", "b"]);
     assert!(ok, "{err}");
     assert_eq!(merged.lines().collect::<Vec<_>>(), ["a1", "b1", "a2", "b2"]);
