@@ -222,3 +222,27 @@ fn regression_files_compose_refuses_are_refused_and_files_it_reads_are_read() {
     let (code, out, err) = wharf(dir.path(), &["-p", "r", "config", "--services"]);
     assert_eq!((code, out.as_str()), (0, "a\n"), "{err}");
 }
+
+#[test]
+fn regression_messages_use_the_words_of_a_compose_file_not_internal_names() {
+    // Issue 24: messages showed `untagged enum Ulimit`, `Depth { depth: 65 }`, and a
+    // replacement gone wrong ("found a mappingping").
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(String, &str); 3] = [
+        (
+            "services:\n  a:\n    image: x\n    ulimits:\n      nofile: abc\n".into(),
+            "expected a number or `{soft: N, hard: N}`, found a string",
+        ),
+        (format!("a: {}{}\n", "[".repeat(70), "]".repeat(70)), "nested more than 64 levels deep"),
+        ("services:\n  a:\n    image: x\n    command: {a: 1}\n".into(), "wrong type: found a mapping, expected a list"),
+    ];
+    for (text, says) in cases {
+        std::fs::write(dir.path().join("compose.yaml"), &text).unwrap();
+        let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
+        assert_eq!(code, 15, "{err}");
+        assert!(err.contains(says), "{err}");
+        for internal in ["untagged", "Depth {", "mappingping", "struct "] {
+            assert!(!err.contains(internal), "{err}");
+        }
+    }
+}

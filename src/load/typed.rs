@@ -143,13 +143,32 @@ fn describe(inner: &str, node: &Node, path: &str) -> Diagnostic {
         };
         return d;
     }
-    let msg = inner
-        .replace("invalid type: ", "")
-        .replace("map, expected", "a mapping, expected")
-        .replace("sequence, expected", "a list, expected")
-        .replace("struct ", "")
-        .replace("a sequence", "a list")
-        .replace("a map", "a mapping");
+    // Serde's names for shapes, and its internal type names, in the words of a compose file.
+    if inner.contains("did not match any variant of untagged enum Ulimit") {
+        return Diagnostic::error(
+            node.loc.clone(),
+            path,
+            format!("expected a number or `{{soft: N, hard: N}}`, found {}", node.kind()),
+        );
+    }
+    if let Some(rest) = inner.strip_prefix("data did not match any variant of untagged enum ") {
+        let _ = rest;
+        return Diagnostic::error(node.loc.clone(), path, format!("this value has the wrong shape ({})", node.kind()));
+    }
+    static WORDS: std::sync::OnceLock<[(regex::Regex, &str); 4]> = std::sync::OnceLock::new();
+    let words = WORDS.get_or_init(|| {
+        let re = |p: &str| regex::Regex::new(p).expect("a fixed pattern");
+        [
+            (re(r"\b(a )?map\b"), "a mapping"),
+            (re(r"\b(a )?sequence\b"), "a list"),
+            (re(r"\bstruct "), ""),
+            (re(r"^invalid type: "), ""),
+        ]
+    });
+    let mut msg = inner.to_string();
+    for (re, to) in words {
+        msg = re.replace_all(&msg, *to).into_owned();
+    }
     let msg = if msg.contains(", expected") { format!("wrong type: found {msg}") } else { msg };
     if let Some(field) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
         return Diagnostic::error(node.loc.clone(), path, format!("missing required key `{field}`"));

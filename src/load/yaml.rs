@@ -179,6 +179,14 @@ fn yaml_error(e: &serde_saphyr::Error, file: &Arc<PathBuf>) -> Diagnostic {
     // Drop serde-saphyr's own position suffix and its advice meant for programmers.
     let msg =
         msg.split(" at line ").next().unwrap_or(&msg).replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    // The parser's internal names, in plain words.
+    let msg = match msg.strip_prefix("budget breached: Depth { depth: ") {
+        Some(n) => format!(
+            "nested more than {} levels deep",
+            n.trim_end_matches(" }").trim().parse::<u64>().map(|d| d.saturating_sub(1)).unwrap_or(64)
+        ),
+        None => msg,
+    };
     let mut d = Diagnostic::error(Loc::new(file, line, col), "", format!("invalid YAML: {msg}"));
     if msg.contains("duplicate mapping key") {
         d = d.with_hint("a key may appear only once in a mapping: remove or rename one of them");
