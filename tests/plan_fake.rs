@@ -455,3 +455,39 @@ services:
     assert_eq!(e.container("demo-strict-1").unwrap().state, State::Created);
     assert!(err.to_string().contains("strict") && err.to_string().contains("exited with code 1"), "{err}");
 }
+
+#[test]
+fn regression_after_an_interrupted_force_recreate_the_original_goes_not_the_replacement() {
+    // Issue 24: after `up -d --force-recreate` was killed mid-way, the next `up -d` kept the
+    // original, which the engine was still stopping for the killed `up`, so it exited right
+    // after `up` had said the stack was converged. The replacement is kept now.
+    let dir = tempfile::tempdir().unwrap();
+    let p = load(&dir, STACK);
+    let e = FakeEngine::new().with_image(IMAGE);
+    rt().block_on(up(&e, &p, &UpOptions::default()));
+    let original = e.container("demo-web-1").unwrap().id;
+    e.fail(
+        "stop_container",
+        "demo-web-1",
+        EngineError::Unreachable { endpoint: "x".into(), reason: "killed".into() },
+        1,
+    );
+    let force = UpOptions { force_recreate: true, services: vec!["web".into()], ..Default::default() };
+    let _ = rt().block_on(async {
+        let plan = plan_for(&e, &p, &force).await;
+        execute(&e, &p, plan, None, false, &silent()).await
+    });
+    assert_eq!(names(&e).len(), 4, "the replacement beside the original: {:?}", names(&e));
+    let plan = rt().block_on(up(&e, &p, &UpOptions::default()));
+    let removed: Vec<&str> = plan
+        .steps
+        .iter()
+        .filter_map(|s| match &s.action {
+            wharf::plan::Action::Remove { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(removed, [original.as_str()], "{plan}");
+    assert_eq!(names(&e), ["demo-db-1", "demo-web-1", "demo-worker-1"]);
+    assert!(e.state().containers.values().all(|c| c.state == State::Running));
+}

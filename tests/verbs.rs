@@ -628,3 +628,53 @@ fn regression_listing_verbs_into_a_full_disk_fail_cleanly() {
         assert!(err.contains("cannot write the output") && !err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn regression_up_after_a_killed_force_recreate_replaces_the_stopping_original() {
+    // Issue 24: after `up -d --force-recreate` was SIGKILLed mid-way, the next `up -d` kept the
+    // original — which the engine was still stopping for the killed `up` — so it exited after
+    // `up` had converged. Now the original goes and the replacement stays.
+    let s = Stack::new(
+        "killedrecreate",
+        r#"
+services:
+  web:
+    image: wharf-busybox:latest
+    # No init: sleep as PID 1 ignores SIGTERM, so each stop takes the whole grace period.
+    command: ["sleep", "300"]
+    stop_grace_period: 5s
+"#,
+    );
+    let (ok, _, err) = s.wharf_within(60, &["up", "-d"]);
+    assert!(ok, "{err}");
+    let web = s.container("web", 1);
+    let original = s.inspect("{{.Id}}", &web);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["-p", &s.project, "up", "-d", "--force-recreate"])
+        .current_dir(s.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the replacement exists (the original's stop then takes 5 s).
+    let replacement = format!("_{web}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !s
+        .docker(&["ps", "-a", "--format", "{{.Names}}", "--filter", &s.label()])
+        .lines()
+        .any(|n| n.ends_with(&replacement))
+    {
+        assert!(std::time::Instant::now() < deadline, "no replacement was created");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    let (ok, plan, err) = s.wharf_within(60, &["--dry-run", "up", "-d"]);
+    assert!(ok, "{err}");
+    assert!(plan.contains(&format!("remove container {web}")), "the original goes: {plan}");
+    let (ok, _, err) = s.wharf_within(60, &["up", "-d"]);
+    assert!(ok, "{err}");
+    assert_ne!(s.inspect("{{.Id}}", &web), original);
+    assert_eq!(s.inspect("{{.State.Status}}", &web), "running");
+    assert_eq!(s.ids("container").len(), 1, "one replica, no leftovers");
+}

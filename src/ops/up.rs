@@ -102,7 +102,17 @@ pub async fn apply<E: Engine>(engine: &E, project: &Project, prepared: Prepared,
     let no_start = req.options.no_start;
     // Subscribed before anything starts, so no health or exit event is missed.
     let ready = req.wait.filter(|_| !no_start).map(|t| (Readiness::subscribe(engine, &project.name, &req.report), t));
-    execute(engine, project, plan, req.parallel, no_start, &req.report).await?;
+    match execute(engine, project, plan, req.parallel, no_start, &req.report).await {
+        // A container observed a moment ago is gone: an `up` killed while creating it left
+        // the engine to roll its create back (issue 24). The world changed under the plan, so
+        // converge once more from what is there now.
+        Err(crate::scheduler::RunError::InService { error: crate::engine::EngineError::NotFound { .. }, .. }) => {
+            let observed = observe(engine, project).await?;
+            let again = reconcile(project, &observed, &req.options)?;
+            execute(engine, project, again, req.parallel, no_start, &req.report).await?;
+        }
+        other => other?,
+    }
     // Converged: other commands (`stop`, `logs`, another `up`) may work on the project now.
     drop(lock);
     if let Some((ready, timeout)) = ready {
@@ -137,6 +147,23 @@ mod tests {
             ..Default::default()
         };
         crate::load(&opts).unwrap().project
+    }
+
+    #[tokio::test]
+    async fn regression_a_container_gone_between_observe_and_start_is_converged_again() {
+        // Issue 24: after an `up` killed while creating containers, the next `up` failed with
+        // "container … not found" for one the engine was rolling back.
+        let e = FakeEngine::new().with_image("img");
+        let p = project();
+        let req = UpRequest { options: UpOptions { no_start: true, ..Default::default() }, ..Default::default() };
+        up(&e, &p, &req).await.unwrap();
+        // Observed as created, gone when it is started.
+        let plan = prepare(&e, &p, &UpRequest::default()).await.unwrap();
+        e.remove_container("ops-db-1", true, false).await.unwrap();
+        apply(&e, &p, plan, &UpRequest::default()).await.unwrap();
+        let list = e.list_containers("ops").await.unwrap();
+        assert_eq!(list.len(), 2);
+        assert!(list.iter().all(|c| c.state == State::Running), "{list:?}");
     }
 
     #[tokio::test]

@@ -239,15 +239,17 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
         let number = |c: &ContainerInfo| c.label(NUMBER).and_then(|n| n.parse::<u32>().ok()).unwrap_or(u32::MAX);
         existing.sort_by_key(|c| number(c));
         // Two containers with one replica number are what an interrupted `up` leaves (killed
-        // between creating a replacement and removing the original): the properly named one
-        // stays, the other goes.
+        // between creating a replacement and removing the original). The replacement stays and
+        // the original goes: the engine may still be carrying out the stop the killed `up` asked
+        // for, so a kept original would exit on its own after this `up` converged (issue 24).
+        // The replacement has the newer configuration, and gets the proper name below.
         let mut dupes = Vec::new();
         existing.dedup_by(|later, first| {
             if number(later) != number(first) {
                 return false;
             }
             let canonical = spec::container_name(&p.name, name, svc, number(first));
-            if later.name == canonical && first.name != canonical {
+            if first.name == canonical && later.name != canonical {
                 std::mem::swap(later, first);
             }
             dupes.push(*later);

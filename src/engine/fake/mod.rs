@@ -291,7 +291,8 @@ impl Engine for FakeEngine {
             }
         }
         st.next_id += 1;
-        let id = format!("{:064x}", st.next_id);
+        // Distinct in their first 12 digits too, as the engine's random IDs are.
+        let id = format!("{:012x}{:052x}", st.next_id, st.next_id);
         let c = FakeContainer {
             id: id.clone(),
             spec: spec.clone(),
