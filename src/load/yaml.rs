@@ -158,11 +158,16 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, Diagnostic> {
     if text.trim().is_empty() {
         return Ok(Node::map(Loc::new(file, 1, 1)));
     }
-    match serde_saphyr::from_str_with_options::<Raw>(text, opts) {
-        // A document of comments only is as empty as an empty one.
-        Ok(raw) => {
-            Ok(Some(convert(raw, file)).filter(|n| !n.is_null()).unwrap_or_else(|| Node::map(Loc::new(file, 1, 1))))
-        }
+    // Several documents (`---`) in one file are merged in order, as compose does, like files
+    // given with `-f` one after the other. A document of comments only is as empty as an
+    // empty one.
+    match serde_saphyr::from_str_multiple_with_options::<Raw, Vec<Raw>>(text, opts) {
+        Ok(docs) => Ok(docs
+            .into_iter()
+            .map(|raw| convert(raw, file))
+            .filter(|n| !n.is_null())
+            .reduce(crate::load::merge::merge_files)
+            .unwrap_or_else(|| Node::map(Loc::new(file, 1, 1)))),
         Err(e) => Err(yaml_error(&e, file)),
     }
 }
@@ -380,6 +385,16 @@ mod tests {
         let doc = p(&s).unwrap();
         let services = doc.as_map().and_then(|m| m.iter().find(|(k, _)| k.as_str() == "services")).map(|(_, v)| v);
         assert_eq!(services.and_then(|v| v.as_map()).map(|m| m.len()), Some(300));
+    }
+
+    #[test]
+    fn regression_several_documents_in_one_file_are_merged_in_order() {
+        // Issue 24: refused with "multiple YAML documents detected; use from_str_multiple";
+        // compose merges them.
+        let doc = p("services:\n  a: {image: x}\n---\nservices:\n  b: {image: y}\n  a: {image: z}\n").unwrap();
+        let services = doc.get("services").and_then(|s| s.as_map()).unwrap();
+        assert_eq!(services.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(services["a"].get("image").and_then(|i| i.as_str()), Some("z"));
     }
 
     #[test]
