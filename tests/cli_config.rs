@@ -246,3 +246,15 @@ fn regression_messages_use_the_words_of_a_compose_file_not_internal_names() {
         }
     }
 }
+
+#[test]
+fn regression_a_project_env_file_that_cannot_be_read_is_not_silently_ignored() {
+    // Issue 24: a `.env` that is `/dev/zero` was read to a cap and then silently ignored (an
+    // unreadable one likewise). Now it is passed over at once, with a warning naming it.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("compose.yaml"), "services:\n  a: {image: x}\n").unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join(".env")).unwrap();
+    let (code, _, err) = wharf(dir.path(), &["-p", "e", "config", "-q"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: `.env` is ignored: not a regular file"), "{err}");
+}
