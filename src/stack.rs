@@ -76,8 +76,9 @@ pub fn owner_state(pid: u32, id: Option<&str>) -> Owner {
 /// What can go wrong with a test stack.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("the compose project is invalid:\n{0}")]
-    Load(String),
+    /// The compose files do not load (every problem, with its place).
+    #[error("the compose project is invalid:\n{}", .0.render())]
+    Load(crate::diag::Diagnostics),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
@@ -174,7 +175,7 @@ impl StackBuilder {
             cwd,
             ..Default::default()
         };
-        let load = |o: &crate::LoadOptions| crate::load(o).map_err(|d| Error::Load(d.render())).map(|l| l.project);
+        let load = |o: &crate::LoadOptions| crate::load(o).map_err(Error::Load).map(|l| l.project);
         let mut project = load(&opts)?;
         if self.name.is_none() {
             // Loaded again under the unique name, so network and volume names follow it.

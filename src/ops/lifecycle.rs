@@ -28,15 +28,6 @@ pub struct DownRequest {
     pub report: Report,
 }
 
-fn lock(project: &Project, endpoint: &Option<String>) -> Result<Option<crate::lock::ProjectLock>, Error> {
-    match endpoint {
-        Some(e) => crate::lock::ProjectLock::acquire(e, &project.name)
-            .map(Some)
-            .map_err(|x| Error::Lock { project: project.name.clone(), reason: x.to_string() }),
-        None => Ok(None),
-    }
-}
-
 fn known(project: &Project, services: &[String]) -> Result<(), Error> {
     match services.iter().find(|s| !project.services.contains_key(*s)) {
         Some(s) => Err(Error::NoSuchService { service: s.clone() }),
@@ -47,7 +38,7 @@ fn known(project: &Project, services: &[String]) -> Result<(), Error> {
 /// Stops and removes the project (or the named services' containers), dependents first.
 pub async fn down<E: Engine>(engine: &E, project: &Project, req: &DownRequest) -> Result<(), Error> {
     known(project, &req.services)?;
-    let _lock = lock(project, &req.lock)?;
+    let _lock = super::lock(project, &req.lock)?;
     if !req.services.is_empty() {
         let list = engine.list_containers(&project.name).await?;
         let list = crate::plan::select::targets(project, list, &req.services);

@@ -31,6 +31,19 @@ pub fn unique_name(base: &str) -> String {
     format!("{base}-{:06x}", h.finish() & 0xff_ffff)
 }
 
+/// The project's lock for the engine at `endpoint`, when one is given (a dry run takes none).
+pub(crate) fn lock(
+    project: &crate::model::Project,
+    endpoint: &Option<String>,
+) -> Result<Option<crate::lock::ProjectLock>, Error> {
+    match endpoint {
+        Some(e) => crate::lock::ProjectLock::acquire(e, &project.name)
+            .map(Some)
+            .map_err(|x| Error::Lock { project: project.name.clone(), reason: x.to_string() }),
+        None => Ok(None),
+    }
+}
+
 /// Why an operation failed; every variant names its subject.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -143,13 +143,7 @@ pub async fn create<E: Engine>(engine: &E, project: &Project, req: &RunRequest) 
     let mut plan = reconcile(&own, &observed, &opts)?;
     plan.steps.retain(|s| matches!(s.action, Action::CreateNetwork(_) | Action::CreateVolume(_)));
     if !plan.steps.is_empty() {
-        let _lock = match &req.lock {
-            Some(endpoint) => Some(
-                crate::lock::ProjectLock::acquire(endpoint, &project.name)
-                    .map_err(|e| Error::Lock { project: project.name.clone(), reason: e.to_string() })?,
-            ),
-            None => None,
-        };
+        let _lock = super::lock(project, &req.lock)?;
         execute(engine, &own, plan, req.parallel, true, report).await?;
     }
     let image = crate::plan::spec::image_name(&project.name, name, svc);

@@ -71,13 +71,7 @@ impl Prepared {
 /// Images, lock, observe, reconcile: everything up to the plan; nothing is changed yet except
 /// images built or pulled.
 pub async fn prepare<E: Engine>(engine: &E, project: &Project, req: &UpRequest) -> Result<Prepared, Error> {
-    let lock = match &req.lock {
-        Some(endpoint) => Some(
-            ProjectLock::acquire(endpoint, &project.name)
-                .map_err(|e| Error::Lock { project: project.name.clone(), reason: e.to_string() })?,
-        ),
-        None => None,
-    };
+    let lock = super::lock(project, &req.lock)?;
     if req.ensure_images {
         let bound = req.parallel.unwrap_or(4);
         crate::build::ensure::images(
