@@ -22,7 +22,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("scheduler", &["model", "graph", "load", "engine", "plan", "progress", "logs"]),
     ("watch", &["model", "load", "engine", "plan", "build"]),
     ("ops", &["model", "graph", "load", "lock", "engine", "plan", "progress", "logs", "build", "scheduler", "watch"]),
-    ("stack", &["model", "graph", "load", "lock", "engine", "plan", "progress", "build", "scheduler", "logs", "ops"]),
+    (
+        "stack",
+        &["model", "diag", "graph", "load", "lock", "engine", "plan", "progress", "build", "scheduler", "logs", "ops"],
+    ),
     (
         "cli",
         &[
