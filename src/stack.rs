@@ -345,6 +345,12 @@ impl<E: Engine> Stack<E> {
         Ok(out)
     }
 
+    /// What `wharf test` puts in its command's environment for this stack:
+    /// `COMPOSE_PROJECT_NAME`, `WHARF_HOST_<SERVICE>`, `WHARF_PORT_<SERVICE>_<PORT>`.
+    pub async fn environment(&self) -> Result<std::collections::BTreeMap<String, String>, Error> {
+        Ok(crate::ops::test::environment(&self.engine, &self.project).await?)
+    }
+
     /// Runs a one-off container of `service` with `cmd` (as `wharf run --rm SERVICE CMD…`, no
     /// terminal) and waits for it: its exit code and output.
     pub async fn run(&self, service: &str, cmd: &[&str]) -> Result<crate::ops::run::Finished, Error> {

@@ -172,6 +172,11 @@ async fn the_library_brings_up_queries_and_tears_down_a_stack() {
     assert_eq!((body.exit_code, body.output.as_str()), (0, "hello-from-web\n"));
     let ports = stack.ports().await.unwrap();
     assert_eq!(ports, vec![("web".to_string(), 8080, port)]);
+    // What `wharf test` gives its command, for the library's own test runs.
+    let env = stack.environment().await.unwrap();
+    assert_eq!(env.get("WHARF_PORT_WEB_8080"), Some(&port.to_string()));
+    assert_eq!(env.get("WHARF_HOST_WEB").map(String::as_str), Some("127.0.0.1"));
+    assert_eq!(env.get("COMPOSE_PROJECT_NAME"), Some(&name));
     stack.down().await.unwrap();
     let left = Command::new("docker")
         .args(["ps", "-aq", "--filter", &format!("label=com.docker.compose.project={name}")])

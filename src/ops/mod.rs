@@ -7,6 +7,7 @@
 //!   `Stack`.
 //! - [`lifecycle`]: `down`, `wait`, and what `restart` restarts.
 //! - [`run`]: a one-off container of a service, after its dependencies.
+//! - [`test`]: what a test command run against a stack is told (hosts and ports).
 //! - [`watch`]: the `develop.watch` dev loop.
 //! - [`attach`]: attached `up` after converging — the services' output, exits, supervised
 //!   restarts, abort conditions and interrupts, in one loop.
@@ -14,6 +15,7 @@
 pub mod attach;
 pub mod lifecycle;
 pub mod run;
+pub mod test;
 pub mod up;
 pub mod watch;
 

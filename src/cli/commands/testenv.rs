@@ -12,7 +12,7 @@ use clap::Args;
 use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, State};
-use crate::model::labels::{NUMBER, PROJECT, SERVICE};
+use crate::model::labels::PROJECT;
 use crate::ops::up::UpRequest;
 use crate::scheduler::{DownOptions, down, purge};
 use crate::stack::{OWNER, OWNER_ID, Owner, label_owner, owner_state, start_reaper, unique_name};
@@ -42,11 +42,6 @@ fn alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// `NAME` upper-cased with every non-alphanumeric turned into `_`.
-pub fn env_key(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
-}
-
 pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
     let mut project = g.load(&[], false)?.project;
     if g.project_name.is_none() {
@@ -55,14 +50,8 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
         project = crate::load::load(&g.load_options(&[], false)).map_err(CliError::Load)?.project;
     }
     label_owner(&mut project, std::process::id());
-    for (name, svc) in &project.services {
-        for p in svc.ports.iter().filter(|p| p.published.as_deref().is_some_and(|x| !x.is_empty())) {
-            eprintln!(
-                "warning: service `{name}` publishes the fixed host port {}: parallel test runs of this file will collide; write `\"{}\"` for an ephemeral port",
-                p.published.as_deref().unwrap_or(""),
-                p.target
-            );
-        }
+    for w in crate::ops::test::fixed_port_warnings(&project) {
+        eprintln!("warning: {w}");
     }
     let exe = std::env::current_exe().map_err(|e| CliError::msg(format!("cannot find the wharf binary: {e}")))?;
     // A dry run creates nothing, so nothing is left to reap.
@@ -112,26 +101,7 @@ async fn run_against(
     };
     crate::ops::up::up(engine, project, &req).await?;
 
-    // Each published port of each service's first container.
-    let list = engine.list_containers(&project.name).await?;
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    env.insert("COMPOSE_PROJECT_NAME".into(), project.name.clone());
-    for c in list.iter().filter(|c| c.label(NUMBER) == Some("1")) {
-        let svc = env_key(c.label(SERVICE).unwrap_or(""));
-        for p in &c.ports {
-            let Some(public) = p.public else { continue };
-            let host = match p.ip.as_deref() {
-                None | Some("") | Some("0.0.0.0") | Some("::") => "127.0.0.1",
-                Some(ip) => ip,
-            };
-            env.entry(format!("WHARF_HOST_{svc}")).or_insert_with(|| host.to_string());
-            let key = match p.protocol.as_str() {
-                "tcp" => format!("WHARF_PORT_{svc}_{}", p.private),
-                proto => format!("WHARF_PORT_{svc}_{}_{}", p.private, env_key(proto)),
-            };
-            env.entry(key).or_insert_with(|| public.to_string());
-        }
-    }
+    let env = crate::ops::test::environment(engine, project).await?;
     if engine.is_dry() {
         let what = format!("run `{}`", a.cmd.join(" "));
         println!("{what:<48} (dry run: with {} variables set)", env.len());
