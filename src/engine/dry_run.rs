@@ -124,15 +124,10 @@ impl<E: Engine> DryRun<E> {
         }
     }
 
-    /// Records a write on container `id`.
+    /// Records a write on container `id` (named as the engine told us) when dry.
     fn container_write(&self, action: &'static str, id: &str, detail: Option<String>) -> bool {
-        match &self.shared {
-            Some(s) => {
-                Self::record(s, action, "container", Self::name_of(s, id), detail);
-                true
-            }
-            None => false,
-        }
+        let name = self.shared.as_ref().map(|s| Self::name_of(s, id)).unwrap_or_default();
+        self.dry(action, "container", &name, detail)
     }
 
     fn remember(&self, list: &[ContainerInfo]) {

@@ -80,32 +80,6 @@ pub struct Loaded {
 }
 
 /// Loads a project. On failure, every problem found is returned, in file order.
-/// What compose's schema says of `services` in each file: a mapping (not `services:` with no
-/// value), keyed by names of letters, digits, `.`, `_` and `-`.
-fn check_services(tree: &Node, diags: &mut Diagnostics) {
-    let Some(services) = tree.get("services") else { return };
-    if services.is_null() {
-        diags.push(
-            Diagnostic::error(services.loc.clone(), "services", "must be a mapping of services, not empty")
-                .with_hint("list the services under it, or write `services: {}`"),
-        );
-        return;
-    }
-    for (name, svc) in services.as_map().into_iter().flatten() {
-        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !valid {
-            diags.push(
-                Diagnostic::error(
-                    svc.loc.clone(),
-                    format!("services.{name}"),
-                    format!("invalid service name `{name}`"),
-                )
-                .with_hint("a service name has only ASCII letters, digits, `.`, `_` and `-`"),
-            );
-        }
-    }
-}
-
 pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let mut diags = Diagnostics::default();
     let os = &opts.environment;
@@ -209,7 +183,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let first = trees.first().map(|(f, _)| Loc::line_start(f, 1)).unwrap_or_else(Loc::unknown);
     for (f, tree) in trees {
         let t = ctx.process(f.as_path(), tree, &mut diags);
-        check_services(&t, &mut diags);
+        validate::check_services(&t, &mut diags);
         merged = Some(match merged {
             None => merge::strip_reset(t),
             Some(m) => merge::merge_files(m, t),

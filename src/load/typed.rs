@@ -151,8 +151,7 @@ fn describe(inner: &str, node: &Node, path: &str) -> Diagnostic {
             format!("expected a number or `{{soft: N, hard: N}}`, found {}", node.kind()),
         );
     }
-    if let Some(rest) = inner.strip_prefix("data did not match any variant of untagged enum ") {
-        let _ = rest;
+    if inner.starts_with("data did not match any variant of untagged enum ") {
         return Diagnostic::error(node.loc.clone(), path, format!("this value has the wrong shape ({})", node.kind()));
     }
     static WORDS: std::sync::OnceLock<[(regex::Regex, &str); 4]> = std::sync::OnceLock::new();

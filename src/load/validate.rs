@@ -1,6 +1,7 @@
 //! Semantic validation of a typed project: references to undefined services, networks,
 //! volumes, secrets and configs; dependency cycles; keys that contradict each other. All
-//! problems are collected, each at the location of the key it concerns.
+//! problems are collected, each at the location of the key it concerns. Also the one check made
+//! on each file's tree before merging: the shape of `services` and its names.
 
 use crate::diag::{Diagnostic, Diagnostics, Loc, did_you_mean};
 use crate::graph::{Graph, implicit_dependencies};
@@ -199,5 +200,31 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             )
             .with_hint("services cannot wait on each other: remove one of these dependencies"),
         );
+    }
+}
+
+/// What compose's schema says of `services` in each file: a mapping (not `services:` with no
+/// value), keyed by names of letters, digits, `.`, `_` and `-`.
+pub fn check_services(tree: &Node, diags: &mut Diagnostics) {
+    let Some(services) = tree.get("services") else { return };
+    if services.is_null() {
+        diags.push(
+            Diagnostic::error(services.loc.clone(), "services", "must be a mapping of services, not empty")
+                .with_hint("list the services under it, or write `services: {}`"),
+        );
+        return;
+    }
+    for (name, svc) in services.as_map().into_iter().flatten() {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !valid {
+            diags.push(
+                Diagnostic::error(
+                    svc.loc.clone(),
+                    format!("services.{name}"),
+                    format!("invalid service name `{name}`"),
+                )
+                .with_hint("a service name has only ASCII letters, digits, `.`, `_` and `-`"),
+            );
+        }
     }
 }

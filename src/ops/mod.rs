@@ -26,11 +26,16 @@ use crate::scheduler::RunError;
 
 /// A fresh, unique project name: `<base>-<6 hex digits>`.
 pub fn unique_name(base: &str) -> String {
+    format!("{base}-{}", unique_suffix())
+}
+
+/// Six hex digits that differ from run to run (one-off names, unique project names).
+pub fn unique_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.write_u32(std::process::id());
-    format!("{base}-{:06x}", h.finish() & 0xff_ffff)
+    format!("{:06x}", h.finish() & 0xff_ffff)
 }
 
 /// The project's lock for the engine at `endpoint`, when one is given (a dry run takes none).

@@ -159,7 +159,7 @@ pub async fn create<E: Engine>(engine: &E, project: &Project, req: &RunRequest) 
 /// The one-off's container: the service's, changed by `o`.
 fn spec(project: &Project, name: &str, svc: &crate::model::Service, image_id: &str, o: &Overrides) -> ContainerSpec {
     let mut spec = crate::plan::spec::container_spec(project, name, svc, 1, image_id);
-    let suffix = super::unique_name("x").trim_start_matches("x-").to_string();
+    let suffix = super::unique_suffix();
     spec.name = o.name.clone().unwrap_or_else(|| format!("{}-{name}-run-{suffix}", project.name));
     spec.labels.insert(ONEOFF.into(), "True".into());
     spec.restart_policy = None;

@@ -233,14 +233,9 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
     };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let prepared = crate::ops::up::prepare(&engine, &project, &req).await?;
-        for w in prepared.warnings() {
-            eprintln!("warning: {w}");
-        }
-        if g.dry_run {
-            print!("{}", prepared.plan);
+        let Some(prepared) = prepare_shown(g, &engine, &project, &req).await? else {
             return Ok(ExitCode::SUCCESS);
-        }
+        };
         // Subscribed before anything starts, so the exit of a fast one-shot is not missed.
         let since =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
@@ -296,13 +291,29 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
     })
 }
 
+/// The converge's plan, its warnings printed; under `--dry-run` the plan itself is printed
+/// and there is nothing to apply (`None`).
+pub(crate) async fn prepare_shown(
+    g: &GlobalArgs,
+    engine: &crate::cli::context::CliEngine,
+    project: &crate::model::Project,
+    req: &UpRequest,
+) -> Result<Option<crate::ops::up::Prepared>, CliError> {
+    let prepared = crate::ops::up::prepare(engine, project, req).await?;
+    for w in prepared.warnings() {
+        eprintln!("warning: {w}");
+    }
+    if g.dry_run {
+        print!("{}", prepared.plan);
+        return Ok(None);
+    }
+    Ok(Some(prepared))
+}
+
 pub fn down_cmd(g: &GlobalArgs, a: &DownArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&[], false)?.project;
-    let req = down_request(g, a.service.clone(), a.volumes, a.remove_orphans, a.timeout);
-    let req = crate::ops::lifecycle::DownRequest {
-        rmi: a.rmi.as_deref().map(|r| if r == "all" { Rmi::All } else { Rmi::Local }),
-        ..req
-    };
+    let mut req = down_request(g, a.service.clone(), a.volumes, a.remove_orphans, a.timeout);
+    req.rmi = a.rmi.as_deref().map(|r| if r == "all" { Rmi::All } else { Rmi::Local });
     runtime()?.block_on(async {
         let engine = g.engine().await?;
         crate::ops::lifecycle::down(&engine, &project, &req).await?;

@@ -51,13 +51,7 @@ pub fn watch(g: &GlobalArgs, a: &WatchArgs) -> Result<ExitCode, CliError> {
                 report: g.report(),
                 wait: None,
             };
-            let prepared = crate::ops::up::prepare(&engine, &loaded.project, &req).await?;
-            for w in prepared.warnings() {
-                eprintln!("warning: {w}");
-            }
-            if g.dry_run {
-                print!("{}", prepared.plan);
-            } else {
+            if let Some(prepared) = super::lifecycle::prepare_shown(g, &engine, &loaded.project, &req).await? {
                 crate::ops::up::apply(&engine, &loaded.project, prepared, &req).await?;
             }
         }
