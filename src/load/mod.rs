@@ -251,6 +251,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         }
     }
     validate::validate(&project, &root, &mut diags);
+    project.retain_used_resources();
     project.working_dir = workdir;
     project.config_files = files;
     project.env_files = opts.env_files.iter().map(|f| abs(f)).collect();

@@ -8,10 +8,10 @@ use serde_path_to_error::Segment;
 
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
 use crate::load::yaml::{Node, Value};
-use crate::model::{FileObject, Network, Project, Service, Volume};
+use crate::model::{FileObject, Model, Network, Project, Service, Volume};
 
-pub const TOP_LEVEL_KEYS: [&str; 8] =
-    ["name", "services", "networks", "volumes", "secrets", "configs", "include", "version"];
+pub const TOP_LEVEL_KEYS: [&str; 9] =
+    ["name", "services", "networks", "volumes", "secrets", "configs", "models", "include", "version"];
 
 /// Converts the canonical tree; problems go to `diags`, the objects in error are left out.
 pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
@@ -51,6 +51,7 @@ pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
     objects::<Volume>(top, "volumes", &mut project.volumes, diags);
     objects::<FileObject>(top, "secrets", &mut project.secrets, diags);
     objects::<FileObject>(top, "configs", &mut project.configs, diags);
+    objects::<Model>(top, "models", &mut project.models, diags);
     project
 }
 
@@ -88,9 +89,7 @@ fn objects<T: DeserializeOwned>(
 /// Deserialises one object, reporting the first problem at its source location.
 fn convert<T: DeserializeOwned>(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<T> {
     let mut json = node.to_json();
-    if let Some(o) = json.as_object_mut() {
-        o.retain(|k, _| !k.starts_with("x-"));
-    }
+    strip_extensions(&mut json);
     match serde_path_to_error::deserialize::<_, T>(json) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -100,6 +99,48 @@ fn convert<T: DeserializeOwned>(node: &Node, path: &str, diags: &mut Diagnostics
             diags.push(describe(&inner, loc_node, &full_path));
             None
         }
+    }
+}
+
+/// Maps whose keys are the user's (variables, labels, options, names), where a key starting with
+/// `x-` is data, not an extension.
+const USER_KEYED: &[&str] = &[
+    "environment",
+    "labels",
+    "annotations",
+    "sysctls",
+    "driver_opts",
+    "args",
+    "extra_hosts",
+    "options",
+    "additional_contexts",
+    "storage_opt",
+    "depends_on",
+    "networks",
+    "ulimits",
+    "models",
+    "aux_addresses",
+];
+
+/// Removes `x-*` extension keys wherever compose allows them: in every object of the definition
+/// except the maps whose keys are the user's ([`USER_KEYED`]).
+fn strip_extensions(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            o.retain(|k, _| !k.starts_with("x-"));
+            for (k, child) in o.iter_mut() {
+                if USER_KEYED.contains(&k.as_str()) {
+                    // The values of a user-keyed map may be objects again (`networks.front.aliases`).
+                    if let serde_json::Value::Object(m) = child {
+                        m.values_mut().for_each(strip_extensions);
+                    }
+                } else {
+                    strip_extensions(child);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_extensions),
+        _ => {}
     }
 }
 

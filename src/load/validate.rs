@@ -51,6 +51,42 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             v.extend_from_slice(rest);
             loc_of(root, &v)
         };
+        if let Some(serde_json::Value::Object(models)) = &svc.models {
+            for m in models.keys().filter(|m| !p.models.contains_key(*m)) {
+                let known: Vec<&str> = p.models.keys().map(String::as_str).collect();
+                push(
+                    diags,
+                    at(&["models", m]),
+                    format!("services.{name}.models.{m}"),
+                    undefined("model", m, &known, false),
+                );
+            }
+        }
+        if let (Some(platform), Some(b)) = (&svc.platform, &svc.build)
+            && !b.platforms.is_empty()
+            && !b.platforms.contains(platform)
+        {
+            diags.push(
+                Diagnostic::error(
+                    at(&["platform"]),
+                    format!("services.{name}.platform"),
+                    format!("`platform: {platform}` is not one of `build.platforms` ({})", b.platforms.join(", ")),
+                )
+                .with_hint(format!("add `{platform}` to `build.platforms`, or change `platform`")),
+            );
+        }
+        if let Some(c) = &svc.container_name
+            && !valid_container_name(c)
+        {
+            diags.push(
+                Diagnostic::error(
+                    at(&["container_name"]),
+                    format!("services.{name}.container_name"),
+                    format!("invalid container name {c:?}"),
+                )
+                .with_hint("a container name starts with a letter or digit, then letters, digits, `_`, `.` or `-`"),
+            );
+        }
         if svc.image.is_none() && svc.build.is_none() && svc.provider.is_none() {
             diags.push(
                 Diagnostic::error(
@@ -227,4 +263,13 @@ pub fn check_services(tree: &Node, diags: &mut Diagnostics) {
             );
         }
     }
+}
+
+/// compose's schema pattern for `container_name`, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, which (unanchored,
+/// as JSON Schema patterns are) asks for a letter or digit followed by one more name character
+/// somewhere in the name.
+fn valid_container_name(name: &str) -> bool {
+    name.as_bytes()
+        .windows(2)
+        .any(|w| w[0].is_ascii_alphanumeric() && (w[1].is_ascii_alphanumeric() || matches!(w[1], b'_' | b'.' | b'-')))
 }

@@ -4,6 +4,7 @@
 //!
 //! Field order follows compose's own output (alphabetical), so `wharf config` reads the same.
 
+mod compose_form;
 pub mod labels;
 mod service;
 pub use service::*;
@@ -29,6 +30,10 @@ pub struct Project {
     pub secrets: IndexMap<String, FileObject>,
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub configs: IndexMap<String, FileObject>,
+    /// Top-level `models` (AI models a service may use). compose v2 validates them and leaves
+    /// them out of `config`'s output; so does wharf.
+    #[serde(default, skip_serializing)]
+    pub models: IndexMap<String, Model>,
     /// Top-level `x-*` keys, kept as written.
     #[serde(skip)]
     #[schemars(skip)]
@@ -120,6 +125,20 @@ pub struct Volume {
     pub labels: IndexMap<String, String>,
 }
 
+/// A top-level model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime_flags: Vec<String>,
+}
+
 /// A top-level secret or config: from a file, an environment variable, inline content, or external.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +182,34 @@ impl Project {
         }
     }
 
+    /// Drops the top-level networks, volumes, secrets and configs that no service of the project
+    /// uses, as compose does before `config` prints a project and before `up` creates one.
+    pub fn retain_used_resources(&mut self) {
+        use std::collections::HashSet;
+        let mut networks = HashSet::new();
+        let mut volumes = HashSet::new();
+        let mut secrets = HashSet::new();
+        let mut configs = HashSet::new();
+        let mut models = HashSet::new();
+        for s in self.services.values() {
+            if let Some(serde_json::Value::Object(m)) = &s.models {
+                models.extend(m.keys().cloned());
+            }
+            networks.extend(s.networks.keys().cloned());
+            volumes.extend(s.volumes.iter().filter(|v| v.kind == "volume").filter_map(|v| v.source.clone()));
+            secrets.extend(s.secrets.iter().map(|r| r.source.clone()));
+            if let Some(b) = &s.build {
+                secrets.extend(b.secrets.iter().map(|r| r.source.clone()));
+            }
+            configs.extend(s.configs.iter().map(|r| r.source.clone()));
+        }
+        self.networks.retain(|k, _| networks.contains(k));
+        self.volumes.retain(|k, _| volumes.contains(k));
+        self.secrets.retain(|k, _| secrets.contains(k));
+        self.configs.retain(|k, _| configs.contains(k));
+        self.models.retain(|k, _| models.contains(k));
+    }
+
     /// The project as compose's `config` prints it: canonical JSON with `x-*` keys restored.
     pub fn to_json(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
@@ -180,6 +227,7 @@ impl Project {
                 obj.insert(k.clone(), x.clone());
             }
         }
+        compose_form::apply(&mut v);
         v
     }
 }

@@ -69,3 +69,28 @@ pub(super) fn read_env_files(
     }
     out
 }
+
+/// The `label_file`s of a service (absolute paths), read as env files are.
+pub(super) fn read_label_files(
+    files: &Node,
+    path: &str,
+    ctx: &Context,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Node> {
+    let mut out = IndexMap::new();
+    for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
+        let Some(p) = f.as_str() else { continue };
+        let item_path = format!("{path}.label_file[{i}]");
+        match crate::load::files::read_text(Path::new(p)) {
+            Ok(text) => match dotenv::parse(&text, ctx.lookup) {
+                Ok(vars) => out.extend(vars.into_iter().map(|(k, v)| (k, Node::str(v, f.loc.clone())))),
+                Err(e) => diags.push(Diagnostic::error(Loc::line_start(Path::new(p), e.line), item_path, e.message)),
+            },
+            Err(e) => diags.push(
+                Diagnostic::error(f.loc.clone(), item_path, format!("label file `{p}` cannot be read: {e}"))
+                    .with_hint("create the file, or remove it from `label_file`"),
+            ),
+        }
+    }
+    out
+}

@@ -15,7 +15,7 @@ use indexmap::IndexMap;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::merge::to_map;
 use crate::load::yaml::{Node, Value};
-use env_file::{env_files, read_env_files};
+use env_file::{env_files, read_env_files, read_label_files};
 use shapes::{
     bytes, command, duration, extra_hosts, file_refs, float, is_remote_context, lf_items, map_of_strings,
     resolve_null_values, string_list, stringify_values,
@@ -133,10 +133,25 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
             if let Some(args) = bm.get_mut("args") {
                 *args = to_map(args.clone());
                 resolve_null_values(args, ctx);
+                // An argument without a value that the environment does not set is dropped.
+                if let Some(am) = args.as_map_mut() {
+                    am.retain(|_, v| !v.is_null());
+                }
                 stringify_values(args);
             }
             for k in ["labels", "additional_contexts"] {
                 map_of_strings(bm, k);
+            }
+            if let Some(extra) = bm.get_mut("additional_contexts").and_then(Node::as_map_mut) {
+                for v in extra.values_mut() {
+                    if let Some(s) = v.as_str()
+                        && !s.contains("://")
+                        && !s.starts_with("service:")
+                        && !is_remote_context(s)
+                    {
+                        v.value = Value::Str(resolve_path(s, ctx.project_dir, home));
+                    }
+                }
             }
             extra_hosts(bm);
             if let Some(s) = bm.get_mut("shm_size") {
@@ -194,12 +209,20 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     ] {
         string_list(m, k);
     }
-    if let Some(lf) = m.get_mut("label_file")
-        && let Some(items) = lf_items(lf)
-    {
-        for it in items {
+    // Like compose, label files are read into `labels` (which win) and then dropped.
+    if let Some(mut lf) = m.shift_remove("label_file") {
+        for it in lf_items(&mut lf).into_iter().flatten() {
             if let Some(s) = it.as_str() {
                 it.value = Value::Str(resolve_path(s, ctx.project_dir, home));
+            }
+        }
+        let loaded = read_label_files(&lf, path, ctx, diags);
+        if !loaded.is_empty() {
+            let labels = m.entry("labels".to_string()).or_insert_with(|| Node::map(loc.clone()));
+            if let Some(lm) = labels.as_map_mut() {
+                for (k, v) in loaded {
+                    lm.entry(k).or_insert(v);
+                }
             }
         }
     }
@@ -226,10 +249,18 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
             }
         }
     }
+    implied_dependencies(m, &loc);
+    if m.get("pull_policy").and_then(Node::as_str) == Some("if_not_present") {
+        m.insert("pull_policy".into(), Node::str("missing", loc.clone()));
+    }
     if let Some(n) = m.get_mut("networks") {
         *n = to_map(n.clone());
     }
-    if !m.contains_key("network_mode") && m.get("networks").and_then(Node::as_map).is_none_or(|n| n.is_empty()) {
+    // A service run by a provider joins no network.
+    if !m.contains_key("network_mode")
+        && !m.contains_key("provider")
+        && m.get("networks").and_then(Node::as_map).is_none_or(|n| n.is_empty())
+    {
         let mut nets = IndexMap::new();
         nets.insert("default".to_string(), Node::new(Value::Null, loc.clone()));
         m.insert("networks".into(), Node::new(Value::Map(nets), loc.clone()));
@@ -260,7 +291,20 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     if let Some(c) = m.get_mut("cpus") {
         float(c);
     }
-    for (k, default_dir) in [("secrets", "/run/secrets/"), ("configs", "/")] {
+    if let Some(b) = m.get_mut("blkio_config").and_then(Node::as_map_mut) {
+        for k in ["device_read_bps", "device_read_iops", "device_write_bps", "device_write_iops"] {
+            for (i, dev) in b.get_mut(k).and_then(lf_items).into_iter().flatten().enumerate() {
+                if let Some(r) = dev.as_map_mut().and_then(|d| d.get_mut("rate")) {
+                    bytes(r, &format!("{path}.blkio_config.{k}[{i}].rate"), diags);
+                }
+            }
+        }
+    }
+    if let Some(c) = m.get_mut("configs") {
+        // compose leaves a config's target unset (the engine side puts it at `/<source>`).
+        file_refs(c);
+    }
+    for (k, default_dir) in [("secrets", "/run/secrets/")] {
         if let Some(s) = m.get_mut(k) {
             file_refs(s);
             for it in lf_items(s).into_iter().flatten() {
@@ -285,17 +329,50 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
                 let l = it.loc.clone();
                 dm.insert("source".to_string(), Node::str(parts[0], l.clone()));
                 dm.insert("target".to_string(), Node::str(*parts.get(1).unwrap_or(&parts[0]), l.clone()));
-                if let Some(p) = parts.get(2) {
-                    dm.insert("permissions".to_string(), Node::str(*p, l));
-                }
+                dm.insert("permissions".to_string(), Node::str(*parts.get(2).unwrap_or(&"rwm"), l));
                 it.value = Value::Map(dm);
             }
+        }
+    }
+    // `models: [a]` is `models: {a: null}`.
+    if let Some(md) = m.get_mut("models") {
+        *md = to_map(md.clone());
+    }
+    // `gpus: all` is one request for every device, as compose writes it.
+    if let Some(g) = m.get_mut("gpus")
+        && g.as_str() == Some("all")
+    {
+        let mut req = IndexMap::new();
+        req.insert("count".to_string(), Node::new(Value::Int(-1), g.loc.clone()));
+        g.value = Value::Seq(vec![Node::new(Value::Map(req), g.loc.clone())]);
+    }
+    // A provider's options are lists of strings (a scalar is a list of one).
+    if let Some(opts) =
+        m.get_mut("provider").and_then(Node::as_map_mut).and_then(|p| p.get_mut("options")).and_then(Node::as_map_mut)
+    {
+        for v in opts.values_mut() {
+            let items: Vec<Node> = match &v.value {
+                Value::Seq(items) => items.clone(),
+                _ => vec![v.clone()],
+            };
+            let strings =
+                items.into_iter().map(|it| Node::str(it.scalar_string().unwrap_or_default(), it.loc.clone())).collect();
+            v.value = Value::Seq(strings);
         }
     }
     if let Some(dep) = m.get_mut("deploy")
         && let Some(dm) = dep.as_map_mut()
     {
         map_of_strings(dm, "labels");
+        for cfg in ["update_config", "rollback_config"] {
+            if let Some(c) = dm.get_mut(cfg).and_then(Node::as_map_mut) {
+                for k in ["delay", "monitor"] {
+                    if let Some(d) = c.get_mut(k) {
+                        duration(d, &format!("{path}.deploy.{cfg}.{k}"), diags);
+                    }
+                }
+            }
+        }
         if let Some(rp) = dm.get_mut("restart_policy").and_then(Node::as_map_mut) {
             for k in ["delay", "window"] {
                 if let Some(d) = rp.get_mut(k) {
@@ -361,6 +438,42 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
                 it.value = Value::Str(s);
             }
         }
+    }
+}
+
+/// `links`, `volumes_from` and the `service:X` namespaces make the service depend on X, as
+/// compose's normaliser records it (`restart: true` except for `volumes_from`); an explicit
+/// `depends_on` entry wins.
+fn implied_dependencies(m: &mut IndexMap<String, Node>, loc: &crate::diag::Loc) {
+    let mut implied: Vec<(String, bool)> = Vec::new();
+    if let Some(items) = m.get("links").and_then(|l| if let Value::Seq(s) = &l.value { Some(s) } else { None }) {
+        for l in items.iter().filter_map(Node::as_str) {
+            implied.push((l.split(':').next().unwrap_or(l).to_string(), true));
+        }
+    }
+    for ns in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
+        if let Some(other) = m.get(ns).and_then(Node::as_str).and_then(|r| r.strip_prefix("service:")) {
+            implied.push((other.to_string(), true));
+        }
+    }
+    if let Some(items) = m.get("volumes_from").and_then(|l| if let Value::Seq(s) = &l.value { Some(s) } else { None }) {
+        for v in items.iter().filter_map(Node::as_str).filter(|v| !v.starts_with("container:")) {
+            implied.push((v.split(':').next().unwrap_or(v).to_string(), false));
+        }
+    }
+    if implied.is_empty() {
+        return;
+    }
+    let deps = m.entry("depends_on".to_string()).or_insert_with(|| Node::map(loc.clone()));
+    let Some(dm) = deps.as_map_mut() else { return };
+    for (name, restart) in implied {
+        dm.entry(name).or_insert_with(|| {
+            let mut d = IndexMap::new();
+            d.insert("condition".to_string(), Node::str("service_started", loc.clone()));
+            d.insert("restart".to_string(), Node::new(Value::Bool(restart), loc.clone()));
+            d.insert("required".to_string(), Node::new(Value::Bool(true), loc.clone()));
+            Node::new(Value::Map(d), loc.clone())
+        });
     }
 }
 
@@ -433,6 +546,14 @@ fn service_volumes(v: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnost
             },
             Value::Map(_) => {
                 let Some(m) = it.as_map_mut() else { continue };
+                // compose cleans the container path (`/data/` is `/data`).
+                if let Some(t) = m.get_mut("target")
+                    && let Some(s) = t.as_str()
+                    && s.len() > 1
+                    && s.ends_with('/')
+                {
+                    t.value = Value::Str(s.trim_end_matches('/').to_string());
+                }
                 let is_bind = m.get("type").and_then(Node::as_str) == Some("bind");
                 if is_bind
                     && let Some(src) = m.get_mut("source")

@@ -20,6 +20,8 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<Servi
     if !target.starts_with('/') {
         return Err(format!("the container path {target:?} must be absolute"));
     }
+    // compose cleans the container path (`/data/` is `/data`).
+    let target = if target.len() > 1 { target.trim_end_matches('/') } else { target };
     let mut v = ServiceVolume { target: target.to_string(), ..ServiceVolume::default() };
     let is_path = |s: &str| s.starts_with('.') || s.starts_with('/') || s.starts_with('~');
     match source {
@@ -56,15 +58,25 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<Servi
     Ok(v)
 }
 
-/// Makes `p` absolute against `base`, expanding `~`; lexically cleaned like Go's `filepath.Clean`.
+/// Makes `p` absolute against `base` as compose does: a leading `~` is the home directory, an
+/// absolute path (Unix, or Windows such as `C:\data`) is kept as written, and a relative one is
+/// joined to `base` and lexically cleaned like Go's `filepath.Join`.
 pub fn resolve_path(p: &str, base: &Path, home: Option<&str>) -> String {
-    let expanded = match (p.strip_prefix('~'), home) {
-        (Some(rest), Some(h)) if rest.is_empty() || rest.starts_with('/') => format!("{h}{rest}"),
-        _ => p.to_string(),
-    };
-    let joined =
-        if Path::new(&expanded).is_absolute() { Path::new(&expanded).to_path_buf() } else { base.join(&expanded) };
-    clean(&joined)
+    if let (Some(rest), Some(h)) = (p.strip_prefix('~'), home) {
+        return clean(&Path::new(h).join(rest.trim_start_matches('/')));
+    }
+    if p.starts_with('/') || is_windows_absolute(p) {
+        return p.to_string();
+    }
+    clean(&base.join(p))
+}
+
+/// `C:\x`, `C:/x` or `\\server\share`: absolute on Windows, so compose leaves them alone.
+pub fn is_windows_absolute(p: &str) -> bool {
+    let b = p.as_bytes();
+    let sep = |c: u8| c == b'/' || c == b'\\';
+    (b.len() >= 3 && b[0].is_ascii_alphabetic() && b[1] == b':' && sep(b[2]))
+        || (b.len() >= 2 && b[0] == b'\\' && b[1] == b'\\')
 }
 
 fn clean(p: &Path) -> String {
