@@ -11,6 +11,7 @@
 //! 9. [`validate`]: references, cycles, contradictions — all problems at once.
 
 pub mod canonical;
+mod casts;
 pub mod discover;
 pub mod dotenv;
 pub mod extends;
@@ -436,6 +437,7 @@ impl FileCtx<'_> {
     fn interpolate(&mut self, tree: &mut Node, lookup: &dyn Fn(&str) -> Option<String>, diags: &mut Diagnostics) {
         if self.interpolate {
             interpolate::interpolate_tree(tree, "", lookup, &mut self.unset, diags);
+            casts::cast_tree(tree, diags);
         }
     }
 
@@ -450,6 +452,7 @@ impl FileCtx<'_> {
             if interpolate {
                 let mut d = Diagnostics::default();
                 interpolate::interpolate_tree(&mut t, "", lookup, &mut BTreeSet::new(), &mut d);
+                casts::cast_tree(&mut t, &mut d);
                 if let Some(first) = d.errors().next() {
                     return Err(first.clone());
                 }

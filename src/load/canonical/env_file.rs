@@ -38,28 +38,45 @@ pub(super) fn env_files(files: &mut Node, ctx: &Context) {
     }
 }
 
+/// The variables of a service's env files, in order (a later file wins). A variable in a value is
+/// looked up in the project's environment, then the service's `environment`, then the lines
+/// and files read before it, as compose resolves them.
 pub(super) fn read_env_files(
     files: &Node,
     path: &str,
     ctx: &Context,
+    service_env: &dyn Fn(&str) -> Option<String>,
     diags: &mut Diagnostics,
 ) -> IndexMap<String, Node> {
-    let mut out = IndexMap::new();
+    let mut vars: IndexMap<String, String> = IndexMap::new();
+    let mut locs: IndexMap<String, Loc> = IndexMap::new();
     for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
         let Some(p) = f.get("path").and_then(Node::as_str) else {
             continue;
         };
         let required = !matches!(f.get("required").map(|r| &r.value), Some(Value::Bool(false)));
+        let raw = f.get("format").and_then(Node::as_str) == Some("raw");
         let item_path = format!("{path}.env_file[{i}]");
         match crate::load::files::read_text(Path::new(p)) {
-            Ok(text) => match dotenv::parse(&text, ctx.lookup) {
-                Ok(vars) => {
-                    for (k, v) in vars {
-                        out.insert(k, Node::str(v, f.loc.clone()));
+            Ok(text) => {
+                let before: Vec<String> = vars.keys().cloned().collect();
+                let parsed = if raw {
+                    dotenv::parse_raw(&text).map(|v| vars.extend(v))
+                } else {
+                    let lookup = |k: &str| (ctx.lookup)(k).or_else(|| service_env(k));
+                    dotenv::parse_into(&text, &mut vars, &lookup)
+                };
+                match parsed {
+                    Ok(()) => {
+                        for k in vars.keys().filter(|k| !before.contains(k)) {
+                            locs.insert(k.clone(), f.loc.clone());
+                        }
+                    }
+                    Err(e) => {
+                        diags.push(Diagnostic::error(Loc::line_start(Path::new(p), e.line), item_path, e.message))
                     }
                 }
-                Err(e) => diags.push(Diagnostic::error(Loc::line_start(Path::new(p), e.line), item_path, e.message)),
-            },
+            }
             Err(_) if !required => {}
             Err(e) => diags.push(
                 Diagnostic::error(f.loc.clone(), item_path, format!("env file `{p}` cannot be read: {e}"))
@@ -67,7 +84,12 @@ pub(super) fn read_env_files(
             ),
         }
     }
-    out
+    vars.into_iter()
+        .map(|(k, v)| {
+            let loc = locs.get(&k).cloned().unwrap_or_else(|| files.loc.clone());
+            (k, Node::str(v, loc))
+        })
+        .collect()
 }
 
 /// The `label_file`s of a service (absolute paths), read as env files are.

@@ -114,6 +114,12 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     let Some(m) = svc.as_map_mut() else { return };
     let home = ctx.home();
     let home = home.as_deref();
+    // compose does not print (and so does not keep) a scalar key that is empty, typically one
+    // that interpolated to nothing: `image: ${IMAGE}` with IMAGE unset is no image at all.
+    m.retain(|k, v| {
+        !matches!(&v.value, Value::Str(s) if s.is_empty())
+            || matches!(k.as_str(), "container_name" | "command" | "entrypoint")
+    });
 
     // build
     if let Some(b) = m.get_mut("build") {
@@ -181,7 +187,12 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     // Like compose, the files are read into `environment` and then dropped.
     if let Some(mut files) = m.shift_remove("env_file") {
         env_files(&mut files, ctx);
-        let loaded = read_env_files(&files, path, ctx, diags);
+        let svc_env: IndexMap<String, String> = m
+            .get("environment")
+            .and_then(Node::as_map)
+            .map(|e| e.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+            .unwrap_or_default();
+        let loaded = read_env_files(&files, path, ctx, &|k| svc_env.get(k).cloned(), diags);
         if !loaded.is_empty() {
             let env = m.entry("environment".to_string()).or_insert_with(|| Node::map(loc.clone()));
             if let Some(em) = env.as_map_mut() {
