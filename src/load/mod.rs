@@ -78,6 +78,9 @@ pub struct Loaded {
     pub environment: IndexMap<String, String>,
     /// Every variable the files refer to.
     pub variables: Vec<variables::Variable>,
+    /// With `no_interpolate`, the canonical tree as written (variables unexpanded), which is what
+    /// `config --no-interpolate` prints: the typed project cannot hold `${PORT}:80` as a port.
+    pub tree: Option<serde_json::Value>,
 }
 
 /// Loads a project. On failure, every problem found is returned, in file order.
@@ -223,10 +226,16 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     let disabled_nodes = apply_profiles(&mut root, &enabled, &opts.services);
     canonical::canonicalize(
         &mut root,
-        &canonical::Context { project_name: &name, project_dir: &workdir, lookup: &lookup },
+        &canonical::Context {
+            project_name: &name,
+            project_dir: &workdir,
+            lookup: &lookup,
+            uninterpolated: opts.no_interpolate,
+        },
         &mut diags,
     );
-    let mut project = typed::to_project(&root, &name, &mut diags);
+    let mut project = typed::to_project_with(&root, &name, opts.no_interpolate, &mut diags);
+    let tree = opts.no_interpolate.then(|| root.to_json());
     for (svc_name, node) in disabled_nodes {
         let mut throwaway = Diagnostics::default();
         let mut one = Node::map(node.loc.clone());
@@ -263,7 +272,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     vars.sort_by(|a, b| a.name.cmp(&b.name));
     vars.dedup_by(|a, b| a.name == b.name);
     project.environment = env.clone();
-    Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars })
+    Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars, tree })
 }
 
 fn read_yaml(f: &Path) -> Result<Node, Diagnostic> {
@@ -285,7 +294,13 @@ fn read_env_files(opts: &LoadOptions, workdir: &Path, diags: &mut Diagnostics) -
     } else if os.get("COMPOSE_DISABLE_ENV_FILE").is_some_and(|v| truthy(v)) {
         (Vec::new(), false)
     } else {
-        (vec![workdir.join(".env")], false)
+        // Run from a directory below the project's, compose reads both `.env` files; the one in
+        // the working directory is read last, so the nearer one wins.
+        let mut v = vec![workdir.join(".env")];
+        if opts.cwd != workdir {
+            v.push(opts.cwd.join(".env"));
+        }
+        (v, false)
     };
     let mut vars: IndexMap<String, String> = IndexMap::new();
     for f in files {
@@ -363,6 +378,8 @@ fn project_name(
         })
     };
     if let Some((n, loc, source)) = explicit.or_else(from_env).or_else(from_file) {
+        // compose normalises a `name:` from the file as it does a directory name.
+        let n = if source == "name" && !valid_project_name(&n) { normalize_project_name(&n) } else { n };
         if valid_project_name(&n) {
             return Some(n);
         }
@@ -560,7 +577,12 @@ impl FileCtx<'_> {
             let Some(mut inc) = merged else { continue };
             canonical::canonicalize(
                 &mut inc,
-                &canonical::Context { project_name: self.name, project_dir: &sub_dir, lookup: &sub_lookup },
+                &canonical::Context {
+                    project_name: self.name,
+                    project_dir: &sub_dir,
+                    lookup: &sub_lookup,
+                    uninterpolated: !self.interpolate,
+                },
                 diags,
             );
             add_included(tree, inc, &files[0], diags);

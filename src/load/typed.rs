@@ -15,6 +15,12 @@ pub const TOP_LEVEL_KEYS: [&str; 9] =
 
 /// Converts the canonical tree; problems go to `diags`, the objects in error are left out.
 pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
+    to_project_with(root, name, false, diags)
+}
+
+/// As [`to_project`]; with `uninterpolated` (`config --no-interpolate`), an object that holds
+/// `$` text is not checked for types it can only have once interpolated (`ports: ["${P}:80"]`).
+pub fn to_project_with(root: &Node, name: &str, uninterpolated: bool, diags: &mut Diagnostics) -> Project {
     let mut project = Project { name: name.to_string(), ..Project::default() };
     let Some(top) = root.as_map() else {
         diags.push(Diagnostic::error(
@@ -37,7 +43,12 @@ pub fn to_project(root: &Node, name: &str, diags: &mut Diagnostics) -> Project {
     }
     if let Some(services) = section(top, "services", diags) {
         for (name, node) in services {
-            if let Some(svc) = convert::<Service>(node, &format!("services.{name}"), diags) {
+            let mut own = Diagnostics::default();
+            let converted = convert::<Service>(node, &format!("services.{name}"), &mut own);
+            if !(uninterpolated && node.to_json().to_string().contains('$')) {
+                diags.extend(own);
+            }
+            if let Some(svc) = converted {
                 let mut svc = svc;
                 if let Some(m) = node.as_map() {
                     svc.extensions =

@@ -62,6 +62,28 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
                 );
             }
         }
+        if svc.network_mode.is_some() && !svc.networks.is_empty() {
+            diags.push(
+                Diagnostic::error(
+                    at(&["network_mode"]),
+                    format!("services.{name}.network_mode"),
+                    "`network_mode` and `networks` exclude each other",
+                )
+                .with_hint("keep `network_mode` (the service shares that network stack) or `networks`, not both"),
+            );
+        }
+        if let (Some(scale), Some(replicas)) = (svc.scale, svc.deploy.as_ref().and_then(|d| d.replicas))
+            && scale != replicas
+        {
+            diags.push(
+                Diagnostic::error(
+                    at(&["scale"]),
+                    format!("services.{name}.scale"),
+                    format!("`scale: {scale}` and `deploy.replicas: {replicas}` disagree"),
+                )
+                .with_hint("set one of them, or give both the same value"),
+            );
+        }
         if let (Some(platform), Some(b)) = (&svc.platform, &svc.build)
             && !b.platforms.is_empty()
             && !b.platforms.contains(platform)
@@ -185,11 +207,12 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             let ok = matches!(r.as_str(), "no" | "always" | "unless-stopped" | "on-failure")
                 || r.strip_prefix("on-failure:").is_some_and(|n| n.parse::<u32>().is_ok());
             if !ok {
+                // compose accepts any text here (the engine refuses it at create): a warning.
                 diags.push(
-                    Diagnostic::error(
+                    Diagnostic::warning(
                         at(&["restart"]),
                         format!("services.{name}.restart"),
-                        format!("invalid restart policy {r:?}"),
+                        format!("unknown restart policy {r:?}: the engine will refuse it"),
                     )
                     .with_hint("use one of `no`, `always`, `on-failure[:N]`, `unless-stopped`"),
                 );
@@ -242,6 +265,17 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
 /// What compose's schema says of `services` in each file: a mapping (not `services:` with no
 /// value), keyed by names of letters, digits, `.`, `_` and `-`.
 pub fn check_services(tree: &Node, diags: &mut Diagnostics) {
+    // compose's schema wants these sections to be mappings: `networks:` alone is refused.
+    for kind in ["networks", "volumes", "secrets", "configs"] {
+        if let Some(n) = tree.get(kind)
+            && n.is_null()
+        {
+            diags.push(
+                Diagnostic::error(n.loc.clone(), kind, format!("`{kind}` must be a mapping, not empty"))
+                    .with_hint(format!("remove `{kind}:`, or write `{kind}: {{}}`")),
+            );
+        }
+    }
     let Some(services) = tree.get("services") else { return };
     if services.is_null() {
         diags.push(

@@ -3,7 +3,7 @@
 //! absent); compose's printer has conventions of its own, which `config` reproduces here so its
 //! output can be diffed against compose's (`tests/config_conformance.rs` checks that it is):
 //! - `command` and `entrypoint` are always present (`null` when unset);
-//! - every network has an `ipam` object;
+//! - every network has an `ipam` object (without `options`), a service no `x-*` keys;
 //! - byte sizes are strings of bytes; file modes are octal strings (`"0440"`);
 //! - a `false` that compose's types omit when false is left out;
 //! - `extra_hosts` entries are sorted;
@@ -32,6 +32,10 @@ pub(super) fn apply(project: &mut Value) {
         for net in networks.values_mut() {
             if let Some(n) = net.as_object_mut() {
                 n.entry("ipam").or_insert_with(|| Value::Object(Map::new()));
+                // compose's IPAM type has no `options`: it reads them and does not print them.
+                if let Some(ipam) = n.get_mut("ipam").and_then(Value::as_object_mut) {
+                    ipam.remove("options");
+                }
                 omit_false(n, NETWORK_FALSE_OMITTED);
             }
         }
@@ -39,6 +43,8 @@ pub(super) fn apply(project: &mut Value) {
 }
 
 fn service(s: &mut Map<String, Value>) {
+    // A service's own `x-*` keys are kept in the model but compose does not print them.
+    s.retain(|k, _| !k.starts_with("x-"));
     for k in ["command", "entrypoint"] {
         s.entry(k).or_insert(Value::Null);
     }

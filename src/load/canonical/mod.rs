@@ -27,6 +27,8 @@ pub struct Context<'a> {
     pub project_name: &'a str,
     pub project_dir: &'a Path,
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// Variables were left unexpanded (`--no-interpolate`): a value holding `$` is kept as text.
+    pub uninterpolated: bool,
 }
 
 impl Context<'_> {
@@ -68,6 +70,9 @@ pub fn canonicalize(root: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
                 *def = Node::map(def.loc.clone());
             }
             top_level_object(key, def, ctx);
+            if kind == "volumes" {
+                local_bind_device(def, ctx);
+            }
         }
     }
     let loc = root.loc.clone();
@@ -80,6 +85,24 @@ pub fn canonicalize(root: &mut Node, ctx: &Context, diags: &mut Diagnostics) {
             top_level_object("default", &mut def, ctx);
             n.insert("default".into(), def);
         }
+    }
+}
+
+/// A `local` volume that is a bind mount in disguise (`o: bind`): its `device` is a path, made
+/// absolute against the project directory as compose does.
+fn local_bind_device(def: &mut Node, ctx: &Context) {
+    let Some(m) = def.as_map_mut() else { return };
+    if m.get("driver").and_then(Node::as_str) != Some("local") {
+        return;
+    }
+    let Some(opts) = m.get_mut("driver_opts").and_then(Node::as_map_mut) else { return };
+    if opts.get("o").and_then(Node::as_str) != Some("bind") {
+        return;
+    }
+    if let Some(d) = opts.get_mut("device")
+        && let Some(s) = d.as_str()
+    {
+        d.value = Value::Str(resolve_path(s, ctx.project_dir, ctx.home().as_deref()));
     }
 }
 
@@ -240,7 +263,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     extra_hosts(m);
 
     if let Some(p) = m.get_mut("ports") {
-        ports(p, &format!("{path}.ports"), diags);
+        ports(p, &format!("{path}.ports"), ctx.uninterpolated, diags);
     }
     if let Some(v) = m.get_mut("volumes") {
         service_volumes(v, &format!("{path}.volumes"), ctx, diags);
@@ -500,13 +523,17 @@ fn hook(h: &mut Node, path: &str, diags: &mut Diagnostics) {
     }
 }
 
-fn ports(p: &mut Node, path: &str, diags: &mut Diagnostics) {
+fn ports(p: &mut Node, path: &str, uninterpolated: bool, diags: &mut Diagnostics) {
     let Some(items) = lf_items(p) else { return };
     let mut out = Vec::with_capacity(items.len());
     for (i, it) in items.drain(..).enumerate() {
         match &it.value {
             Value::Str(_) | Value::Int(_) => {
                 let spec = it.scalar_string().unwrap_or_default();
+                if uninterpolated && spec.contains('$') {
+                    out.push(it);
+                    continue;
+                }
                 match ports::parse_port(&spec) {
                     Ok(parsed) => out.extend(parsed.iter().map(|port| {
                         Node::from_json(&serde_json::to_value(port).unwrap_or_default(), &it.loc)

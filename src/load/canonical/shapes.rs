@@ -86,8 +86,12 @@ pub(super) fn map_of_strings(m: &mut IndexMap<String, Node>, key: &str) {
 
 /// A single string becomes a one-item list; items become strings.
 pub(super) fn string_list(m: &mut IndexMap<String, Node>, key: &str) {
+    // Keys compose's schema types `string_or_list`; the others must be lists already.
+    const STRING_OR_LIST: &[&str] = &["dns", "dns_search", "tmpfs", "label_file"];
     if let Some(n) = m.get_mut(key) {
-        if let Some(s) = n.scalar_string() {
+        if let Some(s) = n.scalar_string()
+            && STRING_OR_LIST.contains(&key)
+        {
             n.value = Value::Seq(vec![Node::str(s, n.loc.clone())]);
         }
         if let Some(items) = lf_items(n) {

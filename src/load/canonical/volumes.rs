@@ -51,8 +51,8 @@ pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<Servi
             "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate" if v.kind == "bind" => {
                 v.bind.get_or_insert_with(Default::default).propagation = Some(m.to_string())
             }
-            "" => {}
-            other => return Err(format!("unknown mode {other:?} for a {} mount", v.kind)),
+            // compose ignores a mode it does not know.
+            _ => {}
         }
     }
     Ok(v)
