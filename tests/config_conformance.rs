@@ -209,7 +209,7 @@ fn diff(w: &Value, c: &Value, path: &str, out: &mut Vec<String>) {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 160 { format!("{}…", &s[..s.floor_char_boundary(160)]) } else { s }
+    if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
 }
 
 fn located(stderr: &str) -> bool {

@@ -145,10 +145,10 @@ fn omit_false(m: &mut Map<String, Value>, keys: &[&str]) {
 }
 
 fn bytes_as_string(v: Option<&mut Value>) {
-    if let Some(v) = v {
-        if let Value::Number(n) = v {
-            *v = Value::String(n.to_string());
-        }
+    if let Some(v) = v
+        && let Value::Number(n) = v
+    {
+        *v = Value::String(n.to_string());
     }
 }
 
