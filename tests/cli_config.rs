@@ -229,10 +229,7 @@ fn regression_messages_use_the_words_of_a_compose_file_not_internal_names() {
     // replacement gone wrong ("found a mappingping").
     let dir = tempfile::tempdir().unwrap();
     let cases: [(String, &str); 3] = [
-        (
-            "services:\n  a:\n    image: x\n    ulimits:\n      nofile: abc\n".into(),
-            "expected a number or `{soft: N, hard: N}`, found a string",
-        ),
+        ("services:\n  a:\n    image: x\n    ulimits:\n      nofile: abc\n".into(), "\"abc\" is not an integer"),
         (format!("a: {}{}\n", "[".repeat(70), "]".repeat(70)), "nested more than 64 levels deep"),
         ("services:\n  a:\n    image: x\n    command: {a: 1}\n".into(), "wrong type: found a mapping, expected a list"),
     ];

@@ -234,7 +234,15 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         },
         &mut diags,
     );
-    let mut project = typed::to_project_with(&root, &name, opts.no_interpolate, &mut diags);
+    // A value canonicalisation already refused (`volumes: ["a:b:c:d"]`) is not reported again
+    // as the type error that follows from it: the root cause alone is printed.
+    let mut typed_diags = Diagnostics::default();
+    let mut project = typed::to_project_with(&root, &name, opts.no_interpolate, &mut typed_diags);
+    for d in typed_diags.0 {
+        if !diags.errors().any(|e| e.loc == d.loc && e.path == d.path) {
+            diags.push(d);
+        }
+    }
     let tree = opts.no_interpolate.then(|| root.to_json());
     for (svc_name, node) in disabled_nodes {
         let mut throwaway = Diagnostics::default();
