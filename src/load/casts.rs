@@ -12,44 +12,51 @@ enum Cast {
     Bool,
 }
 
-/// `*` matches any mapping key, `[]` any list item.
-const CASTS: &[(&[&str], Cast)] = {
+/// Keys of a service (under `services.*`); `*` matches any mapping key, `[]` any list item.
+const SERVICE_CASTS: &[(&[&str], Cast)] = {
     use Cast::*;
     &[
-        (&["services", "*", "cpu_count"], Int),
-        (&["services", "*", "cpu_percent"], Float),
-        (&["services", "*", "cpu_period"], Int),
-        (&["services", "*", "cpu_quota"], Int),
-        (&["services", "*", "cpu_rt_period"], Int),
-        (&["services", "*", "cpu_rt_runtime"], Int),
-        (&["services", "*", "cpus"], Float),
-        (&["services", "*", "cpu_shares"], Int),
-        (&["services", "*", "init"], Bool),
-        (&["services", "*", "depends_on", "*", "required"], Bool),
-        (&["services", "*", "depends_on", "*", "restart"], Bool),
-        (&["services", "*", "deploy", "replicas"], Int),
-        (&["services", "*", "deploy", "update_config", "parallelism"], Int),
-        (&["services", "*", "deploy", "update_config", "max_failure_ratio"], Float),
-        (&["services", "*", "deploy", "rollback_config", "parallelism"], Int),
-        (&["services", "*", "deploy", "rollback_config", "max_failure_ratio"], Float),
-        (&["services", "*", "deploy", "restart_policy", "max_attempts"], Int),
-        (&["services", "*", "deploy", "placement", "max_replicas_per_node"], Int),
-        (&["services", "*", "healthcheck", "retries"], Int),
-        (&["services", "*", "healthcheck", "disable"], Bool),
-        (&["services", "*", "oom_kill_disable"], Bool),
-        (&["services", "*", "oom_score_adj"], Int),
-        (&["services", "*", "pids_limit"], Int),
-        (&["services", "*", "ports", "[]", "target"], Int),
-        (&["services", "*", "privileged"], Bool),
-        (&["services", "*", "read_only"], Bool),
-        (&["services", "*", "scale"], Int),
-        (&["services", "*", "stdin_open"], Bool),
-        (&["services", "*", "tty"], Bool),
-        (&["services", "*", "ulimits", "*"], Int),
-        (&["services", "*", "ulimits", "*", "hard"], Int),
-        (&["services", "*", "ulimits", "*", "soft"], Int),
-        (&["services", "*", "volumes", "[]", "read_only"], Bool),
-        (&["services", "*", "volumes", "[]", "volume", "nocopy"], Bool),
+        (&["cpu_count"], Int),
+        (&["cpu_percent"], Float),
+        (&["cpu_period"], Int),
+        (&["cpu_quota"], Int),
+        (&["cpu_rt_period"], Int),
+        (&["cpu_rt_runtime"], Int),
+        (&["cpus"], Float),
+        (&["cpu_shares"], Int),
+        (&["init"], Bool),
+        (&["depends_on", "*", "required"], Bool),
+        (&["depends_on", "*", "restart"], Bool),
+        (&["deploy", "replicas"], Int),
+        (&["deploy", "update_config", "parallelism"], Int),
+        (&["deploy", "update_config", "max_failure_ratio"], Float),
+        (&["deploy", "rollback_config", "parallelism"], Int),
+        (&["deploy", "rollback_config", "max_failure_ratio"], Float),
+        (&["deploy", "restart_policy", "max_attempts"], Int),
+        (&["deploy", "placement", "max_replicas_per_node"], Int),
+        (&["healthcheck", "retries"], Int),
+        (&["healthcheck", "disable"], Bool),
+        (&["oom_kill_disable"], Bool),
+        (&["oom_score_adj"], Int),
+        (&["pids_limit"], Int),
+        (&["ports", "[]", "target"], Int),
+        (&["privileged"], Bool),
+        (&["read_only"], Bool),
+        (&["scale"], Int),
+        (&["stdin_open"], Bool),
+        (&["tty"], Bool),
+        (&["ulimits", "*"], Int),
+        (&["ulimits", "*", "hard"], Int),
+        (&["ulimits", "*", "soft"], Int),
+        (&["volumes", "[]", "read_only"], Bool),
+        (&["volumes", "[]", "volume", "nocopy"], Bool),
+    ]
+};
+
+/// Keys of the top-level objects.
+const TOP_LEVEL_CASTS: &[(&[&str], Cast)] = {
+    use Cast::*;
+    &[
         (&["networks", "*", "external"], Bool),
         (&["networks", "*", "internal"], Bool),
         (&["networks", "*", "attachable"], Bool),
@@ -61,10 +68,17 @@ const CASTS: &[(&[&str], Cast)] = {
     ]
 };
 
-/// Casts the strings of `root` at the keys of [`CASTS`]; a string that is not a value of its
-/// type is an error at its location.
+/// Casts the strings of `root` at the keys of [`SERVICE_CASTS`] and [`TOP_LEVEL_CASTS`]; a string
+/// that is not a value of its type is an error at its location.
 pub fn cast_tree(root: &mut Node, diags: &mut Diagnostics) {
-    for (pattern, cast) in CASTS {
+    if let Some(services) = root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(Node::as_map_mut) {
+        for (name, svc) in services.iter_mut() {
+            for (pattern, cast) in SERVICE_CASTS {
+                visit(svc, pattern, format!("services.{name}"), *cast, diags);
+            }
+        }
+    }
+    for (pattern, cast) in TOP_LEVEL_CASTS {
         visit(root, pattern, String::new(), *cast, diags);
     }
 }

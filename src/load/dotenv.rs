@@ -25,11 +25,13 @@ pub fn parse(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Inde
 }
 
 /// As [`parse`], adding to `out`: variables already there (earlier files) can be referred to.
+/// Returns the keys this text set, in order.
 pub fn parse_into(
     text: &str,
     out: &mut IndexMap<String, String>,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), DotenvError> {
+) -> Result<Vec<String>, DotenvError> {
+    let mut set = Vec::new();
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut p = Parser { src: text, pos: 0 };
     while p.statement_start() {
@@ -37,14 +39,16 @@ pub fn parse_into(
         let (key, inherited) = p.key(line)?;
         if inherited {
             if let Some(v) = lookup(&key) {
-                out.insert(key, v);
+                out.insert(key.clone(), v);
+                set.push(key);
             }
             continue;
         }
         let value = p.value(line, &|name: &str| lookup(name).or_else(|| out.get(name).cloned()))?;
-        out.insert(key, value);
+        out.insert(key.clone(), value);
+        set.push(key);
     }
-    Ok(())
+    Ok(set)
 }
 
 /// `format: raw`: each `KEY=VALUE` line taken as written, quotes and dollars included.

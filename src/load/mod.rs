@@ -18,12 +18,17 @@ pub mod extends;
 pub mod files;
 pub mod interpolate;
 pub mod merge;
+mod project_name;
 pub mod shellwords;
 pub mod typed;
+mod uninterpolated;
 pub mod units;
 pub mod validate;
 pub mod variables;
 pub mod yaml;
+
+pub use project_name::normalize_project_name;
+use project_name::project_name;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -243,7 +248,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
             diags.push(d);
         }
     }
-    let tree = opts.no_interpolate.then(|| root.to_json());
+    let tree = opts.no_interpolate.then(|| uninterpolated::printable(root.to_json(), &name));
     for (svc_name, node) in disabled_nodes {
         let mut throwaway = Diagnostics::default();
         let mut one = Node::map(node.loc.clone());
@@ -346,71 +351,6 @@ fn env_file_error(file: &Path, e: &dotenv::DotenvError) -> Diagnostic {
 /// `COMPOSE_IGNORE_ORPHANS`, …): Go's `strconv.ParseBool` true values.
 pub fn truthy(v: &str) -> bool {
     matches!(v, "1" | "t" | "T" | "true" | "True" | "TRUE")
-}
-
-/// Normalises a directory name the way compose does: lower case, `[a-z0-9_-]` only.
-pub fn normalize_project_name(s: &str) -> String {
-    let lower = s.to_lowercase();
-    let kept: String =
-        lower.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-').collect();
-    kept.trim_start_matches(['_', '-']).to_string()
-}
-
-fn valid_project_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
-/// `-p` > `COMPOSE_PROJECT_NAME` > the last `name:` > the project directory's name.
-fn project_name(
-    opts: &LoadOptions,
-    env: &IndexMap<String, String>,
-    trees: &[(PathBuf, Node)],
-    workdir: &Path,
-    diags: &mut Diagnostics,
-) -> Option<String> {
-    let explicit = opts.project_name.clone().map(|n| (n, Loc::unknown(), "-p"));
-    let from_env = || {
-        env.get("COMPOSE_PROJECT_NAME")
-            .filter(|s| !s.is_empty())
-            .map(|n| (n.clone(), Loc::unknown(), "COMPOSE_PROJECT_NAME"))
-    };
-    let from_file = || {
-        trees.iter().rev().find_map(|(_, t)| {
-            let n = t.get("name")?;
-            let raw = n.scalar_string()?;
-            let lookup = |k: &str| env.get(k).cloned();
-            let v = if opts.no_interpolate { raw } else { interpolate::interpolate(&raw, &lookup).ok()?.value };
-            Some((v, n.loc.clone(), "name"))
-        })
-    };
-    if let Some((n, loc, source)) = explicit.or_else(from_env).or_else(from_file) {
-        // compose normalises a `name:` from the file as it does a directory name.
-        let n = if source == "name" && !valid_project_name(&n) { normalize_project_name(&n) } else { n };
-        if valid_project_name(&n) {
-            return Some(n);
-        }
-        diags.push(
-            Diagnostic::error(loc, if source == "name" { "name" } else { "" }, format!("invalid project name {n:?} (from {source})"))
-                .with_hint(format!("a project name has only lowercase letters, digits, `-` and `_`, and starts with a letter or digit; try {:?}", normalize_project_name(&n))),
-        );
-        return None;
-    }
-    let base = workdir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let n = normalize_project_name(&base);
-    if n.is_empty() {
-        diags.push(
-            Diagnostic::error(
-                Loc::unknown(),
-                "",
-                format!("cannot derive a project name from the directory `{}`", display_path(workdir)),
-            )
-            .with_hint("name the project with `-p NAME` or a top-level `name:`"),
-        );
-        return None;
-    }
-    Some(n)
 }
 
 fn enabled_profiles(opts: &LoadOptions, env: &IndexMap<String, String>) -> Vec<String> {

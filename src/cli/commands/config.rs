@@ -105,9 +105,9 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
     } else {
         // Without interpolation compose prints its model before typing it (`${PORT}:80` stays
         // text, no `command: null`); so does wharf, from the canonical tree.
-        let json = match (&loaded.tree, a.no_interpolate) {
-            (Some(tree), true) => without_unused(tree.clone(), &project),
-            _ => {
+        let json = match &loaded.tree {
+            Some(tree) => tree.clone(),
+            None => {
                 let mut json = project.to_json();
                 escape_dollars(&mut json);
                 json
@@ -128,41 +128,6 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
         None => crate::cli::output::write(out.as_bytes())?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The tree's top-level resources that some service uses (as compose drops the others).
-fn without_unused(mut tree: serde_json::Value, project: &crate::model::Project) -> serde_json::Value {
-    use serde_json::Value;
-    let mut used: [(&str, Vec<String>); 4] =
-        [("networks", Vec::new()), ("volumes", Vec::new()), ("secrets", Vec::new()), ("configs", Vec::new())];
-    for svc in tree.get("services").and_then(Value::as_object).into_iter().flat_map(|s| s.values()) {
-        used[0].1.extend(svc.get("networks").and_then(Value::as_object).into_iter().flat_map(|n| n.keys().cloned()));
-        for v in svc.get("volumes").and_then(Value::as_array).into_iter().flatten() {
-            if v.get("type").and_then(Value::as_str) == Some("volume")
-                && let Some(src) = v.get("source").and_then(Value::as_str)
-            {
-                used[1].1.push(src.to_string());
-            }
-        }
-        let sources = |k: &str| -> Vec<String> {
-            let refs = svc.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
-            refs.iter().filter_map(|r| r.get("source").and_then(Value::as_str).map(String::from)).collect()
-        };
-        used[2].1.extend(sources("secrets"));
-        used[3].1.extend(sources("configs"));
-    }
-    if let Some(top) = tree.as_object_mut() {
-        top.insert("name".into(), Value::String(project.name.clone()));
-        for (kind, keys) in used {
-            if let Some(section) = top.get_mut(kind).and_then(Value::as_object_mut) {
-                section.retain(|k, _| keys.contains(k));
-                if section.is_empty() {
-                    top.remove(kind);
-                }
-            }
-        }
-    }
-    tree
 }
 
 /// Interpolation already happened: a `$` left in a value is literal, so it is written `$$`

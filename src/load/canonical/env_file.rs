@@ -59,17 +59,21 @@ pub(super) fn read_env_files(
         let item_path = format!("{path}.env_file[{i}]");
         match crate::load::files::read_text(Path::new(p)) {
             Ok(text) => {
-                let before: Vec<String> = vars.keys().cloned().collect();
                 let parsed = if raw {
-                    dotenv::parse_raw(&text).map(|v| vars.extend(v))
+                    dotenv::parse_raw(&text).map(|v| {
+                        let keys = v.keys().cloned().collect();
+                        vars.extend(v);
+                        keys
+                    })
                 } else {
                     let lookup = |k: &str| (ctx.lookup)(k).or_else(|| service_env(k));
                     dotenv::parse_into(&text, &mut vars, &lookup)
                 };
                 match parsed {
-                    Ok(()) => {
-                        for k in vars.keys().filter(|k| !before.contains(k)) {
-                            locs.insert(k.clone(), f.loc.clone());
+                    // Each value is located at the entry of the first file that set it.
+                    Ok(keys) => {
+                        for k in keys {
+                            locs.entry(k).or_insert_with(|| f.loc.clone());
                         }
                     }
                     Err(e) => {

@@ -3,6 +3,7 @@
 //! `default` network appears. Works on the merged source tree so each problem keeps its location;
 //! shapes it does not recognise are left for typed validation to report.
 
+mod depends_on;
 mod env_file;
 pub mod ports;
 mod shapes;
@@ -15,6 +16,7 @@ use indexmap::IndexMap;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::merge::to_map;
 use crate::load::yaml::{Node, Value};
+use depends_on::implied_dependencies;
 use env_file::{env_files, read_env_files, read_label_files};
 use shapes::{
     bytes, command, duration, extra_hosts, file_refs, float, is_remote_context, lf_items, map_of_strings,
@@ -472,42 +474,6 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
                 it.value = Value::Str(s);
             }
         }
-    }
-}
-
-/// `links`, `volumes_from` and the `service:X` namespaces make the service depend on X, as
-/// compose's normaliser records it (`restart: true` except for `volumes_from`); an explicit
-/// `depends_on` entry wins.
-fn implied_dependencies(m: &mut IndexMap<String, Node>, loc: &crate::diag::Loc) {
-    let mut implied: Vec<(String, bool)> = Vec::new();
-    if let Some(items) = m.get("links").and_then(|l| if let Value::Seq(s) = &l.value { Some(s) } else { None }) {
-        for l in items.iter().filter_map(Node::as_str) {
-            implied.push((l.split(':').next().unwrap_or(l).to_string(), true));
-        }
-    }
-    for ns in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
-        if let Some(other) = m.get(ns).and_then(Node::as_str).and_then(|r| r.strip_prefix("service:")) {
-            implied.push((other.to_string(), true));
-        }
-    }
-    if let Some(items) = m.get("volumes_from").and_then(|l| if let Value::Seq(s) = &l.value { Some(s) } else { None }) {
-        for v in items.iter().filter_map(Node::as_str).filter(|v| !v.starts_with("container:")) {
-            implied.push((v.split(':').next().unwrap_or(v).to_string(), false));
-        }
-    }
-    if implied.is_empty() {
-        return;
-    }
-    let deps = m.entry("depends_on".to_string()).or_insert_with(|| Node::map(loc.clone()));
-    let Some(dm) = deps.as_map_mut() else { return };
-    for (name, restart) in implied {
-        dm.entry(name).or_insert_with(|| {
-            let mut d = IndexMap::new();
-            d.insert("condition".to_string(), Node::str("service_started", loc.clone()));
-            d.insert("restart".to_string(), Node::new(Value::Bool(restart), loc.clone()));
-            d.insert("required".to_string(), Node::new(Value::Bool(true), loc.clone()));
-            Node::new(Value::Map(d), loc.clone())
-        });
     }
 }
 
