@@ -71,38 +71,57 @@ const TOP_LEVEL_CASTS: &[(&[&str], Cast)] = {
 /// Casts the strings of `root` at the keys of [`SERVICE_CASTS`] and [`TOP_LEVEL_CASTS`]; a string
 /// that is not a value of its type is an error at its location.
 pub fn cast_tree(root: &mut Node, diags: &mut Diagnostics) {
+    // One path buffer for the whole walk: the path is only read to name an error.
+    let mut path = String::new();
     if let Some(services) = root.as_map_mut().and_then(|m| m.get_mut("services")).and_then(Node::as_map_mut) {
         for (name, svc) in services.iter_mut() {
+            path.clear();
+            path.push_str("services.");
+            path.push_str(name);
             for (pattern, cast) in SERVICE_CASTS {
-                visit(svc, pattern, format!("services.{name}"), *cast, diags);
+                visit(svc, pattern, &mut path, *cast, diags);
             }
         }
     }
     for (pattern, cast) in TOP_LEVEL_CASTS {
-        visit(root, pattern, String::new(), *cast, diags);
+        path.clear();
+        visit(root, pattern, &mut path, *cast, diags);
     }
 }
 
-fn visit(node: &mut Node, pattern: &[&str], path: String, cast: Cast, diags: &mut Diagnostics) {
+fn visit(node: &mut Node, pattern: &[&str], path: &mut String, cast: Cast, diags: &mut Diagnostics) {
     let Some((first, rest)) = pattern.split_first() else {
-        apply(node, &path, cast, diags);
+        apply(node, path, cast, diags);
         return;
     };
-    let join = |k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    let len = path.len();
+    let join = |path: &mut String, k: &str| {
+        if len > 0 {
+            path.push('.');
+        }
+        path.push_str(k);
+    };
     match (&mut node.value, *first) {
         (Value::Seq(items), "[]") => {
             for (i, it) in items.iter_mut().enumerate() {
-                visit(it, rest, format!("{path}[{i}]"), cast, diags);
+                use std::fmt::Write;
+                let _ = write!(path, "[{i}]");
+                visit(it, rest, path, cast, diags);
+                path.truncate(len);
             }
         }
         (Value::Map(m), "*") => {
             for (k, v) in m.iter_mut() {
-                visit(v, rest, join(k), cast, diags);
+                join(path, k);
+                visit(v, rest, path, cast, diags);
+                path.truncate(len);
             }
         }
         (Value::Map(m), key) => {
             if let Some(v) = m.get_mut(key) {
-                visit(v, rest, join(key), cast, diags);
+                join(path, key);
+                visit(v, rest, path, cast, diags);
+                path.truncate(len);
             }
         }
         _ => {}

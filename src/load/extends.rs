@@ -17,8 +17,12 @@ pub type FileReader<'a> = dyn Fn(&Path) -> Result<Node, Diagnostic> + 'a;
 /// Resolves every `extends` in `tree` (a whole compose file loaded from `file`).
 pub fn resolve(tree: &mut Node, file: &Path, read: &FileReader, diags: &mut Diagnostics) {
     let mut r = Resolver { read, other_files: HashMap::new(), diags, cycles: Vec::new() };
-    let names: Vec<String> =
-        tree.get("services").and_then(Node::as_map).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    // Only a service with `extends` changes (and is copied).
+    let names: Vec<String> = tree
+        .get("services")
+        .and_then(Node::as_map)
+        .map(|m| m.iter().filter(|(_, s)| s.get("extends").is_some()).map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
     let mut resolved = Vec::new();
     for name in names {
         let svc = r.service(tree, file, &name, &mut Vec::new());

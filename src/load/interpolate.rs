@@ -227,6 +227,18 @@ pub fn interpolate_tree(
     unset: &mut BTreeSet<(String, Loc)>,
     diags: &mut Diagnostics,
 ) {
+    // One path buffer for the whole walk: the path is only read when a value has a `$`.
+    let mut buf = String::from(path);
+    walk(node, &mut buf, lookup, unset, diags);
+}
+
+fn walk(
+    node: &mut Node,
+    path: &mut String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    unset: &mut BTreeSet<(String, Loc)>,
+    diags: &mut Diagnostics,
+) {
     match &mut node.value {
         Value::Str(s) => {
             if !s.contains('$') {
@@ -243,14 +255,23 @@ pub fn interpolate_tree(
             }
         }
         Value::Seq(items) => {
+            let len = path.len();
             for (i, item) in items.iter_mut().enumerate() {
-                interpolate_tree(item, &format!("{path}[{i}]"), lookup, unset, diags);
+                use std::fmt::Write;
+                let _ = write!(path, "[{i}]");
+                walk(item, path, lookup, unset, diags);
+                path.truncate(len);
             }
         }
         Value::Map(m) => {
+            let len = path.len();
             for (k, v) in m.iter_mut() {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                interpolate_tree(v, &p, lookup, unset, diags);
+                if len > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                walk(v, path, lookup, unset, diags);
+                path.truncate(len);
             }
         }
         _ => {}

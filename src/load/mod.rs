@@ -26,6 +26,7 @@ pub mod units;
 pub mod validate;
 pub mod variables;
 pub mod yaml;
+mod yaml_events;
 
 pub use project_name::normalize_project_name;
 use project_name::project_name;

@@ -15,7 +15,7 @@ pub struct Variable {
 /// Adds every `$VAR` / `${VAR…}` written in string values of `node` to `out`.
 pub fn collect(node: &Node, out: &mut Vec<Variable>) {
     match &node.value {
-        Value::Str(s) => scan(s, out, 0),
+        Value::Str(s) if s.contains('$') => scan(s, out, 0),
         Value::Seq(items) => items.iter().for_each(|n| collect(n, out)),
         Value::Map(m) => m.values().for_each(|n| collect(n, out)),
         _ => {}

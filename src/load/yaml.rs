@@ -144,6 +144,20 @@ pub fn format_float(f: f64) -> String {
 
 /// Parses one compose file. An empty document is an empty mapping.
 pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, Diagnostic> {
+    if text.trim().is_empty() {
+        return Ok(Node::map(Loc::new(file, 1, 1)));
+    }
+    // Several documents (`---`) in one file are merged in order, as compose does, like files
+    // given with `-f` one after the other. A document of comments only is as empty as an
+    // empty one.
+    let docs = match super::yaml_events::documents(text, file) {
+        Some(docs) => docs,
+        None => documents_with_serde(text, file)?,
+    };
+    Ok(docs.into_iter().reduce(crate::load::merge::merge_files).unwrap_or_else(|| Node::map(Loc::new(file, 1, 1))))
+}
+
+fn options() -> serde_saphyr::options::Options {
     let mut opts = serde_saphyr::options::Options::default();
     // `yes`/`no`/`on`/`off` stay strings, as in go-yaml v3 which compose uses.
     opts.strict_booleans = true;
@@ -155,20 +169,28 @@ pub fn parse(text: &str, file: &Arc<PathBuf>) -> Result<Node, Diagnostic> {
     let mut budget = opts.budget.take().unwrap_or_default();
     budget.enforce_alias_anchor_ratio = false;
     opts.budget = Some(budget);
-    if text.trim().is_empty() {
-        return Ok(Node::map(Loc::new(file, 1, 1)));
-    }
-    // Several documents (`---`) in one file are merged in order, as compose does, like files
-    // given with `-f` one after the other. A document of comments only is as empty as an
-    // empty one.
-    match serde_saphyr::from_str_multiple_with_options::<Raw, Vec<Raw>>(text, opts) {
-        Ok(docs) => Ok(docs
-            .into_iter()
-            .map(|raw| convert(raw, file))
-            .filter(|n| !n.is_null())
-            .reduce(crate::load::merge::merge_files)
-            .unwrap_or_else(|| Node::map(Loc::new(file, 1, 1)))),
+    opts
+}
+
+/// Every document of `text` that is not empty, as serde-saphyr reads it: the reference the fast path follows,
+/// and the path every file it is not sure of takes.
+pub(super) fn documents_with_serde(text: &str, file: &Arc<PathBuf>) -> Result<Vec<Node>, Diagnostic> {
+    match serde_saphyr::from_str_multiple_with_options::<Raw, Vec<Raw>>(text, options()) {
+        Ok(docs) => Ok(docs.into_iter().map(|raw| convert(raw, file)).filter(|n| !n.is_null()).collect()),
         Err(e) => Err(yaml_error(&e, file)),
+    }
+}
+
+/// One plain scalar, typed by serde-saphyr (a number in one of YAML's spellings).
+pub(super) fn plain_scalar_with_serde(text: &str) -> Option<Value> {
+    let raw: RawValue = serde_saphyr::from_str_with_options(text, options()).ok()?;
+    match raw {
+        RawValue::Null => Some(Value::Null),
+        RawValue::Bool(b) => Some(Value::Bool(b)),
+        RawValue::Int(i) => Some(Value::Int(i)),
+        RawValue::Float(f) => Some(Value::Float(f)),
+        RawValue::Str(s) => Some(Value::Str(s)),
+        RawValue::Seq(_) | RawValue::Map(_) => None,
     }
 }
 
