@@ -255,3 +255,41 @@ fn regression_a_project_env_file_that_cannot_be_read_is_not_silently_ignored() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("warning: `.env` is ignored: not a regular file"), "{err}");
 }
+
+#[test]
+fn a_failed_extends_is_reported_alone_not_with_what_follows_from_it() {
+    // Issue 17: the root cause first, then nothing that follows from it. `web` extends a
+    // service that does not exist, so it has no image: only the `extends` is reported, and
+    // `third`, which extends `web`, is not reported at all.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    extends: {service: base}\n  third:\n    extends: web\n  ok:\n    image: x\n    init: maybe\n",
+    )
+    .unwrap();
+    let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
+    assert_eq!(code, 15, "{err}");
+    assert!(err.contains("services.web.extends: extends undefined service `base`"), "{err}");
+    assert!(!err.contains("neither an `image`"), "{err}");
+    assert!(!err.contains("services.third"), "{err}");
+    // An independent error elsewhere is still reported.
+    assert!(err.contains("services.ok.init"), "{err}");
+    assert!(err.contains("2 errors in the compose project"), "{err}");
+}
+
+#[test]
+fn every_type_error_of_a_service_is_reported() {
+    // Issue 17: serde stops at the first; wharf reports all of them, in the order of the file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  a:\n    image: x\n    init: maybe\n    cpus: [1]\n    restrat: always\n",
+    )
+    .unwrap();
+    let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
+    assert_eq!(code, 15, "{err}");
+    let at = |s: &str| err.find(s).unwrap_or_else(|| panic!("no `{s}` in:\n{err}"));
+    assert!(at("services.a.init") < at("services.a.cpus"), "{err}");
+    assert!(at("services.a.cpus") < at("services.a.restrat"), "{err}");
+    assert!(err.contains("3 errors in the compose project"), "{err}");
+}

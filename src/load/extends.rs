@@ -15,7 +15,9 @@ use crate::load::yaml::{Node, Value};
 pub type FileReader<'a> = dyn Fn(&Path) -> Result<Node, Diagnostic> + 'a;
 
 /// Resolves every `extends` in `tree` (a whole compose file loaded from `file`).
-pub fn resolve(tree: &mut Node, file: &Path, read: &FileReader, diags: &mut Diagnostics) {
+/// Applies every service's `extends`; returns the services whose `extends` failed (reported, or
+/// the knock-on of a base that failed).
+pub fn resolve(tree: &mut Node, file: &Path, read: &FileReader, diags: &mut Diagnostics) -> Vec<String> {
     let mut r = Resolver { read, other_files: HashMap::new(), diags, cycles: Vec::new() };
     // Only a service with `extends` changes (and is copied).
     let names: Vec<String> = tree
@@ -24,6 +26,7 @@ pub fn resolve(tree: &mut Node, file: &Path, read: &FileReader, diags: &mut Diag
         .map(|m| m.iter().filter(|(_, s)| s.get("extends").is_some()).map(|(k, _)| k.clone()).collect())
         .unwrap_or_default();
     let mut resolved = Vec::new();
+    let mut failed = Vec::new();
     for name in names {
         let svc = r.service(tree, file, &name, &mut Vec::new());
         resolved.push((name, svc));
@@ -39,10 +42,12 @@ pub fn resolve(tree: &mut Node, file: &Path, read: &FileReader, diags: &mut Diag
                     if let Some(m) = services.get_mut(&name).and_then(Node::as_map_mut) {
                         m.shift_remove("extends");
                     }
+                    failed.push(name);
                 }
             }
         }
     }
+    failed
 }
 
 struct Resolver<'a, 'd> {

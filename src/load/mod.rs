@@ -18,6 +18,7 @@ pub mod extends;
 pub mod files;
 pub mod interpolate;
 pub mod merge;
+mod node_de;
 mod project_name;
 pub mod shellwords;
 pub mod typed;
@@ -36,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::diag::{Diagnostic, Diagnostics, Loc, display_path};
+use crate::diag::{Diagnostic, Diagnostics, Loc, Severity, display_path};
 use crate::model::Project;
 use yaml::{Node, Value};
 
@@ -188,6 +189,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         name: &name,
         unset: BTreeSet::new(),
         include_stack: files.clone(),
+        failed_extends: BTreeSet::new(),
     };
     let mut merged: Option<Node> = None;
     let first = trees.first().map(|(f, _)| Loc::line_start(f, 1)).unwrap_or_else(Loc::unknown);
@@ -281,12 +283,29 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     project.env_files = opts.env_files.iter().map(|f| abs(f)).collect();
 
     if diags.has_errors() {
-        return Err(diags.sorted());
+        return Err(without_knock_ons(diags, &ctx.failed_extends).sorted());
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
     vars.dedup_by(|a, b| a.name == b.name);
     project.environment = env.clone();
     Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars, tree })
+}
+
+/// A service whose `extends` failed is only half defined: what is then wrong with it (no image,
+/// a missing key) follows from that failure, and only the failure is reported.
+fn without_knock_ons(diags: Diagnostics, failed_extends: &BTreeSet<String>) -> Diagnostics {
+    if failed_extends.is_empty() {
+        return diags;
+    }
+    let knock_on = |d: &Diagnostic| {
+        failed_extends.iter().any(|name| {
+            let own = format!("services.{name}");
+            let inside =
+                d.path == own || d.path.starts_with(&format!("{own}.")) || d.path.starts_with(&format!("{own}["));
+            inside && !d.path.starts_with(&format!("{own}.extends"))
+        })
+    };
+    Diagnostics(diags.0.into_iter().filter(|d| !(d.severity == Severity::Error && knock_on(d))).collect())
 }
 
 fn read_yaml(f: &Path) -> Result<Node, Diagnostic> {
@@ -397,6 +416,8 @@ struct FileCtx<'a> {
     name: &'a str,
     unset: BTreeSet<(String, Loc)>,
     include_stack: Vec<PathBuf>,
+    /// Services whose `extends` failed (their other problems are knock-ons).
+    failed_extends: BTreeSet<String>,
 }
 
 impl FileCtx<'_> {
@@ -425,7 +446,7 @@ impl FileCtx<'_> {
             }
             Ok(t)
         };
-        extends::resolve(&mut tree, file, &read, diags);
+        self.failed_extends.extend(extends::resolve(&mut tree, file, &read, diags));
         tree
     }
 
@@ -507,6 +528,7 @@ impl FileCtx<'_> {
                 name: self.name,
                 unset: BTreeSet::new(),
                 include_stack: self.include_stack.clone(),
+                failed_extends: BTreeSet::new(),
             };
             sub.include_stack.extend(files.iter().cloned());
             let mut merged: Option<Node> = None;
@@ -523,6 +545,7 @@ impl FileCtx<'_> {
                 }
             }
             self.unset.extend(sub.unset);
+            self.failed_extends.extend(sub.failed_extends);
             let Some(mut inc) = merged else { continue };
             canonical::canonicalize(
                 &mut inc,

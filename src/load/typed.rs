@@ -1,12 +1,13 @@
 //! Canonical source tree → typed [`Project`]. Each service and top-level object is converted on
-//! its own, so one mistake per service is reported, not one per project; every type error is
-//! mapped back to the file, line and column of the key it concerns.
+//! its own, and every type error in it is reported, mapped back to the file, line and column of
+//! the key it concerns.
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 
 use crate::diag::{Diagnostic, Diagnostics, did_you_mean};
+use crate::load::node_de::NodeDe;
 use crate::load::yaml::{Node, Value};
 use crate::model::{FileObject, Model, Network, Project, Service, Volume};
 
@@ -45,7 +46,7 @@ pub fn to_project_with(root: &Node, name: &str, uninterpolated: bool, diags: &mu
         for (name, node) in services {
             let mut own = Diagnostics::default();
             let converted = convert::<Service>(node, &format!("services.{name}"), &mut own);
-            if !(uninterpolated && node.to_json().to_string().contains('$')) {
+            if !(uninterpolated && has_dollar(node)) {
                 diags.extend(own);
             }
             if let Some(svc) = converted {
@@ -64,6 +65,15 @@ pub fn to_project_with(root: &Node, name: &str, uninterpolated: bool, diags: &mu
     objects::<FileObject>(top, "configs", &mut project.configs, diags);
     objects::<Model>(top, "models", &mut project.models, diags);
     project
+}
+
+fn has_dollar(n: &Node) -> bool {
+    match &n.value {
+        Value::Str(s) => s.contains('$'),
+        Value::Seq(items) => items.iter().any(has_dollar),
+        Value::Map(m) => m.iter().any(|(k, v)| k.contains('$') || has_dollar(v)),
+        _ => false,
+    }
 }
 
 fn section<'a>(
@@ -97,61 +107,87 @@ fn objects<T: DeserializeOwned>(
     }
 }
 
-/// Deserialises one object, reporting the first problem at its source location.
+/// At most this many type errors are reported for one object.
+const MAX_ERRORS_PER_OBJECT: usize = 20;
+
+/// Deserialises one object; every type error in it is reported at its source location, in the
+/// order of the file.
+///
+/// serde stops at the first error, so after each one the value in error is taken out of a copy
+/// of the object and the copy is read again, until it reads or nothing more can be taken out.
+/// A key the reading then misses because it was taken out is a knock-on of the error already
+/// reported, and is not reported again.
 fn convert<T: DeserializeOwned>(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<T> {
-    let mut json = node.to_json();
-    strip_extensions(&mut json);
-    match serde_path_to_error::deserialize::<_, T>(json) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let segments: Vec<Segment> = e.path().iter().cloned().collect();
-            let (loc_node, full_path) = locate(node, path, &segments);
-            let inner = e.into_inner().to_string();
-            diags.push(describe(&inner, loc_node, &full_path));
-            None
+    let e = match serde_path_to_error::deserialize::<_, T>(NodeDe::new(node)) {
+        Ok(v) => return Some(v),
+        Err(e) => e,
+    };
+    let mut work = node.clone();
+    let mut removed: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(e) = next.take() {
+        let segments: Vec<Segment> = e.path().iter().cloned().collect();
+        let inner = e.into_inner().to_string();
+        let (loc_node, full_path) = locate(&work, path, &segments);
+        let d = describe(&inner, loc_node, &full_path);
+        let knock_on = missing_field(&inner).is_some_and(|f| removed.contains(&format!("{full_path}.{f}")));
+        if !knock_on {
+            diags.push(d.clone());
+        }
+        if removed.len() >= MAX_ERRORS_PER_OBJECT {
+            break;
+        }
+        // Take the value in error out: the unknown key itself, or the deepest node reached (for
+        // a knock-on, the object that misses a key).
+        let mut target = segments;
+        if let Some(field) = unknown_field(&inner)
+            && !matches!(target.last(), Some(Segment::Map { key }) if key == field)
+        {
+            target.push(Segment::Map { key: field.to_string() });
+        }
+        if target.is_empty() || !remove(&mut work, &target) {
+            break;
+        }
+        if !knock_on {
+            removed.push(d.path.clone());
+        }
+        if let Err(e) = serde_path_to_error::deserialize::<_, T>(NodeDe::new(&work)) {
+            next = Some(e);
         }
     }
+    None
 }
 
-/// Maps whose keys are the user's (variables, labels, options, names), where a key starting with
-/// `x-` is data, not an extension.
-const USER_KEYED: &[&str] = &[
-    "environment",
-    "labels",
-    "annotations",
-    "sysctls",
-    "driver_opts",
-    "args",
-    "extra_hosts",
-    "options",
-    "additional_contexts",
-    "storage_opt",
-    "depends_on",
-    "networks",
-    "ulimits",
-    "models",
-    "aux_addresses",
-];
+fn unknown_field(inner: &str) -> Option<&str> {
+    inner.strip_prefix("unknown field `")?.split('`').next()
+}
 
-/// Removes `x-*` extension keys wherever compose allows them: in every object of the definition
-/// except the maps whose keys are the user's ([`USER_KEYED`]).
-fn strip_extensions(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(o) => {
-            o.retain(|k, _| !k.starts_with("x-"));
-            for (k, child) in o.iter_mut() {
-                if USER_KEYED.contains(&k.as_str()) {
-                    // The values of a user-keyed map may be objects again (`networks.front.aliases`).
-                    if let serde_json::Value::Object(m) = child {
-                        m.values_mut().for_each(strip_extensions);
-                    }
-                } else {
-                    strip_extensions(child);
-                }
-            }
+fn missing_field(inner: &str) -> Option<&str> {
+    inner.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// Removes the node at `segments`; false when the path does not lead to one.
+fn remove(node: &mut Node, segments: &[Segment]) -> bool {
+    let Some((last, parents)) = segments.split_last() else { return false };
+    let mut cur = node;
+    for s in parents {
+        let next = match (s, &mut cur.value) {
+            (Segment::Map { key }, Value::Map(m)) => m.get_mut(key),
+            (Segment::Seq { index }, Value::Seq(items)) => items.get_mut(*index),
+            _ => None,
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return false,
         }
-        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_extensions),
-        _ => {}
+    }
+    match (last, &mut cur.value) {
+        (Segment::Map { key }, Value::Map(m)) => m.shift_remove(key).is_some(),
+        (Segment::Seq { index }, Value::Seq(items)) if *index < items.len() => {
+            items.remove(*index);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -220,11 +256,25 @@ fn describe(inner: &str, node: &Node, path: &str) -> Diagnostic {
     for (re, to) in words {
         msg = re.replace_all(&msg, *to).into_owned();
     }
+    let msg = rust_types_in_words(&msg);
     let msg = if msg.contains(", expected") { format!("wrong type: found {msg}") } else { msg };
     if let Some(field) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
         return Diagnostic::error(node.loc.clone(), path, format!("missing required key `{field}`"));
     }
     Diagnostic::error(node.loc.clone(), path, msg)
+}
+
+/// serde names the Rust type it expected (`expected u16`); a compose file knows numbers.
+fn rust_types_in_words(msg: &str) -> String {
+    let Some((head, expected)) = msg.rsplit_once(", expected ") else { return msg.to_string() };
+    let words = match expected {
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer",
+        "i8" | "i16" | "i32" | "i64" | "isize" => "an integer",
+        "f32" | "f64" => "a number",
+        "a string" | "a borrowed string" => "a string",
+        other => other,
+    };
+    format!("{head}, expected {words}")
 }
 
 #[cfg(test)]
@@ -252,6 +302,32 @@ mod tests {
         let d = diags("services:\n  a:\n    imgae: x\n  b:\n    init: maybe\nservces: {}\n");
         assert_eq!(d.len(), 3, "{d:?}");
         assert!(d[0].contains("did you mean `services`"), "{d:?}");
+    }
+
+    #[test]
+    fn every_type_error_of_a_service_is_reported_in_file_order() {
+        let d = diags(
+            "services:\n  a:\n    image: x\n    privileged: [1]\n    restrat: always\n    ports: [{target: nope}]\n    init: maybe\n",
+        );
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert!(d[0].starts_with("/c.yaml:4:5: services.a.privileged"), "{d:?}");
+        assert!(d[1].starts_with("/c.yaml:5:5: services.a.restrat: unknown key"), "{d:?}");
+        assert!(
+            d[2].contains(
+                "services.a.ports[0].target: wrong type: found string \"nope\", expected a non-negative integer"
+            ),
+            "{d:?}"
+        );
+        assert!(d[3].starts_with("/c.yaml:7:5: services.a.init"), "{d:?}");
+    }
+
+    #[test]
+    fn a_required_key_taken_out_after_its_error_is_not_reported_missing() {
+        // `target` of a long port is required: its wrong type is the root cause, and "missing
+        // `target`" only follows from it.
+        let d = diags("services:\n  a:\n    image: x\n    ports: [{target: [1]}]\n");
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(!d[0].contains("missing"), "{d:?}");
     }
 
     #[test]
