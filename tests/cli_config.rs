@@ -293,3 +293,20 @@ fn every_type_error_of_a_service_is_reported() {
     assert!(at("services.a.cpus") < at("services.a.restrat"), "{err}");
     assert!(err.contains("3 errors in the compose project"), "{err}");
 }
+
+#[test]
+fn a_service_with_a_type_error_is_still_defined_for_what_refers_to_it() {
+    // Issue 17 (root cause only): `web` is left out of the typed model for its own error; `db`
+    // depending on it is not an error as well.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: x\n    build: {context: ., cache_from: x}\n  db:\n    image: y\n    depends_on: [web]\n    volumes_from: [web]\n",
+    )
+    .unwrap();
+    let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
+    assert_eq!(code, 15, "{err}");
+    assert!(err.contains("services.web.build.cache_from"), "{err}");
+    assert!(!err.contains("is not defined"), "{err}");
+    assert!(err.contains("1 error in the compose project"), "{err}");
+}

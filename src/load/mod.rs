@@ -232,16 +232,15 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
 
     let enabled = enabled_profiles(opts, &env);
     let disabled_nodes = apply_profiles(&mut root, &enabled, &opts.services);
-    canonical::canonicalize(
-        &mut root,
-        &canonical::Context {
-            project_name: &name,
-            project_dir: &workdir,
-            lookup: &lookup,
-            uninterpolated: opts.no_interpolate,
-        },
-        &mut diags,
-    );
+    let canonical_ctx = canonical::Context {
+        project_name: &name,
+        project_dir: &workdir,
+        lookup: &lookup,
+        uninterpolated: opts.no_interpolate,
+    };
+    // Without interpolation compose prints its model, made from the tree as written.
+    let raw = opts.no_interpolate.then(|| root.clone());
+    canonical::canonicalize(&mut root, &canonical_ctx, &mut diags);
     // A value canonicalisation already refused (`volumes: ["a:b:c:d"]`) is not reported again
     // as the type error that follows from it: the root cause alone is printed.
     let mut typed_diags = Diagnostics::default();
@@ -251,7 +250,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
             diags.push(d);
         }
     }
-    let tree = opts.no_interpolate.then(|| uninterpolated::printable(root.to_json(), &name));
+    let tree = raw.map(|raw| {
+        let mut model = root.clone();
+        canonical::model_form(&raw, &mut model, &canonical_ctx);
+        uninterpolated::printable(model.to_json(), &name)
+    });
     for (svc_name, node) in disabled_nodes {
         let mut throwaway = Diagnostics::default();
         let mut one = Node::map(node.loc.clone());
@@ -276,7 +279,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
             diags.push(d);
         }
     }
-    validate::validate(&project, &root, &mut diags);
+    // Without interpolation compose checks the model's shape only: references between its
+    // parts (undefined volumes, dependency cycles) are checked once the values are known.
+    if !opts.no_interpolate {
+        validate::validate(&project, &root, &mut diags);
+    }
     project.retain_used_resources();
     project.working_dir = workdir;
     project.config_files = files;

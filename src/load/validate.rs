@@ -25,7 +25,14 @@ pub fn loc_of(root: &Node, path: &[&str]) -> Loc {
 }
 
 pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
-    let names: Vec<&str> = p.services.keys().map(String::as_str).collect();
+    // A service the typed model left out (it has a type error, reported) is still defined:
+    // what refers to it is not in error too.
+    let mut names: Vec<&str> = p.services.keys().map(String::as_str).collect();
+    for n in root.get("services").and_then(Node::as_map).into_iter().flat_map(|m| m.keys()) {
+        if !names.contains(&n.as_str()) {
+            names.push(n);
+        }
+    }
     let undefined = |kind: &str, what: &str, known: &[&str], disabled: bool| -> (String, Option<String>) {
         let msg = format!("{kind} `{what}` is not defined");
         let hint = if disabled {
@@ -120,7 +127,7 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             );
         }
         for (dep, d) in &svc.depends_on {
-            if !p.services.contains_key(dep) {
+            if !names.contains(&dep.as_str()) {
                 let disabled = p.disabled.contains_key(dep);
                 if !d.required {
                     continue;
@@ -134,7 +141,7 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             }
         }
         for dep in implicit_dependencies(svc) {
-            if !p.services.contains_key(&dep) {
+            if !names.contains(&dep.as_str()) {
                 let disabled = p.disabled.contains_key(&dep);
                 push(diags, at(&[]), format!("services.{name}"), undefined("service", &dep, &names, disabled));
             }

@@ -5,6 +5,7 @@
 
 mod depends_on;
 mod env_file;
+mod model_form;
 pub mod ports;
 mod shapes;
 pub mod volumes;
@@ -23,6 +24,8 @@ use shapes::{
     resolve_null_values, string_list, stringify_values,
 };
 use volumes::resolve_path;
+
+pub use model_form::model_form;
 
 /// What canonicalisation needs to know about the project.
 pub struct Context<'a> {

@@ -1,58 +1,118 @@
-//! Service volume short syntax → long form: `[SOURCE:]TARGET[:MODE[,MODE]]`. A source that
-//! starts with `.`, `/` or `~` is a bind mount (made absolute); anything else names a volume.
+//! Service volume short syntax → long form: `[SOURCE:]TARGET[:MODE[,MODE]]`, split as compose
+//! splits it. A `:` inside `${…}` does not separate; a one-letter section followed by `:` is a
+//! Windows drive (`C:\data`); a spec of one or two characters is a target alone. A source that
+//! starts with `.`, `/`, `~`, `\\` or a drive is a bind mount (made absolute); anything else
+//! names a volume.
 
 use std::path::Path;
 
-use crate::model::{BindOptions, ServiceVolume, VolumeOptions};
+use crate::model::{ServiceVolume, VolumeOptions};
+
+/// The sections of a short volume, as compose-go's `ParseVolume` splits them.
+struct Sections {
+    source: Option<String>,
+    target: Option<String>,
+    options: Option<String>,
+}
+
+fn split(spec: &str) -> Result<Sections, String> {
+    let mut out = Sections { source: None, target: None, options: None };
+    if spec.chars().count() <= 2 {
+        out.target = Some(spec.to_string());
+        return Ok(out);
+    }
+    let bytes = spec.as_bytes();
+    let mut buffer = String::new();
+    let mut depth = 0usize;
+    for item in spec.char_indices().map(Some).chain(std::iter::once(None)) {
+        let (end, c) = match item {
+            Some((i, c)) => {
+                if c == '$' && bytes.get(i + 1) == Some(&b'{') {
+                    depth += 1;
+                    buffer.push(c);
+                    continue;
+                }
+                if c == '}' && depth > 0 {
+                    depth -= 1;
+                    buffer.push(c);
+                    continue;
+                }
+                (false, c)
+            }
+            None => (true, ':'),
+        };
+        let drive = !end && c == ':' && buffer.chars().count() == 1 && buffer.chars().all(char::is_alphabetic);
+        if drive || (!end && (c != ':' || depth > 0)) {
+            buffer.push(c);
+            continue;
+        }
+        let section = std::mem::take(&mut buffer);
+        if section.is_empty() {
+            return Err("empty section between colons".into());
+        }
+        if out.source.is_none() && end {
+            out.target = Some(section);
+        } else if out.source.is_none() {
+            out.source = Some(section);
+        } else if out.target.is_none() {
+            out.target = Some(section);
+        } else if !end {
+            return Err("too many colons (expected SOURCE:TARGET[:MODE])".into());
+        } else {
+            out.options = Some(section);
+        }
+    }
+    Ok(out)
+}
+
+/// A source compose mounts from the host: a path, a Windows named pipe or drive.
+fn is_file_path(s: &str) -> bool {
+    if s.starts_with(['.', '/', '~']) || s.starts_with("\\\\") {
+        return true;
+    }
+    let mut chars = s.chars();
+    matches!((chars.next(), chars.next()), (Some(first), Some(':')) if first.is_alphabetic())
+}
 
 /// Parses one short-syntax volume; `home` expands a leading `~`.
 pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<ServiceVolume, String> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    let (source, target, mode) = match parts.as_slice() {
-        [t] => (None, *t, None),
-        [s, t] => (Some(*s), *t, None),
-        [s, t, m] => (Some(*s), *t, Some(*m)),
-        _ => return Err("too many `:` separators (expected SOURCE:TARGET[:MODE])".into()),
-    };
-    if target.is_empty() {
-        return Err("the container path is empty".into());
+    if spec.is_empty() {
+        return Err("the volume is empty".into());
     }
-    if !target.starts_with('/') {
-        return Err(format!("the container path {target:?} must be absolute"));
-    }
+    let sections = split(spec)?;
+    let target = sections.target.unwrap_or_default();
     // compose cleans the container path (`/data/` is `/data`).
-    let target = if target.len() > 1 { target.trim_end_matches('/') } else { target };
+    let target = if target.len() > 1 && target.starts_with('/') { target.trim_end_matches('/') } else { &target };
     let mut v = ServiceVolume { target: target.to_string(), ..ServiceVolume::default() };
-    let is_path = |s: &str| s.starts_with('.') || s.starts_with('/') || s.starts_with('~');
-    match source {
-        None => {
-            v.kind = "volume".into();
-            v.volume = Some(VolumeOptions::default());
-        }
-        Some("") => return Err("the source is empty".into()),
-        Some(s) if is_path(s) => {
-            v.kind = "bind".into();
-            v.source = Some(resolve_path(s, base, home));
-            v.bind = Some(BindOptions { create_host_path: Some(true), ..BindOptions::default() });
-        }
-        Some(s) => {
-            v.kind = "volume".into();
-            v.source = Some(s.to_string());
-            v.volume = Some(VolumeOptions::default());
-        }
+    // A spec of one or two characters is a target alone, of no type compose fills in more.
+    if spec.chars().count() <= 2 {
+        v.kind = "volume".into();
+        return Ok(v);
     }
-    for m in mode.into_iter().flat_map(|m| m.split(',')) {
+    // As compose: options it does not know are ignored, and a bind option or `nocopy` is kept
+    // whatever the source turns out to be.
+    for m in sections.options.iter().flat_map(|m| m.split(',')) {
         match m {
             "ro" => v.read_only = Some(true),
             "rw" => v.read_only = None,
-            "z" | "Z" if v.kind == "bind" => v.bind.get_or_insert_with(Default::default).selinux = Some(m.to_string()),
-            "nocopy" if v.kind == "volume" => v.volume.get_or_insert_with(Default::default).nocopy = Some(true),
-            "cached" | "delegated" | "consistent" => v.consistency = Some(m.to_string()),
-            "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate" if v.kind == "bind" => {
+            "nocopy" => v.volume = Some(VolumeOptions { nocopy: Some(true), ..VolumeOptions::default() }),
+            "z" | "Z" => v.bind.get_or_insert_with(Default::default).selinux = Some(m.to_string()),
+            "shared" | "slave" | "private" | "rshared" | "rslave" | "rprivate" => {
                 v.bind.get_or_insert_with(Default::default).propagation = Some(m.to_string())
             }
-            // compose ignores a mode it does not know.
             _ => {}
+        }
+    }
+    match sections.source {
+        Some(s) if is_file_path(&s) => {
+            v.kind = "bind".into();
+            v.source = Some(resolve_path(&s, base, home));
+            v.bind.get_or_insert_with(Default::default).create_host_path = Some(true);
+        }
+        source => {
+            v.kind = "volume".into();
+            v.source = source;
+            v.volume.get_or_insert_with(VolumeOptions::default);
         }
     }
     Ok(v)
@@ -118,12 +178,31 @@ mod tests {
         assert_eq!(v("~/x:/x").source.as_deref(), Some("/home/u/x"));
         assert_eq!(v("../up:/x").source.as_deref(), Some("/up"));
         assert_eq!(v("/abs:/x:z").bind.unwrap().selinux.as_deref(), Some("z"));
-        assert_eq!(v("n:/x:nocopy").volume.unwrap().nocopy, Some(true));
+        assert_eq!(v("nv:/x:nocopy").volume.unwrap().nocopy, Some(true));
+    }
+
+    #[test]
+    fn split_as_compose_splits() {
+        // A `:` inside `${…}` does not separate (what `--no-interpolate` leaves).
+        let n = v("${DIR:-.}/x:/x");
+        assert_eq!((n.source.as_deref(), n.target.as_str()), (Some("${DIR:-.}/x"), "/x"));
+        // A one-letter section before `:` is a Windows drive.
+        let w = v("C:\\data:/data");
+        assert_eq!((w.kind.as_str(), w.source.as_deref(), w.target.as_str()), ("bind", Some("C:\\data"), "/data"));
+        let quirk = v("a:b:c:d");
+        assert_eq!((quirk.source.as_deref(), quirk.target.as_str()), (Some("/proj/a:b"), "c:d"));
+        // One or two characters are a target alone; a relative target is the engine's to refuse.
+        let short = v("ab");
+        assert_eq!((short.target.as_str(), short.volume.is_none()), ("ab", true));
+        assert_eq!(v("data:relative").target, "relative");
+        // Options compose does not know are ignored; bind options and `nocopy` are kept as set.
+        assert_eq!(v("data:/d:cached").consistency, None);
+        assert_eq!(v("data:/d:z").bind.and_then(|b| b.selinux).as_deref(), Some("z"));
     }
 
     #[test]
     fn invalid() {
-        for bad in ["a:b:c:d", "data:relative", ":/x"] {
+        for bad in ["", "ab:cd:ef:gh", ":/x", "/x::ro", "data:/d:ro:extra"] {
             assert!(parse_volume(bad, Path::new("/p"), None).is_err(), "{bad}");
         }
         // As compose: a mode it does not know, or one for another kind of mount, is ignored.
