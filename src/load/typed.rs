@@ -118,6 +118,10 @@ const MAX_ERRORS_PER_OBJECT: usize = 20;
 /// A key the reading then misses because it was taken out is a knock-on of the error already
 /// reported, and is not reported again.
 fn convert<T: DeserializeOwned>(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<T> {
+    // Most objects are right: read them without tracking paths, which only an error needs.
+    if let Ok(v) = T::deserialize(NodeDe::new(node)) {
+        return Some(v);
+    }
     let e = match serde_path_to_error::deserialize::<_, T>(NodeDe::new(node)) {
         Ok(v) => return Some(v),
         Err(e) => e,
