@@ -35,6 +35,9 @@ pub enum EngineError {
     NetworkInUse { network: String },
     #[error("the engine refused {operation}: {message}")]
     Api { operation: String, status: u16, message: String },
+    /// A call the engine did not answer within the deadline (`COMPOSE_HTTP_TIMEOUT`).
+    #[error("the Docker Engine at {endpoint} did not answer {operation} within {waited_s} s")]
+    Timeout { endpoint: String, operation: String, waited_s: u64 },
 }
 
 impl EngineError {
@@ -55,6 +58,10 @@ impl EngineError {
             EngineError::NameInUse { by, .. } => Some(format!(
                 "remove or rename that container (`docker rm -f {by}`), or give this project another name with `-p`"
             )),
+            EngineError::Timeout { .. } => Some(
+                "the engine may be wedged (Docker 20.10 can deadlock its network layer): check whether `docker network ls` answers, and restart the daemon if it hangs; a slow engine can be given longer with `COMPOSE_HTTP_TIMEOUT=SECONDS`"
+                    .into(),
+            ),
             EngineError::PortAllocated { port } => {
                 Some(format!("another container or process uses host port {port}: free it or change the published port"))
             }

@@ -56,9 +56,31 @@ pub(super) fn endpoint() -> String {
     std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "unix:///var/run/docker.sock".into())
 }
 
+/// How long one engine call may take (`COMPOSE_HTTP_TIMEOUT`, seconds), for messages; set when
+/// connecting.
+pub(super) static TIMEOUT_S: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(DEFAULT_TIMEOUT_S);
+
+/// A generous deadline for one call: the engine's slowest calls (a stop with its grace period has
+/// its own) finish well within it, and a wedged engine is named instead of waited on forever.
+pub const DEFAULT_TIMEOUT_S: u64 = 120;
+
+/// `COMPOSE_HTTP_TIMEOUT`, the variable docker-compose used for the same deadline.
+pub(super) fn timeout_from_env() -> u64 {
+    std::env::var("COMPOSE_HTTP_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(DEFAULT_TIMEOUT_S)
+}
+
 /// Turns a bollard error into ours, naming what was being done.
 pub(super) fn map_err(e: BollardError, operation: &str, subject: &str) -> EngineError {
     match e {
+        BollardError::RequestTimeoutError => EngineError::Timeout {
+            endpoint: endpoint(),
+            operation: format!("{operation} {subject}").trim_end().to_string(),
+            waited_s: TIMEOUT_S.load(std::sync::atomic::Ordering::Relaxed),
+        },
         BollardError::DockerResponseServerError { status_code, message } => match status_code {
             404 => EngineError::NotFound { what: subject.to_string() },
             409 => EngineError::Conflict { what: subject.to_string() },

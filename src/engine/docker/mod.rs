@@ -43,9 +43,18 @@ impl DockerEngine {
     pub async fn connect() -> Result<DockerEngine> {
         let endpoint = endpoint();
         let unreachable = |reason: String| EngineError::Unreachable { endpoint: endpoint.clone(), reason };
-        let docker = Docker::connect_with_local_defaults().map_err(|e| unreachable(e.to_string()))?;
-        let docker = docker.negotiate_version().await.map_err(|e| unreachable(short(&e)))?;
-        docker.ping().await.map_err(|e| unreachable(short(&e)))?;
+        let timeout_s = errors::timeout_from_env();
+        errors::TIMEOUT_S.store(timeout_s, std::sync::atomic::Ordering::Relaxed);
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| unreachable(e.to_string()))?
+            .with_timeout(Duration::from_secs(timeout_s));
+        // A wedged engine is named as one; any other failure means no engine there.
+        let failed = |e: BollardError, call: &str| match e {
+            BollardError::RequestTimeoutError => map_err(e, call, ""),
+            other => unreachable(short(&other)),
+        };
+        let docker = docker.negotiate_version().await.map_err(|e| failed(e, "the version negotiation"))?;
+        docker.ping().await.map_err(|e| failed(e, "a ping"))?;
         Ok(DockerEngine { docker, endpoint })
     }
 
@@ -295,7 +304,9 @@ impl Engine for DockerEngine {
             b = b.t(t as i32);
         }
         // bollard's per-request timeout (120 s) must outlast the grace period.
-        let client = self.docker.clone().with_timeout(Duration::from_secs(timeout_s.unwrap_or(10).max(0) as u64 + 60));
+        let grace = timeout_s.unwrap_or(10).max(0) as u64;
+        let deadline = (grace + 60).max(errors::TIMEOUT_S.load(std::sync::atomic::Ordering::Relaxed));
+        let client = self.docker.clone().with_timeout(Duration::from_secs(deadline));
         client
             .stop_container(id, Some(b.build()))
             .await
