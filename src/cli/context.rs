@@ -4,10 +4,38 @@
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::docker::DockerEngine;
 use crate::engine::dry_run::DryRun;
+use crate::engine::trace::{TraceLog, Traced};
+use std::sync::Arc;
 
 /// The engine every verb talks to: Docker, recording writes instead of making them under
-/// `--dry-run`.
-pub type CliEngine = DryRun<DockerEngine>;
+/// `--dry-run`, its calls timed when `WHARF_TRACE` is set.
+pub type CliEngine = DryRun<Traced<DockerEngine>>;
+
+/// The run's trace, when `WHARF_TRACE` asks for one (`1`: a summary on stderr at the end; a
+/// path ending in `.json`: also a Chrome trace written there).
+static TRACE: std::sync::OnceLock<Option<Arc<TraceLog>>> = std::sync::OnceLock::new();
+
+fn trace_log() -> Option<Arc<TraceLog>> {
+    TRACE
+        .get_or_init(|| {
+            std::env::var("WHARF_TRACE").ok().filter(|v| !v.is_empty() && v != "0").map(|_| TraceLog::new())
+        })
+        .clone()
+}
+
+/// Prints the summary of the run's trace and writes its Chrome trace, when one was asked for.
+pub fn finish_trace() {
+    let Some(Some(log)) = TRACE.get() else { return };
+    eprint!("{}", log.summary());
+    if let Ok(path) = std::env::var("WHARF_TRACE")
+        && path.ends_with(".json")
+    {
+        match std::fs::write(&path, log.chrome_json().to_string()) {
+            Ok(()) => eprintln!("trace: written to {path} (open it in chrome://tracing or ui.perfetto.dev)"),
+            Err(e) => eprintln!("trace: cannot write {path}: {e}"),
+        }
+    }
+}
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
@@ -40,7 +68,7 @@ impl GlobalArgs {
     /// Connects to the engine; under `--dry-run`, each write it is asked for is printed on
     /// stdout instead of made.
     pub async fn engine(&self) -> Result<CliEngine, CliError> {
-        let docker = DockerEngine::connect().await?;
+        let docker = Traced::new(DockerEngine::connect().await?, trace_log());
         let sink: crate::engine::dry_run::Sink = std::sync::Arc::new(|w| println!("{w}"));
         Ok(DryRun::new(docker, self.dry_run, Some(sink)))
     }

@@ -185,6 +185,7 @@ pub fn run() -> ExitCode {
         Command::Watch(a) => commands::watch::watch(&cli.global, a),
     };
     cli.global.shown.finish();
+    context::finish_trace();
     let result = result.and_then(|code| output::finish().map(|()| code));
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ mod event;
 pub mod fake;
 pub mod reference;
 pub mod time;
+pub mod trace;
 mod transfer;
 pub use event::{Event, EventKind, HealthStatus};
 pub use transfer::{BuildMessage, BuildRequest, BuildStep, ContextStream, Credentials, TransferProgress};

@@ -16,7 +16,7 @@ use crate::model::Project;
 use crate::plan::{Plan, UpOptions, reconcile};
 use crate::progress::Report;
 use crate::scheduler::readiness::{Readiness, wait_all};
-use crate::scheduler::{execute, observe};
+use crate::scheduler::{execute, execute_with, observe};
 
 /// What to converge and how: resolved settings.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +96,8 @@ pub async fn apply<E: Engine>(engine: &E, project: &Project, prepared: Prepared,
     let no_start = req.options.no_start;
     // Subscribed before anything starts, so no health or exit event is missed.
     let ready = req.wait.filter(|_| !no_start).map(|t| (Readiness::subscribe(engine, &project.name, &req.report), t));
-    match execute(engine, project, plan, req.parallel, no_start, &req.report).await {
+    let shared = ready.as_ref().map(|(r, _)| r.clone());
+    match execute_with(engine, project, plan, req.parallel, no_start, &req.report, shared).await {
         // A container observed a moment ago is gone: an `up` killed while creating it left
         // the engine to roll its create back (issue 24). The world changed under the plan, so
         // converge once more from what is there now.

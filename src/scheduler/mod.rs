@@ -67,6 +67,20 @@ pub async fn execute<E: Engine>(
     no_start: bool,
     r: &Report,
 ) -> Result<(), RunError> {
+    execute_with(engine, project, plan, parallel, no_start, r, None).await
+}
+
+/// [`execute`], reading readiness from `ready` when given: a caller that waits afterwards
+/// (`up --wait`) then sees what the run saw, the early probes' results included.
+pub async fn execute_with<E: Engine>(
+    engine: &E,
+    project: &Project,
+    plan: Plan,
+    parallel: Option<usize>,
+    no_start: bool,
+    r: &Report,
+    ready: Option<readiness::Readiness>,
+) -> Result<(), RunError> {
     let sem = Arc::new(Semaphore::new(parallel.unwrap_or(Semaphore::MAX_PERMITS).max(1)));
     let mut by_service: HashMap<String, Vec<Action>> = HashMap::new();
     let mut resources = JoinSet::new();
@@ -121,7 +135,7 @@ pub async fn execute<E: Engine>(
     }
 
     // Subscribed before anything starts, so no health or exit event is missed.
-    let ready = readiness::Readiness::subscribe(engine, &project.name, r);
+    let ready = ready.unwrap_or_else(|| readiness::Readiness::subscribe(engine, &project.name, r));
     // One status channel per service; services with nothing to do are up already.
     let mut senders = HashMap::new();
     let mut receivers = HashMap::new();

@@ -176,8 +176,8 @@ impl Readiness {
 
 impl Readiness {
     /// `healthcheck.start_interval` on an engine that lacks it (API < 1.44): during the start
-    /// period, runs the service's own healthcheck test through exec every `start_interval`,
-    /// and takes the first success as healthy. The engine's own probes go on as configured.
+    /// period, runs the service's own healthcheck test through exec at once and then every
+    /// `start_interval`, and takes the first success as healthy. The engine's own probes go on as configured.
     pub fn probe_early<E: Engine>(&self, e: &E, id: &str, h: &crate::engine::Health) {
         let (Some(interval), Some(period)) = (h.start_interval_ns, h.start_period_ns) else { return };
         let cmd: Vec<String> = match h.test.split_first() {
@@ -191,9 +191,15 @@ impl Readiness {
         let timeout = Duration::from_nanos(h.timeout_ns.filter(|t| *t > 0).unwrap_or(30_000_000_000) as u64);
         let (e, id, me) = (e.clone(), id.to_string(), self.clone());
         tokio::spawn(async move {
+            // The first probe goes as soon as the start call returned, the next ones every
+            // `start_interval` after the one before ends (they never overlap).
             let deadline = tokio::time::Instant::now() + Duration::from_nanos(period as u64);
+            let mut first = true;
             loop {
-                tokio::time::sleep(Duration::from_nanos(interval as u64)).await;
+                if !first {
+                    tokio::time::sleep(Duration::from_nanos(interval as u64)).await;
+                }
+                first = false;
                 if tokio::time::Instant::now() > deadline {
                     return;
                 }
