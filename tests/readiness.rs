@@ -157,6 +157,33 @@ services:
 }
 
 #[test]
+fn regression_up_wait_counts_an_early_probe_as_healthy() {
+    // Issue 18 (found with WHARF_TRACE): `up --wait` read readiness from a subscription of its
+    // own that never saw the early probes, so it waited for the engine's first probe (here 60 s
+    // after start, far beyond the 20 s wait timeout) although `depends_on` had already counted
+    // the service healthy.
+    let s = Stack::new(
+        "waitearly",
+        &format!(
+            r#"
+services:
+  db:
+    image: wharf-busybox:latest
+    command: {HTTPD}
+    healthcheck:
+      test: {PROBE}
+      interval: 60s
+      start_period: 120s
+      start_interval: 100ms
+"#
+        ),
+    );
+    let (ok, _, err) = s.wharf(&["up", "-d", "--wait", "--wait-timeout", "20"]);
+    assert!(ok, "{err}");
+    assert_eq!(s.inspect("{{.State.Health.Status}}", &s.container("db", 1)), "starting");
+}
+
+#[test]
 fn wait_returns_the_first_exit_code_and_can_drop_the_project() {
     let s = Stack::new(
         "waitverb",
