@@ -39,4 +39,5 @@ with tempfile.TemporaryDirectory() as d:
     for k, (w, m) in med.items():
         print(f"{k:<11} n={n} config: median {w * 1000:8.1f} ms   peak {m:7.1f} MiB")
     (ww, wm), (cw, cm) = med["wharf"], med["compose-v2"]
-    print(f"ratio wharf/compose-v2: time {ww / cw:.3f}x   memory {wm / cm:.3f}x")
+    print(f"ratio wharf/compose-v2: time {ww / cw:.3f}x   memory {wm / cm:.3f}x"
+          f"   (targets: time <= 0.05x, memory <= 0.30x)")

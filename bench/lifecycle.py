@@ -86,7 +86,7 @@ def main():
                 mark = "ok" if r <= target else "MISS"
                 print(f"     {name:<22} {r:5.2f}x  (target <= {target:.2f}x)  {mark}")
 
-            ratio("no-op up / v2", w[1], v[1], 0.10)
+            ratio("no-op up / v2", w[1], v[1], 0.04)
             ratio("cold up / v2", w[0], v[0], 0.95)
             ratio("cold up / floor", w[0], f[0], 1.05)
             ratio("down -v / v2", w[2], v[2], 1.00)

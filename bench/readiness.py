@@ -142,6 +142,10 @@ def main():
             ms = sorted(x * 1000 for x in xs)
             print(f"  healthy event -> dependent's start event, {tool:<5}: p50 {statistics.median(ms):.0f} ms,"
                   f" max {ms[-1]:.0f} ms")
+    if to_start.get("wharf") and to_start.get("v2"):
+        r3 = statistics.median(to_start["wharf"]) / statistics.median(to_start["v2"])
+        print(f"  healthy -> started gap / v2        {r3:5.2f}x  (target <= 0.25x)  {'ok' if r3 <= 0.25 else 'MISS'}"
+              " (the start call itself is the floor: see WHARF_TRACE)")
 
 
 if __name__ == "__main__":
