@@ -25,7 +25,7 @@ fn wharf(dir: &Path, args: &[&str]) -> (i32, String, String) {
 #[test]
 fn diagnostics_name_file_line_key_and_fix() {
     let (code, out, err) = wharf(&fixtures().join("bad-many"), &["config"]);
-    assert_eq!(code, 15);
+    assert_eq!(code, 1);
     assert_eq!(out, "");
     insta::assert_snapshot!(err);
 }
@@ -33,21 +33,21 @@ fn diagnostics_name_file_line_key_and_fix() {
 #[test]
 fn duplicate_key_is_refused() {
     let (code, _, err) = wharf(&fixtures().join("bad-yaml"), &["config"]);
-    assert_eq!(code, 15);
+    assert_eq!(code, 1);
     insta::assert_snapshot!(err);
 }
 
 #[test]
 fn required_variable_message() {
     let (code, _, err) = wharf(&fixtures().join("bad-var"), &["config"]);
-    assert_eq!(code, 15);
+    assert_eq!(code, 1);
     insta::assert_snapshot!(err);
 }
 
 #[test]
 fn extends_cycle_is_a_chain() {
     let (code, _, err) = wharf(&fixtures().join("bad-extends"), &["config"]);
-    assert_eq!(code, 15);
+    assert_eq!(code, 1);
     insta::assert_snapshot!(err);
 }
 
@@ -86,7 +86,7 @@ fn project_name_precedence() {
     assert_eq!(v["name"], "other");
     assert_eq!(v["volumes"]["data"]["name"], "other_data");
     let (code, _, err) = wharf(&dir, &["-p", "Bad Name", "config"]);
-    assert_eq!(code, 15);
+    assert_eq!(code, 1);
     assert!(err.contains("invalid project name \"Bad Name\""), "{err}");
     assert!(err.contains("try \"badname\""), "{err}");
 }
@@ -113,7 +113,7 @@ fn variables_are_listed() {
 fn no_compose_file_found() {
     let tmp = tempfile::tempdir().unwrap();
     let (code, _, err) = wharf(tmp.path(), &["config"]);
-    assert_eq!(code, 15);
+    assert_eq!(code, 1);
     // The directory searched is named (it is the current one: shown absolute, not as ``).
     let dir = tmp.path().canonicalize().unwrap();
     assert!(err.contains(&format!("no compose file found in `{}` or its parents", dir.display())), "{err}");
@@ -206,7 +206,7 @@ fn regression_files_compose_refuses_are_refused_and_files_it_reads_are_read() {
     for (text, says) in refused {
         std::fs::write(dir.path().join("compose.yaml"), text).unwrap();
         let (code, _, err) = wharf(dir.path(), &["-p", "r", "config"]);
-        assert_eq!(code, 15, "{}: {err}", String::from_utf8_lossy(text));
+        assert_eq!(code, 1, "{}: {err}", String::from_utf8_lossy(text));
         assert!(err.contains(says) && err.contains("compose.yaml:"), "{err}");
     }
     // One empty override beside a real file is fine, as in compose.
@@ -236,7 +236,7 @@ fn regression_messages_use_the_words_of_a_compose_file_not_internal_names() {
     for (text, says) in cases {
         std::fs::write(dir.path().join("compose.yaml"), &text).unwrap();
         let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
-        assert_eq!(code, 15, "{err}");
+        assert_eq!(code, 1, "{err}");
         assert!(err.contains(says), "{err}");
         for internal in ["untagged", "Depth {", "mappingping", "struct "] {
             assert!(!err.contains(internal), "{err}");
@@ -268,7 +268,7 @@ fn a_failed_extends_is_reported_alone_not_with_what_follows_from_it() {
     )
     .unwrap();
     let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
-    assert_eq!(code, 15, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("services.web.extends: extends undefined service `base`"), "{err}");
     assert!(!err.contains("neither an `image`"), "{err}");
     assert!(!err.contains("services.third"), "{err}");
@@ -287,7 +287,7 @@ fn every_type_error_of_a_service_is_reported() {
     )
     .unwrap();
     let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
-    assert_eq!(code, 15, "{err}");
+    assert_eq!(code, 1, "{err}");
     let at = |s: &str| err.find(s).unwrap_or_else(|| panic!("no `{s}` in:\n{err}"));
     assert!(at("services.a.init") < at("services.a.cpus"), "{err}");
     assert!(at("services.a.cpus") < at("services.a.restrat"), "{err}");
@@ -305,7 +305,7 @@ fn a_service_with_a_type_error_is_still_defined_for_what_refers_to_it() {
     )
     .unwrap();
     let (code, _, err) = wharf(dir.path(), &["-p", "m", "config"]);
-    assert_eq!(code, 15, "{err}");
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("services.web.build.cache_from"), "{err}");
     assert!(!err.contains("is not defined"), "{err}");
     assert!(err.contains("1 error in the compose project"), "{err}");

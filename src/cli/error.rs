@@ -37,7 +37,8 @@ impl CliError {
     }
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Load(_) => 15,
+            // compose v2 exits 1 for a project it cannot load, as for any other error.
+            CliError::Load(_) => 1,
             CliError::Message { code, .. } => *code,
         }
     }

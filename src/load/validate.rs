@@ -69,6 +69,21 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
                 );
             }
         }
+        // Two services cannot share a container name: the second would take the first's
+        // container (compose refuses this before creating anything).
+        if let Some(cn) = &svc.container_name
+            && let Some((other, _)) =
+                p.services.iter().take_while(|(n, _)| *n != name).find(|(_, o)| o.container_name.as_ref() == Some(cn))
+        {
+            diags.push(
+                Diagnostic::error(
+                    at(&["container_name"]),
+                    format!("services.{name}.container_name"),
+                    format!("container name `{cn}` is already used by service `{other}`"),
+                )
+                .with_hint("give each service its own `container_name`, or remove it and let compose name them"),
+            );
+        }
         if svc.network_mode.is_some() && !svc.networks.is_empty() {
             diags.push(
                 Diagnostic::error(

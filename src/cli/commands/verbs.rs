@@ -86,20 +86,35 @@ where
     F: FnOnce(CliEngine, Project, Vec<ContainerInfo>) -> Fut,
     Fut: Future<Output = Result<(), CliError>>,
 {
+    on_selected(g, services, false, f)
+}
+
+/// [`on_containers`]; with `dependencies`, the named services' dependencies are selected too
+/// (`start web` starts the stopped services web depends on, as compose does).
+fn on_selected<F, Fut>(g: &GlobalArgs, services: &[String], dependencies: bool, f: F) -> Result<ExitCode, CliError>
+where
+    F: FnOnce(CliEngine, Project, Vec<ContainerInfo>) -> Fut,
+    Fut: Future<Output = Result<(), CliError>>,
+{
     // The loader refuses services that do not exist.
     let project = g.load(services, false)?.project;
     let _lock = g.lock(&project.name)?;
+    let services: Vec<String> = if dependencies && !services.is_empty() {
+        crate::graph::Graph::new(&project).with_dependencies(services).into_iter().collect()
+    } else {
+        services.to_vec()
+    };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
         let all = engine.list_containers(&project.name).await?;
-        let targets = verbs::targets(&project, all, services);
+        let targets = verbs::targets(&project, all, &services);
         f(engine, project, targets).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
 pub fn start(g: &GlobalArgs, a: &ServicesArgs) -> Result<ExitCode, CliError> {
-    on_containers(g, &a.service, |e, p, list| async move {
+    on_selected(g, &a.service, true, |e, p, list| async move {
         if list.is_empty() {
             return Err(CliError::Message {
                 message: format!("project `{}` has no container to start", p.name),
