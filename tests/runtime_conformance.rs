@@ -10,6 +10,7 @@
 //! A scenario file in `tests/conformance/runtime/` holds scenarios, each starting with a line
 //! `=== NAME: what it shows`, then its files (`-- path --`, as Go's txtar), then a `-- steps --`
 //! section, one step per line (`$PROJECT` is the scenario's project name):
+//! - `export NAME=VALUE` sets a variable for the commands that follow;
 //! - `$ ARGS` runs the tool with `-p PROJECT ARGS` and expects exit 0; `$? N ARGS` expects exit
 //!   N; `$! ARGS` expects a failure (any non-zero code);
 //! - `stdout ~ TEXT`, `stderr ~ TEXT`: the last command's output holds TEXT (`!~`: does not);
@@ -95,6 +96,10 @@ fn tool() -> Vec<String> {
 }
 
 fn run(program: &[String], args: &[String], dir: &Path, deadline_s: u32) -> Outcome {
+    run_with(program, args, dir, deadline_s, &[])
+}
+
+fn run_with(program: &[String], args: &[String], dir: &Path, deadline_s: u32, env: &[(String, String)]) -> Outcome {
     let mut cmd = Command::new("timeout");
     cmd.arg("-k").arg("5").arg(deadline_s.to_string()).args(program).args(args).current_dir(dir).env_clear();
     for k in ["PATH", "HOME"] {
@@ -105,6 +110,7 @@ fn run(program: &[String], args: &[String], dir: &Path, deadline_s: u32) -> Outc
     let docker_config = std::env::var("DOCKER_CONFIG")
         .unwrap_or_else(|_| format!("{}/.docker", std::env::var("HOME").unwrap_or_default()));
     cmd.env("DOCKER_CONFIG", docker_config);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     match cmd.output() {
         Ok(out) => Outcome {
             code: out.status.code().unwrap_or(-1),
@@ -163,6 +169,7 @@ fn play(s: &Scenario, project: &str) -> Result<(), String> {
     let d = dir.path();
     let result = (|| {
         let mut last = Outcome { code: 0, stdout: String::new(), stderr: String::new() };
+        let mut env: Vec<(String, String)> = Vec::new();
         for step in &s.steps {
             let step = step.replace("$PROJECT", project);
             let words: Vec<&str> = step.split_whitespace().collect();
@@ -177,7 +184,7 @@ fn play(s: &Scenario, project: &str) -> Result<(), String> {
                     };
                     let mut full = vec!["-p".to_string(), project.to_string()];
                     full.extend(shell_words(&args.join(" ")));
-                    last = run(&program, &full, d, 120);
+                    last = run_with(&program, &full, d, 120, &env);
                     let ok = match expect {
                         Some(code) => last.code == code,
                         None => last.code != 0,
@@ -191,6 +198,10 @@ fn play(s: &Scenario, project: &str) -> Result<(), String> {
                             last.stderr.trim()
                         ));
                     }
+                }
+                ["export", kv] => {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    env.push((k.to_string(), v.to_string()));
                 }
                 [stream @ ("stdout" | "stderr"), op @ ("~" | "!~"), ..] => {
                     let text = step.split_once(op).map(|(_, t)| t.trim()).unwrap_or("");

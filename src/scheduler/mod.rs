@@ -116,11 +116,14 @@ pub async fn execute_with<E: Engine>(
             }
         }
     }
-    // External networks must exist already.
+    // External networks must exist already: those of the services this plan works on (`up web`
+    // does not check a network only another service uses, as compose does not).
     for (key, n) in &project.networks {
         if n.external == Some(true) {
             let name = project.network_name(key);
-            if project.services.values().any(|s| s.networks.contains_key(key)) && !engine.network_exists(&name).await? {
+            let needed =
+                project.services.iter().any(|(svc, s)| by_service.contains_key(svc) && s.networks.contains_key(key));
+            if needed && !engine.network_exists(&name).await? {
                 return Err(RunError::Service {
                     service: key.clone(),
                     reason: format!(

@@ -17,9 +17,10 @@ pub struct CpArgs {
     /// Archive mode (copy all uid/gid information)
     #[arg(short, long)]
     pub archive: bool,
-    /// Index of the container if service has multiple replicas
-    #[arg(long, default_value_t = 1)]
-    pub index: u32,
+    /// Index of the container if service has multiple replicas (default: every replica when
+    /// copying into the service, the first when copying from it)
+    #[arg(long)]
+    pub index: Option<u32>,
     /// `SERVICE:SRC_PATH` or a host path
     pub source: String,
     /// `SERVICE:DEST_PATH` or a host path
@@ -54,8 +55,9 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
             let service = service.to_string();
             async move {
                 let list = engine.list_containers(&project.name).await?;
-                verbs::replica(verbs::targets(project, list, &[]), &service, a.index).ok_or_else(|| CliError::Message {
-                    message: format!("service `{service}` has no container number {}", a.index),
+                let index = a.index.unwrap_or(1);
+                verbs::replica(verbs::targets(project, list, &[]), &service, index).ok_or_else(|| CliError::Message {
+                    message: format!("service `{service}` has no container number {index}"),
                     hint: Some("create it with `wharf up -d`".into()),
                     code: 1,
                 })
@@ -79,29 +81,45 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
                 }
             }
             (None, Some((service, dest))) => {
-                let c = find(service).await?;
+                // Into the service: every replica, as compose copies, unless `--index` names one.
+                let targets = match a.index {
+                    Some(_) => vec![find(service).await?],
+                    None => {
+                        let list = engine.list_containers(&project.name).await?;
+                        let mut all: Vec<_> = verbs::targets(&project, list, &[service.to_string()]);
+                        all.sort_by(|x, y| x.name.cmp(&y.name));
+                        if all.is_empty() {
+                            find(service).await?;
+                        }
+                        all
+                    }
+                };
                 let src = Path::new(&a.source);
                 if !src.exists() {
                     return Err(CliError::msg(format!("no such file or directory on the host: {}", a.source)));
                 }
-                // Into an existing directory, the source keeps its name.
-                let dest_is_dir = match engine.download_archive(&c.id, dest).await {
-                    Ok(tar) => first_is_dir(&tar),
-                    Err(EngineError::NotFound { .. }) => false,
-                    Err(e) => return Err(CliError::from(e)),
-                };
-                let (dir, name) = if dest_is_dir {
-                    (dest.to_string(), base(&a.source))
-                } else {
-                    let p = Path::new(dest);
-                    let parent = p.parent().map(|d| d.to_string_lossy().into_owned()).filter(|d| !d.is_empty());
-                    (parent.unwrap_or_else(|| "/".into()), base(dest))
-                };
-                let tar = pack(src, &name, a.archive).map_err(|e| io_err(&format!("reading {}", a.source), e))?;
-                engine.upload_archive(&c.id, &dir, tar).await.map_err(|e| match e {
-                    EngineError::NotFound { .. } => CliError::msg(format!("no such directory in {}: {dir}", c.name)),
-                    other => CliError::from(other),
-                })?;
+                for c in targets {
+                    // Into an existing directory, the source keeps its name.
+                    let dest_is_dir = match engine.download_archive(&c.id, dest).await {
+                        Ok(tar) => first_is_dir(&tar),
+                        Err(EngineError::NotFound { .. }) => false,
+                        Err(e) => return Err(CliError::from(e)),
+                    };
+                    let (dir, name) = if dest_is_dir {
+                        (dest.to_string(), base(&a.source))
+                    } else {
+                        let p = Path::new(dest);
+                        let parent = p.parent().map(|d| d.to_string_lossy().into_owned()).filter(|d| !d.is_empty());
+                        (parent.unwrap_or_else(|| "/".into()), base(dest))
+                    };
+                    let tar = pack(src, &name, a.archive).map_err(|e| io_err(&format!("reading {}", a.source), e))?;
+                    engine.upload_archive(&c.id, &dir, tar).await.map_err(|e| match e {
+                        EngineError::NotFound { .. } => {
+                            CliError::msg(format!("no such directory in {}: {dir}", c.name))
+                        }
+                        other => CliError::from(other),
+                    })?;
+                }
             }
             _ => return Err(usage()),
         }

@@ -164,6 +164,18 @@ async fn print_logs<E: Engine>(e: &E, id: &str) {
     }
 }
 
+/// `-e NAME` without a value takes the caller's: the shell's, else the `--env-file`s' or the
+/// project `.env`'s (the project environment, in compose's precedence). Unset everywhere, it
+/// stays `NAME` (the engine then leaves it unset).
+pub(crate) fn with_caller_values(vars: &[String], env: &indexmap::IndexMap<String, String>) -> Vec<String> {
+    vars.iter()
+        .map(|v| match (v.contains('='), env.get(v)) {
+            (false, Some(value)) => format!("{v}={value}"),
+            _ => v.clone(),
+        })
+        .collect()
+}
+
 /// The one-off's changes from the service, from the flags: `--entrypoint` split as a shell
 /// would, `--env-from-file` read, `--publish` and `--volume` parsed.
 fn overrides(
@@ -184,7 +196,7 @@ fn overrides(
             .map_err(|e| CliError::msg(format!("{}:{}: {}", f.display(), e.line, e.message)))?;
         vars.extend(parsed.into_iter().map(|(k, v)| format!("{k}={v}")));
     }
-    vars.extend(a.env.iter().cloned());
+    vars.extend(with_caller_values(&a.env, env));
     let publish = a
         .publish
         .iter()

@@ -361,7 +361,9 @@ pub struct ExecArgs {
 /// `exec SERVICE CMD…`: runs CMD in a running container, its output streamed, its exit code
 /// passed through. With a terminal on both ends (and no `-T`), it gets a TTY and the keyboard.
 pub fn exec(g: &GlobalArgs, a: &ExecArgs) -> Result<ExitCode, CliError> {
-    let project = g.load(std::slice::from_ref(&a.service), false)?.project;
+    let loaded = g.load(std::slice::from_ref(&a.service), false)?;
+    let env = super::run::with_caller_values(&a.env, &loaded.environment);
+    let project = loaded.project;
     runtime()?.block_on(async {
         let engine = g.engine().await?;
         let c = replica(&engine, &project, &a.service, a.index).await?;
@@ -374,12 +376,12 @@ pub fn exec(g: &GlobalArgs, a: &ExecArgs) -> Result<ExitCode, CliError> {
         }
         let interactive = !a.no_tty && !a.detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         if interactive {
-            return exec_tty(&engine, &c.id, a).await;
+            return exec_tty(&engine, &c.id, a, env).await;
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::engine::LogChunk>();
         let opts = crate::engine::ExecOptions {
             user: a.user.clone(),
-            env: a.env.clone(),
+            env,
             working_dir: a.workdir.clone(),
             privileged: a.privileged,
             detach: a.detach,
@@ -468,10 +470,10 @@ where
 
 /// `exec` with a TTY: keystrokes sent as they are typed, the output written as it comes, the
 /// exit code passed through.
-async fn exec_tty(e: &CliEngine, id: &str, a: &ExecArgs) -> Result<ExitCode, CliError> {
+async fn exec_tty(e: &CliEngine, id: &str, a: &ExecArgs, env: Vec<String>) -> Result<ExitCode, CliError> {
     let opts = crate::engine::ExecOptions {
         user: a.user.clone(),
-        env: a.env.clone(),
+        env,
         working_dir: a.workdir.clone(),
         privileged: a.privileged,
         ..Default::default()
