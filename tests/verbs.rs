@@ -678,3 +678,18 @@ services:
     assert_eq!(s.inspect("{{.State.Status}}", &web), "running");
     assert_eq!(s.ids("container").len(), 1, "one replica, no leftovers");
 }
+
+#[test]
+fn regression_an_up_refused_for_a_missing_external_network_creates_nothing() {
+    // Found by the runtime suite: the check ran after the project's network creates had been
+    // sent, so the default network appeared after wharf had already exited with the error.
+    let s = Stack::new(
+        "extmissing",
+        "services:\n  web:\n    image: wharf-busybox:latest\n    networks: [default, outside]\nnetworks:\n  outside:\n    external: true\n    name: wharf-test-no-such-network\n",
+    );
+    let (ok, _, err) = s.wharf(&["up", "-d"]);
+    assert!(!ok, "{err}");
+    assert!(err.contains("external network `wharf-test-no-such-network` does not exist"), "{err}");
+    assert!(s.ids("container").is_empty());
+    assert!(s.ids("network").is_empty(), "nothing was created");
+}

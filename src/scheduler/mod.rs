@@ -82,6 +82,28 @@ pub async fn execute_with<E: Engine>(
     ready: Option<readiness::Readiness>,
 ) -> Result<(), RunError> {
     let sem = Arc::new(Semaphore::new(parallel.unwrap_or(Semaphore::MAX_PERMITS).max(1)));
+    // Checked before anything is created, so a refused `up` leaves nothing behind (a network
+    // whose create was still in flight used to appear after wharf had exited).
+    let working_on: std::collections::HashSet<&str> = plan.steps.iter().filter_map(|s| s.action.service()).collect();
+    // External networks must exist already: those of the services this plan works on (`up web`
+    // does not check a network only another service uses, as compose does not).
+    for (key, n) in &project.networks {
+        if n.external == Some(true) {
+            let name = project.network_name(key);
+            let needed = project
+                .services
+                .iter()
+                .any(|(svc, s)| working_on.contains(svc.as_str()) && s.networks.contains_key(key));
+            if needed && !engine.network_exists(&name).await? {
+                return Err(RunError::Service {
+                    service: key.clone(),
+                    reason: format!(
+                        "external network `{name}` does not exist (create it with `docker network create {name}`)"
+                    ),
+                });
+            }
+        }
+    }
     let mut by_service: HashMap<String, Vec<Action>> = HashMap::new();
     let mut resources = JoinSet::new();
     for step in plan.steps {
@@ -113,23 +135,6 @@ pub async fn execute_with<E: Engine>(
             other => {
                 let service = other.service().unwrap_or_default().to_string();
                 by_service.entry(service).or_default().push(other);
-            }
-        }
-    }
-    // External networks must exist already: those of the services this plan works on (`up web`
-    // does not check a network only another service uses, as compose does not).
-    for (key, n) in &project.networks {
-        if n.external == Some(true) {
-            let name = project.network_name(key);
-            let needed =
-                project.services.iter().any(|(svc, s)| by_service.contains_key(svc) && s.networks.contains_key(key));
-            if needed && !engine.network_exists(&name).await? {
-                return Err(RunError::Service {
-                    service: key.clone(),
-                    reason: format!(
-                        "external network `{name}` does not exist (create it with `docker network create {name}`)"
-                    ),
-                });
             }
         }
     }
