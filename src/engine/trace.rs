@@ -89,21 +89,20 @@ impl TraceLog {
         let mut busy = Duration::ZERO;
         let mut gaps: Vec<(Duration, Duration, String, String)> = Vec::new();
         let mut cursor = Duration::ZERO;
-        let mut last_end_what = "the start".to_string();
-        let mut by_end: Vec<&Span> = calls.clone();
-        by_end.sort_by_key(|s| s.start);
-        for s in &by_end {
+        let mut last_to_end = "the start".to_string();
+        // `spans()` is sorted by start.
+        for s in &calls {
             if s.start > cursor {
-                gaps.push((cursor, s.start, last_end_what.clone(), format!("{} {}", s.call, s.subject)));
+                gaps.push((cursor, s.start, last_to_end.clone(), format!("{} {}", s.call, s.subject)));
             }
             if s.end > cursor {
                 busy += s.end - s.start.max(cursor);
                 cursor = s.end;
-                last_end_what = format!("{} {}", s.call, s.subject);
+                last_to_end = format!("{} {}", s.call, s.subject);
             }
         }
         if total > cursor {
-            gaps.push((cursor, total, last_end_what, "the end".into()));
+            gaps.push((cursor, total, last_to_end, "the end".into()));
         }
         let alone = total.saturating_sub(busy);
         let pct = |d: Duration| if total.is_zero() { 0.0 } else { 100.0 * d.as_secs_f64() / total.as_secs_f64() };

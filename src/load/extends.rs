@@ -2,11 +2,11 @@
 //! one, and merges its own keys on top with the multi-file merge rules. Chains are followed;
 //! a cycle is reported with its whole chain (`a -> b -> a`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{Diagnostic, Diagnostics, Severity};
 use crate::load::canonical::volumes::resolve_path;
 use crate::load::merge::merge_service;
 use crate::load::yaml::{Node, Value};
@@ -232,6 +232,23 @@ pub fn rebase_paths(svc: &mut Node, dir: &Path) {
 /// Shared `Arc` of a path for diagnostics.
 pub fn arc(p: &Path) -> Arc<PathBuf> {
     Arc::new(p.to_path_buf())
+}
+
+/// A service whose `extends` failed is only half defined: what is then wrong with it (no image,
+/// a missing key) follows from that failure, and only the failure is reported.
+pub fn without_knock_ons(diags: Diagnostics, failed_extends: &BTreeSet<String>) -> Diagnostics {
+    if failed_extends.is_empty() {
+        return diags;
+    }
+    let knock_on = |d: &Diagnostic| {
+        failed_extends.iter().any(|name| {
+            let own = format!("services.{name}");
+            let inside =
+                d.path == own || d.path.starts_with(&format!("{own}.")) || d.path.starts_with(&format!("{own}["));
+            inside && !d.path.starts_with(&format!("{own}.extends"))
+        })
+    };
+    Diagnostics(diags.0.into_iter().filter(|d| !(d.severity == Severity::Error && knock_on(d))).collect())
 }
 
 #[cfg(test)]

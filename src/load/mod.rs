@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use crate::diag::{Diagnostic, Diagnostics, Loc, Severity, display_path};
+use crate::diag::{Diagnostic, Diagnostics, Loc, display_path};
 use crate::model::Project;
 use yaml::{Node, Value};
 
@@ -290,29 +290,12 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     project.env_files = opts.env_files.iter().map(|f| abs(f)).collect();
 
     if diags.has_errors() {
-        return Err(without_knock_ons(diags, &ctx.failed_extends).sorted());
+        return Err(extends::without_knock_ons(diags, &ctx.failed_extends).sorted());
     }
     vars.sort_by(|a, b| a.name.cmp(&b.name));
     vars.dedup_by(|a, b| a.name == b.name);
     project.environment = env.clone();
     Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars, tree })
-}
-
-/// A service whose `extends` failed is only half defined: what is then wrong with it (no image,
-/// a missing key) follows from that failure, and only the failure is reported.
-fn without_knock_ons(diags: Diagnostics, failed_extends: &BTreeSet<String>) -> Diagnostics {
-    if failed_extends.is_empty() {
-        return diags;
-    }
-    let knock_on = |d: &Diagnostic| {
-        failed_extends.iter().any(|name| {
-            let own = format!("services.{name}");
-            let inside =
-                d.path == own || d.path.starts_with(&format!("{own}.")) || d.path.starts_with(&format!("{own}["));
-            inside && !d.path.starts_with(&format!("{own}.extends"))
-        })
-    };
-    Diagnostics(diags.0.into_iter().filter(|d| !(d.severity == Severity::Error && knock_on(d))).collect())
 }
 
 fn read_yaml(f: &Path) -> Result<Node, Diagnostic> {

@@ -114,8 +114,10 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
     ) -> Result<V::Value, Error> {
         match &self.node.value {
             Value::Str(s) => v.visit_enum(s.as_str().into_deserializer()),
-            Value::Map(m) if m.len() == 1 => {
-                let (k, value) = m.iter().next().expect("one entry");
+            Value::Map(m)
+                if m.len() == 1
+                    && let Some((k, value)) = m.first() =>
+            {
                 v.visit_enum(Variant { name: k, value: NodeDe { node: value, user_keyed: false } })
             }
             Value::Map(_) => Err(de::Error::invalid_value(de::Unexpected::Map, &"a mapping with a single key")),

@@ -148,8 +148,9 @@ fn convert<T: DeserializeOwned>(node: &Node, path: &str, diags: &mut Diagnostics
         let (loc_node, full_path) = locate(&work, path, &segments);
         let d = describe(&inner, loc_node, &full_path);
         let knock_on = missing_field(&inner).is_some_and(|f| removed.contains(&format!("{full_path}.{f}")));
+        let reported = d.path.clone();
         if !knock_on {
-            diags.push(d.clone());
+            diags.push(d);
         }
         if removed.len() >= MAX_ERRORS_PER_OBJECT {
             break;
@@ -166,7 +167,7 @@ fn convert<T: DeserializeOwned>(node: &Node, path: &str, diags: &mut Diagnostics
             break;
         }
         if !knock_on {
-            removed.push(d.path.clone());
+            removed.push(reported);
         }
         if let Err(e) = serde_path_to_error::deserialize::<_, T>(NodeDe::new(&work)) {
             next = Some(e);

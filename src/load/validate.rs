@@ -27,12 +27,14 @@ pub fn loc_of(root: &Node, path: &[&str]) -> Loc {
 pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
     // A service the typed model left out (it has a type error, reported) is still defined:
     // what refers to it is not in error too.
-    let mut names: Vec<&str> = p.services.keys().map(String::as_str).collect();
-    for n in root.get("services").and_then(Node::as_map).into_iter().flat_map(|m| m.keys()) {
-        if !names.contains(&n.as_str()) {
-            names.push(n);
-        }
-    }
+    let in_tree = root.get("services").and_then(Node::as_map);
+    let is_defined = |s: &str| p.services.contains_key(s) || in_tree.is_some_and(|m| m.contains_key(s));
+    let names: Vec<&str> = match in_tree {
+        Some(m) => m.keys().map(String::as_str).collect(),
+        None => p.services.keys().map(String::as_str).collect(),
+    };
+    // The first service to take each `container_name`.
+    let mut container_names: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     let undefined = |kind: &str, what: &str, known: &[&str], disabled: bool| -> (String, Option<String>) {
         let msg = format!("{kind} `{what}` is not defined");
         let hint = if disabled {
@@ -71,10 +73,14 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
         }
         // Two services cannot share a container name: the second would take the first's
         // container (compose refuses this before creating anything).
-        if let Some(cn) = &svc.container_name
-            && let Some((other, _)) =
-                p.services.iter().take_while(|(n, _)| *n != name).find(|(_, o)| o.container_name.as_ref() == Some(cn))
-        {
+        let taken_by = svc.container_name.as_deref().and_then(|cn| match container_names.entry(cn) {
+            std::collections::hash_map::Entry::Occupied(first) => Some((cn, *first.get())),
+            std::collections::hash_map::Entry::Vacant(free) => {
+                free.insert(name);
+                None
+            }
+        });
+        if let Some((cn, other)) = taken_by {
             diags.push(
                 Diagnostic::error(
                     at(&["container_name"]),
@@ -142,7 +148,7 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             );
         }
         for (dep, d) in &svc.depends_on {
-            if !names.contains(&dep.as_str()) {
+            if !is_defined(dep) {
                 let disabled = p.disabled.contains_key(dep);
                 if !d.required {
                     continue;
@@ -156,7 +162,7 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             }
         }
         for dep in implicit_dependencies(svc) {
-            if !names.contains(&dep.as_str()) {
+            if !is_defined(&dep) {
                 let disabled = p.disabled.contains_key(&dep);
                 push(diags, at(&[]), format!("services.{name}"), undefined("service", &dep, &names, disabled));
             }

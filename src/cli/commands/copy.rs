@@ -10,6 +10,7 @@ use clap::Args;
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, EngineError};
+use crate::model::labels::SERVICE;
 use crate::scheduler::verbs;
 
 #[derive(Debug, Args)]
@@ -50,22 +51,36 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
     };
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let find = |service: &str| {
+        // The containers `cp` works on, from one list call: the `--index` replica (default the
+        // first), or with `every` and no `--index`, every replica of the service.
+        let find = |service: &str, every: bool| {
             let (engine, project) = (&engine, &project);
             let service = service.to_string();
             async move {
-                let list = engine.list_containers(&project.name).await?;
+                let list = verbs::targets(project, engine.list_containers(&project.name).await?, &[]);
                 let index = a.index.unwrap_or(1);
-                verbs::replica(verbs::targets(project, list, &[]), &service, index).ok_or_else(|| CliError::Message {
-                    message: format!("service `{service}` has no container number {index}"),
-                    hint: Some("create it with `wharf up -d`".into()),
-                    code: 1,
-                })
+                let found: Vec<_> = match (every, a.index) {
+                    (true, None) => {
+                        let mut all: Vec<_> =
+                            list.into_iter().filter(|c| c.label(SERVICE) == Some(service.as_str())).collect();
+                        all.sort_by(|x, y| x.name.cmp(&y.name));
+                        all
+                    }
+                    _ => verbs::replica(list, &service, index).into_iter().collect(),
+                };
+                if found.is_empty() {
+                    return Err(CliError::Message {
+                        message: format!("service `{service}` has no container number {index}"),
+                        hint: Some("create it with `wharf up -d`".into()),
+                        code: 1,
+                    });
+                }
+                Ok(found)
             }
         };
         match (from, to) {
             (Some((service, src)), None) => {
-                let c = find(service).await?;
+                let c = find(service, false).await?.remove(0);
                 let tar = engine.download_archive(&c.id, src).await.map_err(|e| match e {
                     EngineError::NotFound { .. } => {
                         CliError::msg(format!("no such file or directory in {}: {src}", c.name))
@@ -82,18 +97,7 @@ pub fn cp(g: &GlobalArgs, a: &CpArgs) -> Result<ExitCode, CliError> {
             }
             (None, Some((service, dest))) => {
                 // Into the service: every replica, as compose copies, unless `--index` names one.
-                let targets = match a.index {
-                    Some(_) => vec![find(service).await?],
-                    None => {
-                        let list = engine.list_containers(&project.name).await?;
-                        let mut all: Vec<_> = verbs::targets(&project, list, &[service.to_string()]);
-                        all.sort_by(|x, y| x.name.cmp(&y.name));
-                        if all.is_empty() {
-                            find(service).await?;
-                        }
-                        all
-                    }
-                };
+                let targets = find(service, true).await?;
                 let src = Path::new(&a.source);
                 if !src.exists() {
                     return Err(CliError::msg(format!("no such file or directory on the host: {}", a.source)));

@@ -96,6 +96,19 @@ pub(super) fn read_env_files(
         .collect()
 }
 
+/// A service's `label_file` in its long form: a list of paths, each made absolute.
+pub(super) fn label_files(files: &mut Node, ctx: &Context) {
+    if let Some(s) = files.as_str() {
+        files.value = Value::Seq(vec![Node::str(s, files.loc.clone())]);
+    }
+    let home = ctx.home();
+    for it in lf_items(files).into_iter().flatten() {
+        if let Some(s) = it.as_str() {
+            it.value = Value::Str(resolve_path(s, ctx.project_dir, home.as_deref()));
+        }
+    }
+}
+
 /// The `label_file`s of a service (absolute paths), read as env files are.
 pub(super) fn read_label_files(
     files: &Node,

@@ -18,7 +18,7 @@ use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::merge::to_map;
 use crate::load::yaml::{Node, Value};
 use depends_on::implied_dependencies;
-use env_file::{env_files, read_env_files, read_label_files};
+use env_file::{env_files, label_files, read_env_files, read_label_files};
 use shapes::{
     bytes, command, duration, extra_hosts, file_refs, float, is_remote_context, lf_items, map_of_strings,
     resolve_null_values, string_list, stringify_values,
@@ -250,11 +250,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     }
     // Like compose, label files are read into `labels` (which win) and then dropped.
     if let Some(mut lf) = m.shift_remove("label_file") {
-        for it in lf_items(&mut lf).into_iter().flatten() {
-            if let Some(s) = it.as_str() {
-                it.value = Value::Str(resolve_path(s, ctx.project_dir, home));
-            }
-        }
+        label_files(&mut lf, ctx);
         let loaded = read_label_files(&lf, path, ctx, diags);
         if !loaded.is_empty() {
             let labels = m.entry("labels".to_string()).or_insert_with(|| Node::map(loc.clone()));

@@ -8,9 +8,7 @@
 use indexmap::IndexMap;
 
 use super::Context;
-use super::env_file::env_files;
-use super::shapes::lf_items;
-use super::volumes::resolve_path;
+use super::env_file::{env_files, label_files};
 use crate::load::yaml::{Node, Value};
 
 /// Service keys compose-go's canonical step rewrites; the canonical value is printed for them.
@@ -50,47 +48,37 @@ pub fn model_form(raw: &Node, canonical: &mut Node, ctx: &Context) {
     }
 }
 
+/// `key` as written in `raw`, or absent when `raw` has none.
+fn as_written(m: &mut IndexMap<String, Node>, raw: &IndexMap<String, Node>, key: &str) {
+    match raw.get(key) {
+        Some(v) => {
+            m.insert(key.to_string(), v.clone());
+        }
+        None => {
+            m.shift_remove(key);
+        }
+    }
+}
+
 fn service(raw: &IndexMap<String, Node>, m: &mut IndexMap<String, Node>, ctx: &Context) {
     for (k, v) in raw {
         if !TRANSFORMED.contains(&k.as_str()) && m.contains_key(k) {
             m.insert(k.clone(), v.clone());
         }
     }
-    // Env files are listed, not read into `environment`.
-    match raw.get("environment") {
-        Some(e) => {
-            m.insert("environment".into(), e.clone());
-        }
-        None => {
-            m.shift_remove("environment");
-        }
-    }
+    // Env and label files are listed (paths resolved), not read into `environment` and
+    // `labels`, which stay as written.
+    as_written(m, raw, "environment");
+    as_written(m, raw, "labels");
     if let Some(files) = raw.get("env_file") {
         let mut files = files.clone();
         env_files(&mut files, ctx);
         m.insert("env_file".into(), files);
     }
-    // Label files likewise: listed with their paths resolved, `labels` as written.
-    match raw.get("labels") {
-        Some(l) => {
-            m.insert("labels".into(), l.clone());
-        }
-        None => {
-            m.shift_remove("labels");
-        }
-    }
-    if let Some(lf) = raw.get("label_file") {
-        let mut lf = lf.clone();
-        if let Some(s) = lf.as_str() {
-            lf.value = Value::Seq(vec![Node::str(s, lf.loc.clone())]);
-        }
-        let home = (ctx.lookup)("HOME");
-        for it in lf_items(&mut lf).into_iter().flatten() {
-            if let Some(s) = it.as_str() {
-                it.value = Value::Str(resolve_path(s, ctx.project_dir, home.as_deref()));
-            }
-        }
-        m.insert("label_file".into(), lf);
+    if let Some(files) = raw.get("label_file") {
+        let mut files = files.clone();
+        label_files(&mut files, ctx);
+        m.insert("label_file".into(), files);
     }
     // Ports are rewritten only when every one of them parses: one holding a variable does not,
     // and the list stays as written.
