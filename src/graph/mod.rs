@@ -1,6 +1,11 @@
 //! The service dependency graph: `depends_on` plus the implicit dependencies compose derives
 //! from `network_mode: service:x`, `ipc`/`pid: service:x`, `volumes_from` and `links`.
-//! petgraph does validation and ordering; the run-time scheduler walks it on its own terms.
+//! petgraph does validation and ordering; [`Graph::walk`] orders the run-time work of up,
+//! start, stop, restart and down.
+
+mod walk;
+
+pub use walk::{Before, Order, Turn, Walk};
 
 use indexmap::{IndexMap, IndexSet};
 use petgraph::algo::tarjan_scc;
@@ -149,18 +154,6 @@ impl Graph {
         v.into_iter().map(|i| self.names[i].clone()).collect()
     }
 
-    /// Each service's depth: 0 for a service that needs nothing, else one more than its deepest
-    /// dependency. Services in a cycle (rejected by the loader) count as depth 0.
-    pub fn depths(&self) -> IndexMap<String, usize> {
-        let order = self.start_order().unwrap_or_else(|| self.names.clone());
-        let mut depth: IndexMap<String, usize> = IndexMap::new();
-        for name in order {
-            let d = self.dependencies(&name).iter().filter_map(|(dep, _)| depth.get(dep)).max().map_or(0, |m| m + 1);
-            depth.insert(name, d);
-        }
-        depth
-    }
-
     /// Dependencies before dependents; ties in project order. `None` if there is a cycle.
     pub fn start_order(&self) -> Option<Vec<String>> {
         let n = self.names.len();
@@ -207,8 +200,6 @@ mod tests {
         assert_eq!(g.start_order().unwrap(), vec!["db", "cache", "api", "web", "other"]);
         assert_eq!(g.with_dependencies(&["api".into()]).into_iter().collect::<Vec<_>>(), vec!["api", "db", "cache"]);
         assert_eq!(g.dependents("db"), vec!["api"]);
-        assert_eq!(g.depths().get("web"), Some(&2));
-        assert_eq!(g.depths().get("db"), Some(&0));
         assert!(g.cycles().is_empty());
     }
 

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use crate::graph::Order;
 use tokio::task::JoinSet;
 
 use super::RunError;
@@ -149,37 +149,30 @@ pub async fn remove_in_order<E: Engine>(
     anonymous_volumes: bool,
     r: &Report,
 ) -> Result<(), RunError> {
-    let graph = crate::graph::Graph::new(project);
     let mut by_service: HashMap<String, Vec<ContainerInfo>> = HashMap::new();
     for c in containers {
         by_service.entry(c.label(SERVICE).unwrap_or("").to_string()).or_default().push(c);
     }
-    // One "gone" flag per service of the project; a service with no container is gone already.
-    let mut done_tx = HashMap::new();
-    let mut done_rx = HashMap::new();
-    for name in project.services.keys() {
-        let (tx, rx) = watch::channel(!by_service.contains_key(name));
-        done_tx.insert(name.clone(), tx);
-        done_rx.insert(name.clone(), rx);
-    }
+    // A service with no container is gone already.
+    let graph = crate::graph::Graph::new(project);
+    let mut walk = graph.walk(Order::DependentsFirst, |name| (!by_service.contains_key(name)).then_some(()));
     let mut set = JoinSet::new();
     for (svc, list) in by_service {
-        let waits: Vec<watch::Receiver<bool>> =
-            graph.dependents(&svc).iter().filter_map(|d| done_rx.get(d).cloned()).collect();
+        let mut turn = walk.take(&svc);
+        let waits = turn.as_mut().map(|t| std::mem::take(&mut t.before)).unwrap_or_default();
         let t = timeout.or_else(|| project.services.get(&svc).and_then(crate::plan::spec::stop_timeout));
-        let tx = done_tx.remove(&svc);
         let (e, r) = (e.clone(), r.clone());
         let hooks = project.services.get(&svc).map(|s| s.pre_stop.clone()).unwrap_or_default();
         set.spawn(async move {
-            for mut rx in waits {
-                // A dependent that failed drops its sender: go on regardless.
-                let _ = rx.wait_for(|gone| *gone).await;
+            for mut dependent in waits {
+                // A dependent that failed gives up its turn: go on regardless.
+                dependent.outcome().await;
             }
             // Dependencies may stop once this service's containers have stopped; removing them
             // runs alongside.
             let stopped = futures::future::try_join_all(list.iter().map(|c| stop(&e, c, t, &hooks, &r))).await;
-            if let Some(tx) = tx {
-                let _ = tx.send(true);
+            if let Some(turn) = turn {
+                turn.done(());
             }
             let removed = match stopped {
                 Ok(_) => futures::future::try_join_all(list.iter().map(|c| remove(&e, c, anonymous_volumes, &r))).await,
@@ -188,7 +181,7 @@ pub async fn remove_in_order<E: Engine>(
             removed.map(|_| ()).map_err(|error| RunError::InService { service: svc.clone(), error })
         });
     }
-    drop(done_tx);
+    drop(walk);
     super::join_all(set).await
 }
 

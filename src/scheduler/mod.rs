@@ -16,18 +16,14 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::engine::{Engine, EngineError};
+use crate::graph::{Before, Edge, Order, Turn};
 use crate::model::{Condition, Project};
 use crate::plan::{Action, Observed, Plan};
 use crate::progress::Report;
 
-/// Where a service is on its way up, as its dependents see it.
-#[derive(Debug, Clone, PartialEq)]
-enum Status {
-    Pending,
-    /// Started (or left running); the container IDs.
-    Up(Vec<String>),
-    Failed(String),
-}
+/// How a service's way up ended, as its dependents see it: started (or left running) with
+/// its container IDs, or failed and why.
+type Outcome = Result<Vec<String>, String>;
 
 /// Why `up` failed.
 #[derive(Debug, thiserror::Error)]
@@ -144,37 +140,34 @@ pub async fn execute_with<E: Engine>(
 
     // Subscribed before anything starts, so no health or exit event is missed.
     let ready = ready.unwrap_or_else(|| readiness::Readiness::subscribe(engine, &project.name, r));
-    // One status channel per service; services with nothing to do are up already.
-    let mut senders = HashMap::new();
-    let mut receivers = HashMap::new();
-    for name in project.services.keys() {
-        let initial = if by_service.contains_key(name) { Status::Pending } else { Status::Up(Vec::new()) };
-        let (tx, rx) = watch::channel(initial);
-        senders.insert(name.clone(), tx);
-        receivers.insert(name.clone(), rx);
-    }
+    // One turn per service in dependency order; services with nothing to do are up already.
+    let graph = crate::graph::Graph::new(project);
+    let mut walk =
+        graph.walk(Order::DependenciesFirst, |name| (!by_service.contains_key(name)).then(|| Ok(Vec::new())));
+    let turns: Vec<(String, Vec<Action>, Option<Turn<Outcome>>)> = by_service
+        .into_iter()
+        .map(|(name, actions)| {
+            let turn = walk.take(&name);
+            (name, actions, turn)
+        })
+        .collect();
+    drop(walk);
     // Services that wait for nobody start first; the others create their containers once those
     // starts have been issued, in the time the roots take to become ready, so creates do not
-    // compete with the starts everything else waits on.
-    let is_root = |name: &String| {
-        project.services.get(name).is_none_or(|s| s.depends_on.keys().all(|d| !receivers.contains_key(d)))
-    };
-    let roots = by_service.keys().filter(|n| is_root(n)).count();
+    // compete with the starts everything else waits on. An orphan's removal belongs to a
+    // service no longer in the project: it waits for nothing, and nothing waits for it.
+    let is_root = |turn: &Option<Turn<Outcome>>| turn.as_ref().is_none_or(|t| t.before.is_empty());
+    let roots = turns.iter().filter(|(_, _, t)| is_root(t)).count();
     let (roots_tx, roots_rx) = watch::channel(if no_start { 0 } else { roots });
     let roots_tx = Arc::new(roots_tx);
     let mut tasks = JoinSet::new();
-    for (name, actions) in by_service {
-        let root = is_root(&name);
+    for (name, actions, turn) in turns {
+        let root = is_root(&turn);
         let gate = (!root).then(|| roots_rx.clone());
         let roots_tx = root.then(|| roots_tx.clone());
-        // An orphan's removal belongs to a service no longer in the project: it waits for
-        // nothing, and nothing waits for it.
+        let mut done = turn;
+        let before = done.as_mut().map(|t| std::mem::take(&mut t.before)).unwrap_or_default();
         let svc = project.services.get(&name);
-        let deps: Vec<(String, Condition, bool, watch::Receiver<Status>)> = svc
-            .iter()
-            .flat_map(|s| s.depends_on.iter())
-            .filter_map(|(d, c)| receivers.get(d).map(|rx| (d.clone(), c.condition, c.required, rx.clone())))
-            .collect();
         let how = How {
             stop_timeout: svc.and_then(crate::plan::spec::stop_timeout),
             early: svc
@@ -183,17 +176,16 @@ pub async fn execute_with<E: Engine>(
             post_start: svc.map(|s| s.post_start.clone()).unwrap_or_default(),
             pre_stop: svc.map(|s| s.pre_stop.clone()).unwrap_or_default(),
         };
-        let tx = senders.remove(&name);
         let (e, sem, ready, report) = (engine.clone(), sem.clone(), ready.clone(), r.clone());
         tasks.spawn(async move {
-            let r = run_service(&e, &sem, &ready, gate, &name, actions, deps, &how, no_start, &report).await;
+            let r = run_service(&e, &sem, &ready, gate, &name, actions, before, &how, no_start, &report).await;
             if let Some(roots) = roots_tx {
                 roots.send_modify(|n| *n = n.saturating_sub(1));
             }
-            if let Some(tx) = tx {
-                let _ = tx.send(match &r {
-                    Ok(ids) => Status::Up(ids.clone()),
-                    Err(err) => Status::Failed(err.to_string()),
+            if let Some(done) = done {
+                done.done(match &r {
+                    Ok(ids) => Ok(ids.clone()),
+                    Err(err) => Err(err.to_string()),
                 });
             }
             r.map(|_| ()).map_err(|err| match err {
@@ -202,7 +194,6 @@ pub async fn execute_with<E: Engine>(
             })
         });
     }
-    drop(senders);
     join_all(tasks).await
 }
 
@@ -237,7 +228,7 @@ async fn run_service<E: Engine>(
     gate: Option<watch::Receiver<usize>>,
     name: &str,
     actions: Vec<Action>,
-    deps: Vec<(String, Condition, bool, watch::Receiver<Status>)>,
+    deps: Vec<Before<Outcome>>,
     how: &How,
     no_start: bool,
     r: &Report,
@@ -291,26 +282,23 @@ async fn run_service<E: Engine>(
         return Ok(to_start.into_iter().map(|(id, _)| id).collect());
     }
     // 3. The start waits for the dependencies' conditions.
-    for (dep, cond, required, mut rx) in deps {
-        let ids = loop {
-            let st = rx.borrow_and_update().clone();
-            match st {
-                Status::Up(ids) => break ids,
-                Status::Failed(why) if required => {
-                    return Err(RunError::Service {
-                        service: name.into(),
-                        reason: format!("dependency `{dep}` failed to start: {why}"),
-                    });
-                }
-                Status::Failed(_) => break Vec::new(),
-                Status::Pending => {
-                    if rx.changed().await.is_err() {
-                        break Vec::new();
-                    }
-                }
-            }
+    for mut dep in deps {
+        let (cond, required) = match dep.edge {
+            Edge::DependsOn { condition, required, .. } => (condition, required),
+            Edge::Implicit => (Condition::ServiceStarted, true),
         };
-        if let Err(why) = ready.wait(e, &dep, &ids, cond).await
+        let ids = match dep.outcome().await {
+            Some(Ok(ids)) => ids,
+            Some(Err(why)) if required => {
+                return Err(RunError::Service {
+                    service: name.into(),
+                    reason: format!("dependency `{}` failed to start: {why}", dep.service),
+                });
+            }
+            // Failed but optional, or its task gave up without a word.
+            Some(Err(_)) | None => Vec::new(),
+        };
+        if let Err(why) = ready.wait(e, &dep.service, &ids, cond).await
             && required
         {
             return Err(RunError::Service { service: name.into(), reason: why });

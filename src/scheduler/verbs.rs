@@ -1,57 +1,81 @@
 //! The verbs that act on existing containers: `start`, `stop`, `restart`, `kill`, `pause`,
 //! `unpause`, `rm`. Each picks the project's containers of the named services (all when none is
-//! named), and works in dependency waves where order matters: dependencies first on the way up,
-//! dependents first on the way down. Within a wave, every container at once.
+//! named), and walks the graph where order matters (dependencies first on the way up,
+//! dependents first on the way down); a service's containers go at once.
 
 use std::future::Future;
 
+use indexmap::IndexMap;
 use tokio::task::JoinSet;
 
 use super::RunError;
 use super::readiness::Readiness;
 use crate::engine::{ContainerInfo, Engine, EngineError, State};
+use crate::graph::Order;
 use crate::model::Project;
 use crate::model::labels::SERVICE;
 use crate::progress::Report;
 
 pub use crate::plan::select::{replica, targets};
 
-/// `containers` grouped in dependency waves: dependencies first, or dependents first when
-/// `dependents_first`. Containers of services not in the project form a wave of their own, first.
-pub fn waves(project: &Project, containers: Vec<ContainerInfo>, dependents_first: bool) -> Vec<Vec<ContainerInfo>> {
-    let depth = crate::graph::Graph::new(project).depths();
-    let max = depth.values().copied().max().unwrap_or(0);
-    let mut waves: Vec<Vec<ContainerInfo>> = vec![Vec::new(); max + 2];
+/// Runs each service's part on its containers in `order`: `part` makes the (lazy) work of one
+/// service, which runs as soon as every service before it has finished. A service after one
+/// that failed is left as it is. Containers of services not in the project go at once. The
+/// first error is returned once every task has ended (nothing is left half-way).
+async fn in_order<F, Fut>(
+    project: &Project,
+    containers: Vec<ContainerInfo>,
+    order: Order,
+    mut part: F,
+) -> Result<(), RunError>
+where
+    F: FnMut(&str, Vec<ContainerInfo>) -> Fut,
+    Fut: Future<Output = Result<(), RunError>> + Send + 'static,
+{
+    let mut by_service: IndexMap<String, Vec<ContainerInfo>> = IndexMap::new();
     for c in containers {
-        let wave = match c.label(SERVICE).and_then(|s| depth.get(s)) {
-            Some(&d) if dependents_first => max - d + 1,
-            Some(&d) => d + 1,
-            None => 0,
-        };
-        waves[wave].push(c);
+        by_service.entry(c.label(SERVICE).unwrap_or("").to_string()).or_default().push(c);
     }
-    waves.retain(|w| !w.is_empty());
-    waves
+    let graph = crate::graph::Graph::new(project);
+    let mut walk = graph.walk(order, |name| (!by_service.contains_key(name)).then_some(true));
+    let mut set = JoinSet::new();
+    for (service, list) in by_service {
+        let mut turn = walk.take(&service);
+        let before = turn.as_mut().map(|t| std::mem::take(&mut t.before)).unwrap_or_default();
+        let work = part(&service, list);
+        set.spawn(async move {
+            let mut go = true;
+            for mut b in before {
+                go &= b.outcome().await == Some(true);
+            }
+            let result = if go { work.await } else { Ok(()) };
+            if let Some(turn) = turn {
+                turn.done(go && result.is_ok());
+            }
+            result
+        });
+    }
+    drop(walk);
+    super::join_all(set).await
 }
 
-/// Runs `op` on every container of a wave at once, wave after wave. The first error is returned
-/// after the wave it happened in has finished (nothing is left half-way).
-async fn each<E, F, Fut>(e: &E, r: &Report, waves: Vec<Vec<ContainerInfo>>, op: F) -> Result<(), RunError>
+/// Runs `op` on every container at once.
+async fn at_once<E, F, Fut>(e: &E, r: &Report, containers: Vec<ContainerInfo>, op: F) -> Result<(), RunError>
 where
     E: Engine,
     F: Fn(E, Report, ContainerInfo) -> Fut,
     Fut: Future<Output = Result<(), EngineError>> + Send + 'static,
 {
-    for wave in waves {
-        let mut set = JoinSet::new();
-        for c in wave {
-            let service = c.label(SERVICE).unwrap_or("").to_string();
-            let fut = op(e.clone(), r.clone(), c);
-            set.spawn(async move { fut.await.map_err(|error| RunError::InService { service, error }) });
-        }
-        super::join_all(set).await?;
+    let mut set = JoinSet::new();
+    for c in containers {
+        set.spawn(in_service(c.label(SERVICE).unwrap_or("").to_string(), op(e.clone(), r.clone(), c)));
     }
-    Ok(())
+    super::join_all(set).await
+}
+
+/// `work` on a container of `service`, its error named after the service.
+async fn in_service(service: String, work: impl Future<Output = Result<(), EngineError>>) -> Result<(), RunError> {
+    work.await.map_err(|error| RunError::InService { service, error })
 }
 
 fn is_up(c: &ContainerInfo) -> bool {
@@ -67,15 +91,19 @@ pub async fn stop<E: Engine>(
     r: &Report,
 ) -> Result<(), RunError> {
     let running: Vec<ContainerInfo> = containers.into_iter().filter(is_up).collect();
-    each(e, r, waves(project, running, true), |e, r, c| {
-        let t = timeout.or_else(|| grace(project, &c));
-        let hooks =
-            project.services.get(c.label(SERVICE).unwrap_or("")).map(|s| s.pre_stop.clone()).unwrap_or_default();
+    in_order(project, running, Order::DependentsFirst, |service, list| {
+        let svc = project.services.get(service);
+        let t = timeout.or_else(|| svc.and_then(crate::plan::spec::stop_timeout));
+        let hooks = svc.map(|s| s.pre_stop.clone()).unwrap_or_default();
+        let (e, r, service) = (e.clone(), r.clone(), service.to_string());
         async move {
-            r.state("Container", &c.name, "Stopping");
-            super::stop_gracefully(&e, &c.id, &c.name, t, &hooks, &r).await.or_else(gone)?;
-            r.state("Container", &c.name, "Stopped");
-            Ok(())
+            let stops = list.iter().map(|c| async {
+                r.state("Container", &c.name, "Stopping");
+                super::stop_gracefully(&e, &c.id, &c.name, t, &hooks, &r).await.or_else(gone)?;
+                r.state("Container", &c.name, "Stopped");
+                Ok(())
+            });
+            in_service(service, async { futures::future::try_join_all(stops).await.map(|_| ()) }).await
         }
     })
     .await
@@ -89,41 +117,45 @@ pub async fn start<E: Engine>(
     containers: Vec<ContainerInfo>,
     r: &Report,
 ) -> Result<(), RunError> {
-    let all = containers.clone();
     let ready = Readiness::subscribe(e, &project.name, r);
-    for wave in waves(project, containers, false) {
-        // Conditions first (for every service in this wave).
-        let mut services: Vec<&str> = wave.iter().filter_map(|c| c.label(SERVICE)).collect();
-        services.dedup();
-        for svc in services {
-            let Some(s) = project.services.get(svc) else { continue };
-            for (dep, cond) in &s.depends_on {
-                let ids: Vec<String> =
-                    all.iter().filter(|c| c.label(SERVICE) == Some(dep)).map(|c| c.id.clone()).collect();
-                if let Err(reason) = ready.wait(e, dep, &ids, cond.condition).await
-                    && cond.required
+    let ids = |service: &str| -> Vec<String> {
+        containers.iter().filter(|c| c.label(SERVICE) == Some(service)).map(|c| c.id.clone()).collect()
+    };
+    let conditions: IndexMap<String, Vec<(String, Vec<String>, crate::model::DependsOn)>> = project
+        .services
+        .iter()
+        .map(|(name, s)| {
+            (name.clone(), s.depends_on.iter().map(|(dep, d)| (dep.clone(), ids(dep), d.clone())).collect())
+        })
+        .collect();
+    in_order(project, containers.clone(), Order::DependenciesFirst, |service, list| {
+        let conditions = conditions.get(service).cloned().unwrap_or_default();
+        let (e, r, ready, service) = (e.clone(), r.clone(), ready.clone(), service.to_string());
+        async move {
+            for (dep, ids, d) in conditions {
+                if let Err(reason) = ready.wait(&e, &dep, &ids, d.condition).await
+                    && d.required
                 {
-                    return Err(RunError::Service { service: svc.to_string(), reason });
+                    return Err(RunError::Service { service, reason });
                 }
             }
+            let starts = list.iter().filter(|c| !is_up(c)).map(|c| async {
+                r.state("Container", &c.name, "Starting");
+                e.start_container(&c.id).await?;
+                r.state("Container", &c.name, "Started");
+                Ok(())
+            });
+            in_service(service, async { futures::future::try_join_all(starts).await.map(|_| ()) }).await
         }
-        let stopped: Vec<ContainerInfo> = wave.into_iter().filter(|c| !is_up(c)).collect();
-        each(e, r, vec![stopped], |e, r, c| async move {
-            r.state("Container", &c.name, "Starting");
-            e.start_container(&c.id).await?;
-            r.state("Container", &c.name, "Started");
-            Ok(())
-        })
-        .await?;
-    }
-    Ok(())
+    })
+    .await
 }
 
 /// Sends `signal` to every running container at once.
 pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str, r: &Report) -> Result<(), RunError> {
     let running: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == State::Running).collect();
     let signal = signal.to_string();
-    each(e, r, vec![running], |e, r, c| {
+    at_once(e, r, running, |e, r, c| {
         let signal = signal.clone();
         async move {
             e.kill_container(&c.id, &signal).await.or_else(gone)?;
@@ -138,7 +170,7 @@ pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str
 pub async fn pause<E: Engine>(e: &E, containers: Vec<ContainerInfo>, pause: bool, r: &Report) -> Result<(), RunError> {
     let want = if pause { State::Running } else { State::Paused };
     let matching: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == want).collect();
-    each(e, r, vec![matching], |e, r, c| async move {
+    at_once(e, r, matching, |e, r, c| async move {
         if pause {
             e.pause_container(&c.id).await?;
             r.state("Container", &c.name, "Paused");
@@ -159,16 +191,12 @@ pub async fn remove<E: Engine>(
     r: &Report,
 ) -> Result<(), RunError> {
     let stopped: Vec<ContainerInfo> = containers.into_iter().filter(|c| !is_up(c)).collect();
-    each(e, r, vec![stopped], |e, r, c| async move {
+    at_once(e, r, stopped, |e, r, c| async move {
         e.remove_container(&c.id, false, volumes).await.or_else(gone)?;
         r.state("Container", &c.name, "Removed");
         Ok(())
     })
     .await
-}
-
-fn grace(project: &Project, c: &ContainerInfo) -> Option<i64> {
-    project.services.get(c.label(SERVICE).unwrap_or("")).and_then(crate::plan::spec::stop_timeout)
 }
 
 /// A container that vanished meanwhile needs nothing more.
