@@ -104,8 +104,8 @@ pub fn parse_time(s: &str, now: i64) -> Option<i64> {
     if let Some((secs, _)) = parse_rfc3339(s) {
         return Some(secs);
     }
-    let ns = crate::load::units::parse_duration(s).ok()?;
-    Some(now - (ns / 1_000_000_000) as i64)
+    let ago = crate::model::Duration::parse(s).ok()?;
+    Some(now - ago.as_secs())
 }
 
 #[cfg(test)]

@@ -35,8 +35,8 @@ impl Policy {
             "build" => Policy::Build,
             "daily" => Policy::Refresh(Duration::from_secs(86_400)),
             "weekly" => Policy::Refresh(Duration::from_secs(7 * 86_400)),
-            other => match other.strip_prefix("every_").map(crate::load::units::parse_duration) {
-                Some(Ok(ns)) if ns > 0 => Policy::Refresh(Duration::from_nanos(ns as u64)),
+            other => match other.strip_prefix("every_").map(crate::model::Duration::parse) {
+                Some(Ok(d)) if d.as_nanos() > 0 => Policy::Refresh(d.to_std()),
                 _ => {
                     return Err(format!(
                         "invalid pull policy `{other}`: use always, never, missing, if_not_present, build, daily, weekly or every_<duration> (e.g. every_12h)"

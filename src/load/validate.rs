@@ -250,7 +250,7 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
             let ok = matches!(
                 pp.as_str(),
                 "always" | "never" | "missing" | "build" | "if_not_present" | "daily" | "weekly" | "refresh"
-            ) || pp.strip_prefix("every_").is_some_and(|d| crate::load::units::parse_duration(d).is_ok());
+            ) || pp.strip_prefix("every_").is_some_and(|d| crate::model::Duration::parse(d).is_ok());
             if !ok {
                 diags.push(
                     Diagnostic::error(

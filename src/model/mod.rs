@@ -5,8 +5,10 @@
 //! Field order follows compose's own output (alphabetical), so `wharf config` reads the same.
 
 mod compose_form;
+mod duration;
 pub mod labels;
 mod service;
+pub use duration::{Duration, DurationError};
 pub use service::*;
 
 use indexmap::IndexMap;

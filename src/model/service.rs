@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Extensions;
+use super::{Duration, Extensions};
 
 type Map = IndexMap<String, String>;
 type Json = serde_json::Value;
@@ -170,7 +170,7 @@ pub struct Service {
     pub stdin_open: Option<bool>,
     /// A Go duration, e.g. `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_grace_period: Option<String>,
+    pub stop_grace_period: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -340,11 +340,11 @@ pub struct RestartPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay: Option<String>,
+    pub delay: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<String>,
+    pub window: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -411,18 +411,18 @@ pub struct Healthcheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interval: Option<String>,
+    pub interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_interval: Option<String>,
+    pub start_interval: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub start_period: Option<String>,
+    pub start_period: Option<Duration>,
     /// `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<String>,
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

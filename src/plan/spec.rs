@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use crate::engine::{ContainerSpec, Endpoint, FileCopy, Health, Mount, PortBinding};
 use crate::hash::service_hash;
-use crate::load::units::parse_duration;
 use crate::model::labels::*;
 use crate::model::{Project, Service};
 
@@ -21,17 +20,9 @@ pub fn image_name(project: &str, service: &str, svc: &Service) -> String {
     svc.image.clone().unwrap_or_else(|| format!("{project}-{service}"))
 }
 
-fn seconds(d: &Option<String>) -> Option<i64> {
-    d.as_deref().and_then(|d| parse_duration(d).ok()).map(|ns| (ns / 1_000_000_000) as i64)
-}
-
-fn nanos(d: &Option<String>) -> Option<i64> {
-    d.as_deref().and_then(|d| parse_duration(d).ok()).map(|ns| ns as i64)
-}
-
 /// The stop grace period in seconds (default 10, as the engine).
 pub fn stop_timeout(svc: &Service) -> Option<i64> {
-    seconds(&svc.stop_grace_period)
+    svc.stop_grace_period.map(|d| d.as_secs())
 }
 
 /// The container healthcheck of `svc` (`disable: true` becomes `NONE`).
@@ -42,10 +33,10 @@ pub fn health(svc: &Service) -> Option<Health> {
     }
     Some(Health {
         test: h.test.clone(),
-        interval_ns: nanos(&h.interval),
-        timeout_ns: nanos(&h.timeout),
-        start_period_ns: nanos(&h.start_period),
-        start_interval_ns: nanos(&h.start_interval),
+        interval_ns: h.interval.map(|d| d.as_nanos()),
+        timeout_ns: h.timeout.map(|d| d.as_nanos()),
+        start_period_ns: h.start_period.map(|d| d.as_nanos()),
+        start_interval_ns: h.start_interval.map(|d| d.as_nanos()),
         retries: h.retries.map(|r| r as i64),
     })
 }

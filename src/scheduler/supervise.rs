@@ -36,10 +36,6 @@ pub const MIN_DELAY: Duration = Duration::from_millis(100);
 /// The longest delay between two attempts.
 pub const MAX_DELAY: Duration = Duration::from_secs(60);
 
-fn duration(d: &Option<String>) -> Option<Duration> {
-    d.as_deref().and_then(|d| crate::load::units::parse_duration(d).ok()).map(|ns| Duration::from_nanos(ns as u64))
-}
-
 /// Whether wharf handles `svc`'s exits itself: a decision of the plan's (see
 /// [`crate::plan::wharf_restarts`]).
 pub use crate::plan::wharf_restarts;
@@ -66,9 +62,9 @@ pub fn policy(svc: &Service) -> Option<Policy> {
     };
     Some(Policy {
         condition,
-        delay: rp.and_then(|r| duration(&r.delay)).unwrap_or(Duration::ZERO).max(MIN_DELAY),
+        delay: rp.and_then(|r| r.delay).map(|d| d.to_std()).unwrap_or(Duration::ZERO).max(MIN_DELAY),
         max_attempts: rp.and_then(|r| r.max_attempts),
-        window: rp.and_then(|r| duration(&r.window)),
+        window: rp.and_then(|r| r.window).map(|d| d.to_std()),
         on_unhealthy,
     })
 }

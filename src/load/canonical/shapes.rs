@@ -6,8 +6,9 @@ use indexmap::IndexMap;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::merge::to_map;
 use crate::load::shellwords;
-use crate::load::units::{normalize_duration, parse_bytes};
+use crate::load::units::parse_bytes;
 use crate::load::yaml::{Node, Value};
+use crate::model::Duration;
 
 use super::Context;
 
@@ -169,11 +170,16 @@ pub(super) fn duration(d: &mut Node, path: &str, diags: &mut Diagnostics) {
     let Some(s) = d.scalar_string() else { return };
     // A bare number is seconds (as compose accepts for some keys).
     let s = if matches!(d.value, Value::Int(_) | Value::Float(_)) { format!("{s}s") } else { s };
-    match normalize_duration(&s) {
-        Ok(v) => d.value = Value::Str(v),
-        Err(e) => diags.push(
-            Diagnostic::error(d.loc.clone(), path, e).with_hint("write a duration like `30s`, `1m30s` or `500ms`"),
-        ),
+    match Duration::parse(&s) {
+        Ok(v) => d.value = Value::Str(v.to_string()),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(d.loc.clone(), path, e.to_string())
+                    .with_hint("write a duration like `30s`, `1m30s` or `500ms`"),
+            );
+            // Reported once, here: the typed model would refuse it again.
+            d.value = Value::Null;
+        }
     }
 }
 
@@ -182,9 +188,9 @@ pub(super) fn bytes(b: &mut Node, path: &str, diags: &mut Diagnostics) {
         Value::Int(_) => {}
         Value::Str(s) => match parse_bytes(s) {
             Ok(n) => b.value = Value::Int(n),
-            Err(e) => {
-                diags.push(Diagnostic::error(b.loc.clone(), path, e).with_hint("write a size like `512m` or `1g`"))
-            }
+            Err(e) => diags.push(
+                Diagnostic::error(b.loc.clone(), path, e.to_string()).with_hint("write a size like `512m` or `1g`"),
+            ),
         },
         _ => {}
     }
