@@ -96,8 +96,8 @@ pub enum Error {
     #[error("cannot start the reaper {binary}: {reason}")]
     Reaper { binary: PathBuf, reason: String },
     /// The `develop.watch` loop could not run (its rules, or the host watcher).
-    #[error("watching project `{project}`: {reason}")]
-    Watch { project: String, reason: String },
+    #[error("watching project `{project}`: {source}")]
+    Watch { project: String, source: crate::ops::watch::WatchError },
 }
 
 pub use crate::ops::unique_name;
@@ -395,7 +395,7 @@ impl<E: Engine> Stack<E> {
         let opts = crate::ops::watch::WatchOptions { report: self.report.clone(), ..Default::default() };
         crate::ops::watch::run(&self.engine, &self.project, &services, &opts, stop)
             .await
-            .map_err(|reason| Error::Watch { project: self.project.name.clone(), reason })
+            .map_err(|source| Error::Watch { project: self.project.name.clone(), source })
     }
 
     async fn teardown(&mut self) -> Result<(), Error> {

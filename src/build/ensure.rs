@@ -55,7 +55,7 @@ pub async fn images<E: Engine>(
 ) -> Result<(), BuildError> {
     let forced = flags.pull.as_deref().map(Policy::parse).transpose().map_err(|m| BuildError {
         subject: "--pull".into(),
-        message: m,
+        message: m.to_string(),
         hint: None,
     })?;
     let selected = selection(project, services, true)?;
@@ -78,7 +78,7 @@ pub async fn images<E: Engine>(
         let svc = &project.services[&name];
         let policy = match forced {
             Some(p) => p,
-            None => Policy::of(svc).map_err(|m| fail(&name, m, None))?,
+            None => Policy::of(svc).map_err(|m| fail(&name, m.to_string(), None))?,
         };
         let age = info.map(|i| Duration::from_secs(now().saturating_sub(i.tagged.max(0) as u64)));
         match registry::decide(policy, svc.build.is_some(), age, flags.build, flags.no_build) {

@@ -27,7 +27,20 @@ pub struct DockerIgnore {
 pub struct PatternError {
     pub line: usize,
     pub pattern: String,
-    pub reason: String,
+    pub reason: BadPattern,
+}
+
+/// What is wrong with a pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPattern {
+    #[error("unclosed `[`")]
+    UnclosedClass,
+    #[error("empty `[]`")]
+    EmptyClass,
+    #[error("trailing `\\`")]
+    TrailingBackslash,
+    #[error("{0}")]
+    Regex(String),
 }
 
 impl DockerIgnore {
@@ -56,7 +69,7 @@ impl DockerIgnore {
     }
 
     /// Adds one pattern (`!` for a re-inclusion).
-    pub fn push(&mut self, pattern: &str) -> Result<(), String> {
+    pub fn push(&mut self, pattern: &str) -> Result<(), BadPattern> {
         let (exclusion, body) = match pattern.strip_prefix('!') {
             Some(rest) => (true, rest.trim()),
             None => (false, pattern),
@@ -68,7 +81,7 @@ impl DockerIgnore {
         if cleaned.is_empty() {
             return Ok(());
         }
-        let re = Regex::new(&to_regex(&cleaned)?).map_err(|e| e.to_string())?;
+        let re = Regex::new(&to_regex(&cleaned)?).map_err(|e| BadPattern::Regex(e.to_string()))?;
         self.rules.push(Rule { pattern: cleaned, re, exclusion });
         Ok(())
     }
@@ -130,7 +143,7 @@ fn clean(p: &str) -> String {
 /// Translates a cleaned pattern to an anchored regular expression, as moby does: `**` (and
 /// `**/`) spans directories, `*` and `?` stay within one, `[...]` classes pass through, `\`
 /// escapes the next character.
-fn to_regex(pattern: &str) -> Result<String, String> {
+fn to_regex(pattern: &str) -> Result<String, BadPattern> {
     let mut re = String::from("^");
     let chars: Vec<char> = pattern.chars().collect();
     let mut i = 0;
@@ -151,10 +164,10 @@ fn to_regex(pattern: &str) -> Result<String, String> {
             '*' => re.push_str("[^/]*"),
             '?' => re.push_str("[^/]"),
             '[' => {
-                let end = chars[i + 1..].iter().position(|&x| x == ']').ok_or("unclosed `[`")?;
+                let end = chars[i + 1..].iter().position(|&x| x == ']').ok_or(BadPattern::UnclosedClass)?;
                 let class: String = chars[i + 1..i + 1 + end].iter().collect();
                 if class.is_empty() {
-                    return Err("empty `[]`".into());
+                    return Err(BadPattern::EmptyClass);
                 }
                 let class = class.strip_prefix('^').map(|r| format!("^{r}")).unwrap_or(class);
                 re.push('[');
@@ -163,7 +176,7 @@ fn to_regex(pattern: &str) -> Result<String, String> {
                 i += end + 1;
             }
             '\\' => {
-                let next = chars.get(i + 1).ok_or("trailing `\\`")?;
+                let next = chars.get(i + 1).ok_or(BadPattern::TrailingBackslash)?;
                 re.push_str(&regex::escape(&next.to_string()));
                 i += 1;
             }

@@ -25,9 +25,16 @@ pub enum Policy {
     Refresh(Duration),
 }
 
+/// A pull policy compose does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid pull policy `{0}`: use always, never, missing, if_not_present, build, daily, weekly or every_<duration> (e.g. every_12h)"
+)]
+pub struct BadPolicy(pub String);
+
 impl Policy {
     /// Parses a `pull_policy` (or `--pull`/`--policy`) value.
-    pub fn parse(s: &str) -> Result<Policy, String> {
+    pub fn parse(s: &str) -> Result<Policy, BadPolicy> {
         Ok(match s {
             "always" => Policy::Always,
             "never" => Policy::Never,
@@ -37,17 +44,13 @@ impl Policy {
             "weekly" => Policy::Refresh(Duration::from_secs(7 * 86_400)),
             other => match other.strip_prefix("every_").map(crate::model::Duration::parse) {
                 Some(Ok(d)) if d.as_nanos() > 0 => Policy::Refresh(d.to_std()),
-                _ => {
-                    return Err(format!(
-                        "invalid pull policy `{other}`: use always, never, missing, if_not_present, build, daily, weekly or every_<duration> (e.g. every_12h)"
-                    ));
-                }
+                _ => return Err(BadPolicy(other.to_string())),
             },
         })
     }
 
     /// A service's own policy.
-    pub fn of(svc: &Service) -> Result<Policy, String> {
+    pub fn of(svc: &Service) -> Result<Policy, BadPolicy> {
         svc.pull_policy.as_deref().map(Policy::parse).unwrap_or(Ok(Policy::Missing))
     }
 }
@@ -226,7 +229,7 @@ mod tests {
         assert_eq!(Policy::parse("if_not_present"), Ok(Policy::Missing));
         assert_eq!(Policy::parse("every_12h"), Ok(Policy::Refresh(Duration::from_secs(43_200))));
         assert_eq!(Policy::parse("weekly"), Ok(Policy::Refresh(Duration::from_secs(604_800))));
-        assert!(Policy::parse("sometimes").unwrap_err().contains("every_<duration>"));
+        assert!(Policy::parse("sometimes").unwrap_err().to_string().contains("every_<duration>"));
         assert!(Policy::parse("every_").is_err());
     }
 

@@ -55,10 +55,17 @@ impl From<RunError> for CliError {
         match e {
             RunError::Engine(e) => e.into(),
             RunError::Service { service, reason } => CliError::msg(format!("service `{service}`: {reason}")),
+            e @ RunError::NotReady { .. } => CliError::msg(e.to_string()),
             RunError::InService { service, error } => {
                 CliError::Message { message: format!("service `{service}`: {error}"), hint: error.hint(), code: 1 }
             }
         }
+    }
+}
+
+impl From<crate::watch::Error> for CliError {
+    fn from(e: crate::watch::Error) -> Self {
+        CliError::msg(e.to_string())
     }
 }
 

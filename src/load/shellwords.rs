@@ -3,8 +3,19 @@
 //! quotes and backslashes escape; `#` is an ordinary character; an unquoted `;`, `&`, `|`, `<`
 //! or `>` ends the command.
 
+/// Why a command cannot be split into words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    #[error("a trailing `\\` escapes nothing")]
+    TrailingBackslash,
+    #[error("a single quote is not closed")]
+    UnclosedSingle,
+    #[error("a double quote is not closed")]
+    UnclosedDouble,
+}
+
 /// Splits `s` into words, or says why it cannot.
-pub fn split(s: &str) -> Result<Vec<String>, String> {
+pub fn split(s: &str) -> Result<Vec<String>, SplitError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -21,7 +32,7 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                 in_word = true;
                 match chars.next() {
                     Some(n) => cur.push(n),
-                    None => return Err("a trailing `\\` escapes nothing".into()),
+                    None => return Err(SplitError::TrailingBackslash),
                 }
             }
             '\'' => {
@@ -30,7 +41,7 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(x) => cur.push(x),
-                        None => return Err("a single quote is not closed".into()),
+                        None => return Err(SplitError::UnclosedSingle),
                     }
                 }
             }
@@ -45,10 +56,10 @@ pub fn split(s: &str) -> Result<Vec<String>, String> {
                                 cur.push('\\');
                                 cur.push(x);
                             }
-                            None => return Err("a double quote is not closed".into()),
+                            None => return Err(SplitError::UnclosedDouble),
                         },
                         Some(x) => cur.push(x),
-                        None => return Err("a double quote is not closed".into()),
+                        None => return Err(SplitError::UnclosedDouble),
                     }
                 }
             }

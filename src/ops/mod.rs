@@ -23,6 +23,7 @@ use crate::build::BuildError;
 use crate::engine::EngineError;
 use crate::plan::PlanError;
 use crate::scheduler::RunError;
+use crate::scheduler::readiness::WaitError;
 
 /// A fresh, unique project name: `<base>-<6 hex digits>`.
 pub fn unique_name(base: &str) -> String {
@@ -66,8 +67,8 @@ pub enum Error {
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// `--wait`: containers not ready (each named with its state and last lines).
-    #[error("{message}")]
-    NotReady { message: String, timed_out: bool },
+    #[error(transparent)]
+    NotReady(#[from] WaitError),
     /// A service named that the project does not have.
     #[error("no such service: `{service}`")]
     NoSuchService { service: String },
@@ -94,10 +95,10 @@ impl Error {
             Error::Run(RunError::InService { error, .. }) | Error::Run(RunError::Engine(error)) => error.hint(),
             Error::Run(_) => None,
             Error::Engine(e) => e.hint(),
-            Error::NotReady { timed_out: true, .. } => {
+            Error::NotReady(w) if w.timed_out() => {
                 Some("raise --wait-timeout, or look at the healthchecks of the services named".into())
             }
-            Error::NotReady { .. } => None,
+            Error::NotReady(_) => None,
             Error::NoContainer { .. } => Some("create them with `wharf up -d`".into()),
             Error::Lock { .. } | Error::NoSuchService { .. } | Error::EventsEnded { .. } => None,
         }

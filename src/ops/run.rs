@@ -76,7 +76,7 @@ pub struct OneOff {
 pub async fn create<E: Engine>(engine: &E, project: &Project, req: &RunRequest) -> Result<OneOff, Error> {
     let name = &req.service;
     let Some(svc) = project.services.get(name) else {
-        return Err(Error::Plan(PlanError::Unsupported(format!("no such service: `{name}`"))));
+        return Err(Error::NoSuchService { service: name.clone() });
     };
     let report = &req.report;
     let deps: Vec<String> = crate::graph::Graph::new(project)
@@ -110,10 +110,10 @@ pub async fn create<E: Engine>(engine: &E, project: &Project, req: &RunRequest) 
                 .into_iter()
                 .map(|c| c.id)
                 .collect();
-            if let Err(reason) = ready.wait(engine, dep, &ids, c.condition).await
+            if let Err(error) = ready.wait(engine, dep, &ids, c.condition).await
                 && c.required
             {
-                return Err(Error::Run(crate::scheduler::RunError::Service { service: name.clone(), reason }));
+                return Err(Error::Run(crate::scheduler::RunError::NotReady { service: name.clone(), error }));
             }
         }
     }

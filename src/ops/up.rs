@@ -111,9 +111,7 @@ pub async fn apply<E: Engine>(engine: &E, project: &Project, prepared: Prepared,
     // Converged: other commands (`stop`, `logs`, another `up`) may work on the project now.
     drop(lock);
     if let Some((ready, timeout)) = ready {
-        wait_all(engine, project, &req.options.services, &ready, timeout)
-            .await
-            .map_err(|(message, timed_out)| Error::NotReady { message, timed_out })?;
+        wait_all(engine, project, &req.options.services, &ready, timeout).await?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! not lost (compose misses them, docker/compose#11102). The machinery (rules, host watcher,
 //! sync, courier) is in [`crate::watch`].
 
+pub use crate::watch::Error as WatchError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -69,7 +70,7 @@ pub async fn run<E: Engine>(
     services: &[String],
     opts: &WatchOptions,
     stop: impl std::future::Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), crate::watch::Error> {
     let rules = rules::compile(project, services)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut host = host::HostWatcher::start(&rules, tx)?;
@@ -155,7 +156,7 @@ pub async fn run<E: Engine>(
     }
 }
 
-fn report(opts: &WatchOptions, service: &str, what: &str, r: Result<sync::Synced, String>) {
+fn report(opts: &WatchOptions, service: &str, what: &str, r: Result<sync::Synced, crate::watch::Error>) {
     match r {
         Ok(s) => {
             for p in &s.refused {
@@ -230,7 +231,7 @@ async fn flush<E: Engine>(
 }
 
 /// Builds `service`'s image again and recreates only that service (if the image changed).
-async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &WatchOptions) -> Result<(), String> {
+async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &WatchOptions) -> Result<(), super::Error> {
     let svc = &project.services[service];
     let image = crate::plan::spec::image_name(&project.name, service, svc);
     let before = e.image_id(&image).await.ok().flatten();
@@ -240,9 +241,7 @@ async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &Watc
         skip_unchanged: true,
         ..Default::default()
     };
-    crate::build::build_services(e, project, &[service.to_string()], &opts.environment, &bopts, &opts.report)
-        .await
-        .map_err(|x| x.to_string())?;
+    crate::build::build_services(e, project, &[service.to_string()], &opts.environment, &bopts, &opts.report).await?;
     let mut scoped = project.clone();
     scoped.services.retain(|n, _| n == service);
     let req = super::up::UpRequest {
@@ -254,7 +253,7 @@ async fn rebuild<E: Engine>(e: &E, project: &Project, service: &str, opts: &Watc
         report: opts.report.clone(),
         ..Default::default()
     };
-    super::up::up(e, &scoped, &req).await.map_err(|x| x.to_string())?;
+    super::up::up(e, &scoped, &req).await?;
     if opts.prune
         && let Some(old) = before
         && e.image_id(&image).await.ok().flatten().as_ref() != Some(&old)

@@ -114,9 +114,9 @@ pub struct Plan {
 pub enum PlanError {
     #[error("service `{service}` needs image `{image}`, which is not available locally")]
     ImageMissing { service: String, image: String },
-    /// A key of the service that cannot be honoured (the message names service and key).
-    #[error("{0}")]
-    Unsupported(String),
+    /// A secret or config of the service that cannot be honoured.
+    #[error(transparent)]
+    FileObject(#[from] spec::FileObjectError),
 }
 
 impl fmt::Display for Plan {
@@ -231,7 +231,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
             Some(Some(id)) => id.clone(),
             _ => return Err(PlanError::ImageMissing { service: name.clone(), image }),
         };
-        spec::file_objects(p, name, svc).map_err(PlanError::Unsupported)?;
+        spec::file_objects(p, name, svc)?;
         let want = opts.scale.get(name).copied().unwrap_or_else(|| svc.replicas());
         let hash = service_hash(svc);
         let mut existing: Vec<&ContainerInfo> =

@@ -62,19 +62,40 @@ pub fn container_labels(p: &Project, service: &str, svc: &Service, n: u32, image
     l
 }
 
+/// A secret or config (`kind`) of a service that cannot be honoured.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileObjectError {
+    #[error("service `{service}` uses {kind} `{name}`, which is not declared under `{kind}s:`")]
+    Undeclared { service: String, kind: &'static str, name: String },
+    #[error(
+        "service `{service}`: external {kind} `{name}` needs Docker Swarm; declare it with `file:`, `environment:` or `content:`"
+    )]
+    External { service: String, kind: &'static str, name: String },
+    #[error("service `{service}`: {kind} `{name}`: uid/gid `{value}` is not a number")]
+    NotANumber { service: String, kind: &'static str, name: String, value: String },
+    #[error("service `{service}`: cannot read {kind} `{name}` from {file}: {reason}")]
+    Read { service: String, kind: &'static str, name: String, file: String, reason: String },
+    #[error("service `{service}`: {kind} `{name}` comes from the environment variable `{variable}`, which is not set")]
+    Unset { service: String, kind: &'static str, name: String, variable: String },
+    #[error("service `{service}`: {kind} `{name}` has no source: give it `file:`, `environment:` or `content:`")]
+    NoSource { service: String, kind: &'static str, name: String },
+}
+
 /// Secrets and configs: a host file without ownership or mode is bind-mounted read-only (it
 /// stays live, as in compose); anything else (inline `content`, an `environment` variable, a
 /// file with `uid`/`gid`/`mode`) is copied in before the first start, with its owner and mode.
 /// A source that cannot be honoured is an error naming the service and the source.
-pub fn file_objects(p: &Project, service: &str, svc: &Service) -> Result<(Vec<Mount>, Vec<FileCopy>), String> {
+pub fn file_objects(p: &Project, service: &str, svc: &Service) -> Result<(Vec<Mount>, Vec<FileCopy>), FileObjectError> {
     let mut mounts = Vec::new();
     let mut files = Vec::new();
     for (kind, refs, defs, default_mode) in
         [("secret", &svc.secrets, &p.secrets, 0o444), ("config", &svc.configs, &p.configs, 0o444)]
     {
         for r in refs {
+            let subject = || (service.to_string(), kind, r.source.clone());
             let def = defs.get(&r.source).ok_or_else(|| {
-                format!("service `{service}` uses {kind} `{}`, which is not declared under `{kind}s:`", r.source)
+                let (service, kind, name) = subject();
+                FileObjectError::Undeclared { service, kind, name }
             })?;
             let target = match &r.target {
                 Some(t) if t.starts_with('/') => t.clone(),
@@ -84,15 +105,14 @@ pub fn file_objects(p: &Project, service: &str, svc: &Service) -> Result<(Vec<Mo
                 None => format!("/{}", r.source),
             };
             if def.external == Some(true) {
-                return Err(format!(
-                    "service `{service}`: external {kind} `{}` needs Docker Swarm; declare it with `file:`, `environment:` or `content:`",
-                    r.source
-                ));
+                let (service, kind, name) = subject();
+                return Err(FileObjectError::External { service, kind, name });
             }
-            let id = |v: &Option<String>| -> Result<u64, String> {
+            let id = |v: &Option<String>| -> Result<u64, FileObjectError> {
                 v.as_deref().map_or(Ok(0), |x| {
                     x.parse().map_err(|_| {
-                        format!("service `{service}`: {kind} `{}`: uid/gid `{x}` is not a number", r.source)
+                        let (service, kind, name) = subject();
+                        FileObjectError::NotANumber { service, kind, name, value: x.to_string() }
                     })
                 })
             };
@@ -109,25 +129,23 @@ pub fn file_objects(p: &Project, service: &str, svc: &Service) -> Result<(Vec<Mo
                     });
                     continue;
                 }
-                (Some(file), _, _) => std::fs::read(file)
-                    .map_err(|e| format!("service `{service}`: cannot read {kind} `{}` from {file}: {e}", r.source))?,
+                (Some(file), _, _) => std::fs::read(file).map_err(|e| {
+                    let (service, kind, name) = subject();
+                    FileObjectError::Read { service, kind, name, file: file.clone(), reason: e.to_string() }
+                })?,
                 (None, Some(var), _) => p
                     .environment
                     .get(var)
                     .ok_or_else(|| {
-                        format!(
-                            "service `{service}`: {kind} `{}` comes from the environment variable `{var}`, which is not set",
-                            r.source
-                        )
+                        let (service, kind, name) = subject();
+                        FileObjectError::Unset { service, kind, name, variable: var.clone() }
                     })?
                     .clone()
                     .into_bytes(),
                 (None, None, Some(c)) => c.clone().into_bytes(),
                 (None, None, None) => {
-                    return Err(format!(
-                        "service `{service}`: {kind} `{}` has no source: give it `file:`, `environment:` or `content:`",
-                        r.source
-                    ));
+                    let (service, kind, name) = subject();
+                    return Err(FileObjectError::NoSource { service, kind, name });
                 }
             };
             files.push(FileCopy { path: target, content, uid, gid, mode });

@@ -32,6 +32,9 @@ pub enum RunError {
     Engine(#[from] EngineError),
     #[error("service `{service}`: {reason}")]
     Service { service: String, reason: String },
+    /// A dependency of the service will not be ready.
+    #[error("service `{service}`: {error}")]
+    NotReady { service: String, error: readiness::NotReady },
     /// An engine call for one service failed.
     #[error("service `{service}`: {error}")]
     InService { service: String, error: EngineError },
@@ -298,10 +301,10 @@ async fn run_service<E: Engine>(
             // Failed but optional, or its task gave up without a word.
             Some(Err(_)) | None => Vec::new(),
         };
-        if let Err(why) = ready.wait(e, &dep.service, &ids, cond).await
+        if let Err(error) = ready.wait(e, &dep.service, &ids, cond).await
             && required
         {
-            return Err(RunError::Service { service: name.into(), reason: why });
+            return Err(RunError::NotReady { service: name.into(), error });
         }
     }
     for (id, cname) in to_restart {
@@ -391,8 +394,17 @@ pub fn tar_of(files: &[crate::engine::FileCopy]) -> std::io::Result<Vec<u8>> {
     b.into_inner()
 }
 
+/// A lifecycle hook (`post_start`, `pre_stop`, a watch rule's `exec`) that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("hook `{command}` exited with code {code}: {output}")]
+    Failed { command: String, code: i64, output: String },
+    #[error("hook `{command}`: {error}")]
+    Engine { command: String, error: EngineError },
+}
+
 /// Runs `hooks` in container `id`, in order; the first that fails is returned as an error.
-pub(crate) async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model::Hook]) -> Result<(), String> {
+pub(crate) async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model::Hook]) -> Result<(), HookError> {
     for h in hooks {
         let opts = crate::engine::ExecOptions {
             user: h.user.clone(),
@@ -401,14 +413,13 @@ pub(crate) async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model:
             privileged: h.privileged.unwrap_or(false),
             ..Default::default()
         };
-        let out = e.exec_with(id, &h.command, &opts).await.map_err(|x| x.to_string())?;
+        let command = h.command.join(" ");
+        let out = match e.exec_with(id, &h.command, &opts).await {
+            Ok(out) => out,
+            Err(error) => return Err(HookError::Engine { command, error }),
+        };
         if out.exit_code != 0 {
-            return Err(format!(
-                "hook `{}` exited with code {}: {}",
-                h.command.join(" "),
-                out.exit_code,
-                out.output.trim()
-            ));
+            return Err(HookError::Failed { command, code: out.exit_code, output: out.output.trim().to_string() });
         }
     }
     Ok(())

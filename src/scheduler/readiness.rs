@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::engine::{Engine, EventKind, State};
+use crate::engine::{Engine, EngineError, EventKind, State};
 use crate::model::Condition;
 use crate::progress::Report;
 
@@ -93,7 +93,7 @@ impl Readiness {
     }
 
     /// Waits until every container in `ids` (of service `dep`) meets `cond`.
-    pub async fn wait<E: Engine>(&self, e: &E, dep: &str, ids: &[String], cond: Condition) -> Result<(), String> {
+    pub async fn wait<E: Engine>(&self, e: &E, dep: &str, ids: &[String], cond: Condition) -> Result<(), NotReady> {
         if cond == Condition::ServiceStarted {
             return Ok(());
         }
@@ -124,16 +124,15 @@ impl Readiness {
                             if cond == Condition::ServiceHealthy { "Healthy" } else { "Exited" },
                         );
                     }
-                    if let Err(why) = &done
-                        && s.exited.is_some()
-                    {
-                        let lines = last_lines(e, id, 10).await;
-                        return Err(format!("{why}; its last lines:{lines}"));
+                    match done {
+                        Err(NotReady::Exited { who, code, .. }) => {
+                            return Err(NotReady::Exited { who, code, lines: Some(last_lines(e, id, 10).await) });
+                        }
+                        Err(NotReady::Unhealthy { who, .. }) => {
+                            return Err(NotReady::Unhealthy { who, probe: probe_output(e, id).await? });
+                        }
+                        other => other?,
                     }
-                    if done.is_err() && s.health.as_deref() == Some("unhealthy") {
-                        return Err(format!("dependency `{dep}` is unhealthy: {}", probe_output(e, id).await?));
-                    }
-                    done?;
                     break;
                 }
                 self.next_change(&mut tick, id).await;
@@ -154,12 +153,12 @@ impl Readiness {
     }
 
     /// Inspects `id` once (or again after the stream failed), folding the answer into the table.
-    async fn refresh<E: Engine>(&self, e: &E, id: &str) -> Result<(), String> {
+    async fn refresh<E: Engine>(&self, e: &E, id: &str) -> Result<(), EngineError> {
         let known = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(id).is_some_and(|s| s.inspected);
         if known {
             return Ok(());
         }
-        let d = e.inspect_container(id).await.map_err(|x| x.to_string())?;
+        let d = e.inspect_container(id).await?;
         let mut t = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let s = t.entry(id.to_string()).or_default();
         s.inspected = true;
@@ -226,22 +225,22 @@ impl Readiness {
 }
 
 /// `Some(Ok)` when the condition is met, `Some(Err)` when it never will be, `None` to wait.
-fn judge(dep: &str, s: &Seen, cond: Condition) -> Option<Result<(), String>> {
+fn judge(dep: &str, s: &Seen, cond: Condition) -> Option<Result<(), NotReady>> {
     match cond {
         Condition::ServiceStarted => Some(Ok(())),
         Condition::ServiceHealthy => match (s.health.as_deref(), s.exited) {
             (Some("healthy"), _) => Some(Ok(())),
-            (Some("unhealthy"), _) => Some(Err(format!(
-                "dependency `{dep}` is unhealthy: {}",
-                s.last_probe.clone().unwrap_or_default().trim()
-            ))),
-            (_, Some(code)) => Some(Err(format!("dependency `{dep}` exited with code {code}"))),
-            (None, None) if s.inspected => Some(Err(format!("dependency `{dep}` has no healthcheck configured"))),
+            (Some("unhealthy"), _) => Some(Err(NotReady::Unhealthy {
+                who: Who::Dependency(dep.into()),
+                probe: s.last_probe.clone().unwrap_or_default().trim().to_string(),
+            })),
+            (_, Some(code)) => Some(Err(NotReady::Exited { who: Who::Dependency(dep.into()), code, lines: None })),
+            (None, None) if s.inspected => Some(Err(NotReady::NoHealthcheck { service: dep.into() })),
             _ => None,
         },
         Condition::ServiceCompletedSuccessfully => match s.exited {
             Some(0) => Some(Ok(())),
-            Some(code) => Some(Err(format!("dependency `{dep}` exited with code {code}"))),
+            Some(code) => Some(Err(NotReady::Exited { who: Who::Dependency(dep.into()), code, lines: None })),
             None => None,
         },
     }
@@ -250,17 +249,20 @@ fn judge(dep: &str, s: &Seen, cond: Condition) -> Option<Result<(), String>> {
 impl Readiness {
     /// `up --wait`: the container is running, and healthy when it has a healthcheck; a one-shot
     /// that exited 0 is done (compose counts it as a failure, docker/compose#10596).
-    pub async fn wait_ready<E: Engine>(&self, e: &E, name: &str, id: &str) -> Result<(), String> {
+    pub async fn wait_ready<E: Engine>(&self, e: &E, name: &str, id: &str) -> Result<(), NotReady> {
         let mut tick = self.tick.clone();
         loop {
             self.refresh(e, id).await?;
             let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().unwrap_or_default();
             match (s.exited, s.health.as_deref()) {
                 (Some(0), _) => return Ok(()),
-                (Some(code), _) => return Err(format!("{name} exited with code {code}")),
+                (Some(code), _) => {
+                    return Err(NotReady::Exited { who: Who::Container(name.into()), code, lines: None });
+                }
                 (None, None | Some("healthy")) => return Ok(()),
                 (None, Some("unhealthy")) => {
-                    return Err(format!("{name} is unhealthy: {}", probe_output(e, id).await?));
+                    let probe = probe_output(e, id).await?;
+                    return Err(NotReady::Unhealthy { who: Who::Container(name.into()), probe });
                 }
                 (None, Some(_)) => {}
             }
@@ -279,9 +281,63 @@ impl Readiness {
     }
 }
 
+/// Whose readiness failed: a dependency that others wait on, or a container `up --wait` waits
+/// for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    Dependency(String),
+    Container(String),
+}
+
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::Dependency(s) => write!(f, "dependency `{s}`"),
+            Who::Container(c) => f.write_str(c),
+        }
+    }
+}
+
+/// Why a container will not become ready.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    /// It exited; `lines`: its last lines, indented, when they were read.
+    #[error("{who} exited with code {code}{}", lines.as_deref().map(|l| format!("; its last lines:{l}")).unwrap_or_default())]
+    Exited { who: Who, code: i64, lines: Option<String> },
+    /// Its healthcheck failed; `probe`: what the last probe printed.
+    #[error("{who} is unhealthy: {probe}")]
+    Unhealthy { who: Who, probe: String },
+    #[error("dependency `{service}` has no healthcheck configured")]
+    NoHealthcheck { service: String },
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+}
+
+/// Why `up --wait` ended without the project ready: each container not ready, with its state
+/// (or why it failed) and its last lines.
+#[derive(Debug, thiserror::Error)]
+pub enum WaitError {
+    #[error("the project was not ready within {seconds} s:{}", list(containers))]
+    Timeout { seconds: u64, containers: Vec<(String, String, String)> },
+    #[error("not ready:{}", failed.iter().map(|(why, lines)| format!("\n  {why}{lines}")).collect::<String>())]
+    Failed { failed: Vec<(NotReady, String)> },
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+}
+
+fn list(containers: &[(String, String, String)]) -> String {
+    containers.iter().map(|(name, state, lines)| format!("\n  {name} ({state}){lines}")).collect()
+}
+
+impl WaitError {
+    pub fn timed_out(&self) -> bool {
+        matches!(self, WaitError::Timeout { .. })
+    }
+}
+
 /// The output of `id`'s last health probe (events carry none).
-async fn probe_output<E: Engine>(e: &E, id: &str) -> Result<String, String> {
-    let d = e.inspect_container(id).await.map_err(|x| x.to_string())?;
+async fn probe_output<E: Engine>(e: &E, id: &str) -> Result<String, EngineError> {
+    let d = e.inspect_container(id).await?;
     Ok(d.last_health_output.unwrap_or_default().trim().to_string())
 }
 
@@ -303,13 +359,13 @@ pub async fn wait_all<E: Engine>(
     services: &[String],
     ready: &Readiness,
     timeout: Option<u64>,
-) -> Result<(), (String, bool)> {
+) -> Result<(), WaitError> {
     let wanted: Vec<String> = if services.is_empty() {
         Vec::new()
     } else {
         crate::graph::Graph::new(project).with_dependencies(services).into_iter().collect()
     };
-    let all = e.list_containers(&project.name).await.map_err(|x| (x.to_string(), false))?;
+    let all = e.list_containers(&project.name).await?;
     let list = crate::plan::select::targets(project, all, &wanted);
     let waits = list.iter().map(|c| async move {
         let r = ready.wait_ready(e, &c.name, &c.id).await;
@@ -323,13 +379,11 @@ pub async fn wait_all<E: Engine>(
         Some(t) => match tokio::time::timeout(Duration::from_secs(t), all).await {
             Ok(r) => r,
             Err(_) => {
-                let mut msg = format!("the project was not ready within {t} s:");
+                let mut containers = Vec::new();
                 for c in &list {
-                    let state = ready.describe(&c.id);
-                    let lines = last_lines(e, &c.id, 5).await;
-                    msg.push_str(&format!("\n  {} ({state}){lines}", c.name));
+                    containers.push((c.name.clone(), ready.describe(&c.id), last_lines(e, &c.id, 5).await));
                 }
-                return Err((msg, true));
+                return Err(WaitError::Timeout { seconds: t, containers });
             }
         },
         None => all.await,
@@ -338,8 +392,8 @@ pub async fn wait_all<E: Engine>(
     for (c, r) in results {
         if let Err(why) = r {
             let lines = last_lines(e, &c.id, 5).await;
-            failed.push(format!("{why}{lines}"));
+            failed.push((why, lines));
         }
     }
-    if failed.is_empty() { Ok(()) } else { Err((format!("not ready:\n  {}", failed.join("\n  ")), false)) }
+    if failed.is_empty() { Ok(()) } else { Err(WaitError::Failed { failed }) }
 }

@@ -133,10 +133,10 @@ pub async fn start<E: Engine>(
         let (e, r, ready, service) = (e.clone(), r.clone(), ready.clone(), service.to_string());
         async move {
             for (dep, ids, d) in conditions {
-                if let Err(reason) = ready.wait(&e, &dep, &ids, d.condition).await
+                if let Err(error) = ready.wait(&e, &dep, &ids, d.condition).await
                     && d.required
                 {
-                    return Err(RunError::Service { service, reason });
+                    return Err(RunError::NotReady { service, error });
                 }
             }
             let starts = list.iter().filter(|c| !is_up(c)).map(|c| async {

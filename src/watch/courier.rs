@@ -5,6 +5,7 @@
 //! costs a few milliseconds. Images without `sh`, `base64` and `tar`, large batches, and a
 //! shell that died (its container restarted) fall back to the archive API.
 
+use super::Error;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -58,20 +59,15 @@ impl Shell {
     }
 
     /// Runs one batch; `Err` when the shell is gone or the commands failed.
-    async fn run(&mut self, deletes: &[String], tar: &[u8]) -> Result<(), String> {
+    async fn run(&mut self, deletes: &[String], tar: &[u8]) -> Result<(), Error> {
         self.seq += 1;
         let marker = format!("__wharf_done_{} ", self.seq);
-        self.session
-            .input
-            .send(script(deletes, tar, self.seq).into_bytes())
-            .map_err(|_| "the shell is gone".to_string())?;
-        let out = read_until(&mut self.session, &marker, Duration::from_secs(30))
-            .await
-            .ok_or_else(|| "the shell is gone".to_string())?;
+        self.session.input.send(script(deletes, tar, self.seq).into_bytes()).map_err(|_| Error::ShellGone)?;
+        let out = read_until(&mut self.session, &marker, Duration::from_secs(30)).await.ok_or(Error::ShellGone)?;
         let (before, after) = out.split_once(&marker).unwrap_or((&out, "1"));
         match after.split_whitespace().next() {
             Some("0") => Ok(()),
-            _ => Err(format!("in the container: {}", before.trim())),
+            _ => Err(Error::InContainer(before.trim().to_string())),
         }
     }
 }
@@ -113,9 +109,9 @@ impl Courier {
     }
 
     /// Deletes `deletes` and unpacks `tar` at `/` in container `id`.
-    pub async fn deliver<E: Engine>(&self, e: &E, id: &str, deletes: &[String], tar: Vec<u8>) -> Result<(), String> {
+    pub async fn deliver<E: Engine>(&self, e: &E, id: &str, deletes: &[String], tar: Vec<u8>) -> Result<(), Error> {
         let slot = {
-            let mut m = self.shells.lock().map_err(|_| "poisoned".to_string())?;
+            let mut m = self.shells.lock().unwrap_or_else(|p| p.into_inner());
             m.entry(id.to_string()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None))).clone()
         };
         // An archive of nothing is its two end blocks.
@@ -129,7 +125,7 @@ impl Courier {
                 match sh.run(deletes, &tar).await {
                     Ok(()) => return Ok(()),
                     // The shell died (container restarted): try the API, and a new shell next time.
-                    Err(err) if err == "the shell is gone" => *shell = None,
+                    Err(Error::ShellGone) => *shell = None,
                     Err(err) => return Err(err),
                 }
             }
@@ -139,17 +135,17 @@ impl Courier {
 }
 
 /// The same through the engine's exec and archive APIs.
-async fn archive<E: Engine>(e: &E, id: &str, deletes: &[String], tar: Vec<u8>) -> Result<(), String> {
+async fn archive<E: Engine>(e: &E, id: &str, deletes: &[String], tar: Vec<u8>) -> Result<(), Error> {
     if !deletes.is_empty() {
         let mut cmd = vec!["rm".to_string(), "-rf".to_string(), "--".to_string()];
         cmd.extend(deletes.iter().cloned());
-        let out = e.exec(id, &cmd).await.map_err(|x| x.to_string())?;
+        let out = e.exec(id, &cmd).await?;
         if out.exit_code != 0 {
-            return Err(format!("removing deleted files failed: {}", out.output.trim()));
+            return Err(Error::Delete(out.output.trim().to_string()));
         }
     }
     if !tar.is_empty() {
-        e.upload_archive(id, "/", tar).await.map_err(|x| x.to_string())?;
+        e.upload_archive(id, "/", tar).await?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! ignored `node_modules` costs no watches), new directories watched as they appear, and an
 //! event-queue overflow turned into a full rescan. Events reach tokio over a channel.
 
+use super::Error;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -26,27 +27,23 @@ pub struct HostWatcher {
     rules: Vec<Rule>,
 }
 
-/// A watch error in words, with the fix for the inotify limits.
-fn explain(e: &notify::Error, dir: &Path) -> String {
+/// A watch error, with the fix for the inotify limits.
+fn explain(e: &notify::Error, dir: &Path) -> Error {
     let text = e.to_string();
     let limit = matches!(&e.kind, notify::ErrorKind::MaxFilesWatch)
         || text.contains("No space left on device")
         || text.contains("os error 28");
     if limit {
         let max = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").unwrap_or_default();
-        format!(
-            "cannot watch {}: the inotify watch limit is reached (fs.inotify.max_user_watches = {}); raise it with `sudo sysctl fs.inotify.max_user_watches=524288`, or ignore large directories (`ignore:` or .dockerignore)",
-            dir.display(),
-            max.trim()
-        )
+        Error::WatchLimit { path: dir.to_path_buf(), max: max.trim().to_string() }
     } else {
-        format!("cannot watch {}: {text}", dir.display())
+        Error::Watch { path: dir.to_path_buf(), reason: text }
     }
 }
 
 impl HostWatcher {
     /// Starts watching every rule's path; events go to `tx`.
-    pub fn start(rules: &[Rule], tx: mpsc::UnboundedSender<HostEvent>) -> Result<HostWatcher, String> {
+    pub fn start(rules: &[Rule], tx: mpsc::UnboundedSender<HostEvent>) -> Result<HostWatcher, Error> {
         let handler = move |res: notify::Result<notify::Event>| {
             let msg = match res {
                 Ok(ev) if ev.need_rescan() => HostEvent::Rescan,
@@ -59,7 +56,7 @@ impl HostWatcher {
             };
             let _ = tx.send(msg);
         };
-        let watcher = notify::recommended_watcher(handler).map_err(|e| format!("cannot start watching files: {e}"))?;
+        let watcher = notify::recommended_watcher(handler).map_err(Error::Start)?;
         let mut w = HostWatcher { watcher, watched: HashSet::new(), rules: rules.to_vec() };
         for r in rules {
             if r.path.is_dir() {
@@ -68,7 +65,7 @@ impl HostWatcher {
                 // A single file: watch its directory, the rule filters the rest.
                 w.watch(parent)?;
             } else {
-                return Err(format!("cannot watch {}: no such file or directory", r.path.display()));
+                return Err(Error::Watch { path: r.path.clone(), reason: "no such file or directory".into() });
             }
         }
         Ok(w)
@@ -79,7 +76,7 @@ impl HostWatcher {
         self.watched.len()
     }
 
-    fn watch(&mut self, dir: &Path) -> Result<(), String> {
+    fn watch(&mut self, dir: &Path) -> Result<(), Error> {
         if self.watched.contains(dir) {
             return Ok(());
         }
@@ -97,7 +94,7 @@ impl HostWatcher {
     }
 
     /// Watches `dir` and the directories below it that a rule needs.
-    pub fn add_tree(&mut self, dir: &Path) -> Result<(), String> {
+    pub fn add_tree(&mut self, dir: &Path) -> Result<(), Error> {
         if !self.wanted(dir) {
             return Ok(());
         }
@@ -112,7 +109,7 @@ impl HostWatcher {
     }
 
     /// Called for each changed path: a new directory gets watched (with what is under it).
-    pub fn noticed(&mut self, path: &Path) -> Result<(), String> {
+    pub fn noticed(&mut self, path: &Path) -> Result<(), Error> {
         if path.is_dir() && !path.is_symlink() && !self.watched.contains(path) {
             self.add_tree(path)?;
         }
@@ -131,10 +128,10 @@ mod tests {
     #[test]
     fn the_watch_limit_is_explained_with_the_sysctl_to_raise() {
         let e = notify::Error::new(notify::ErrorKind::MaxFilesWatch);
-        let text = explain(&e, Path::new("/src/app"));
+        let text = explain(&e, Path::new("/src/app")).to_string();
         assert!(text.starts_with("cannot watch /src/app: the inotify watch limit is reached"), "{text}");
         assert!(text.contains("sysctl fs.inotify.max_user_watches=524288"), "{text}");
-        let other = explain(&notify::Error::path_not_found(), Path::new("/x"));
+        let other = explain(&notify::Error::path_not_found(), Path::new("/x")).to_string();
         assert!(other.starts_with("cannot watch /x: "), "{other}");
     }
 }

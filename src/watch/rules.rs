@@ -2,6 +2,7 @@
 //! the service's `.dockerignore`, the rule's `ignore:`, `.git` and editor temporary files, and
 //! limited to `include:` when given), and where they land in the container.
 
+use super::Error;
 use std::path::{Path, PathBuf};
 
 use crate::build::ignore::DockerIgnore;
@@ -110,7 +111,7 @@ impl Rule {
 
 /// Compiles the rules of `services` (every service with `develop.watch` when empty); a rule
 /// that cannot work is refused with the service, its place and a fix.
-pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, String> {
+pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, Error> {
     let mut out = Vec::new();
     for (name, svc) in &project.services {
         if !services.is_empty() && !services.contains(name) {
@@ -121,8 +122,9 @@ pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, Stri
         let dockerignore = match svc.build.as_ref().map(|b| PathBuf::from(&b.context)) {
             Some(ctx) if ctx.join(".dockerignore").is_file() => {
                 let p = ctx.join(".dockerignore");
-                let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                Some((ctx, DockerIgnore::parse(&text).map_err(|e| format!("{}: {e}", p.display()))?))
+                let bad = |reason: String| Error::Ignore { path: p.clone(), reason };
+                let text = std::fs::read_to_string(&p).map_err(|e| bad(e.to_string()))?;
+                Some((ctx, DockerIgnore::parse(&text).map_err(|e| bad(e.to_string()))?))
             }
             _ => None,
         };
@@ -135,28 +137,41 @@ pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, Stri
                 "sync+restart" => Action::SyncRestart,
                 "sync+exec" => Action::SyncExec,
                 other => {
-                    return Err(format!(
-                        "{at}: unknown action `{other}`: use sync, rebuild, restart, sync+restart or sync+exec"
-                    ));
+                    return Err(Error::Rule {
+                        at,
+                        reason: format!(
+                            "unknown action `{other}`: use sync, rebuild, restart, sync+restart or sync+exec"
+                        ),
+                    });
                 }
             };
             let target = w.target.clone().unwrap_or_default();
             if action.syncs() && !target.starts_with('/') {
-                return Err(format!(
-                    "{at}: `target` must be an absolute path in the container (got `{target}`): e.g. `target: /app`"
-                ));
+                return Err(Error::Rule {
+                    at,
+                    reason: format!(
+                        "`target` must be an absolute path in the container (got `{target}`): e.g. `target: /app`"
+                    ),
+                });
             }
             if action == Action::Rebuild && svc.build.is_none() {
-                return Err(format!("{at}: `action: rebuild` needs a `build:` section in service `{name}`"));
+                return Err(Error::Rule {
+                    at,
+                    reason: format!("`action: rebuild` needs a `build:` section in service `{name}`"),
+                });
             }
             if action == Action::SyncExec && w.exec.is_none() {
-                return Err(format!("{at}: `action: sync+exec` needs `exec: {{command: …}}`"));
+                return Err(Error::Rule { at, reason: "`action: sync+exec` needs `exec: {command: …}`".into() });
             }
-            let ignore = DockerIgnore::from_patterns(&w.ignore).map_err(|e| format!("{at}.ignore: {e}"))?;
+            let ignore = DockerIgnore::from_patterns(&w.ignore)
+                .map_err(|e| Error::Rule { at: format!("{at}.ignore"), reason: e.to_string() })?;
             let include = if w.include.is_empty() {
                 None
             } else {
-                Some(DockerIgnore::from_patterns(&w.include).map_err(|e| format!("{at}.include: {e}"))?)
+                Some(
+                    DockerIgnore::from_patterns(&w.include)
+                        .map_err(|e| Error::Rule { at: format!("{at}.include"), reason: e.to_string() })?,
+                )
             };
             out.push(Rule {
                 service: name.clone(),
@@ -173,7 +188,7 @@ pub fn compile(project: &Project, services: &[String]) -> Result<Vec<Rule>, Stri
         }
     }
     if out.is_empty() {
-        return Err("none of the selected services has `develop.watch` rules: add `develop: {watch: [{path: ./src, action: sync, target: /app/src}]}` to a service".into());
+        return Err(Error::NoRules);
     }
     Ok(out)
 }

@@ -164,12 +164,11 @@ pub async fn apply<E: Engine>(
     id: &str,
     rule: &Rule,
     paths: &[PathBuf],
-) -> Result<Synced, String> {
+) -> Result<Synced, super::Error> {
     let (rule2, paths2) = (rule.clone(), paths.to_vec());
     let (tar, deletes, done) = tokio::task::spawn_blocking(move || prepare(&rule2, &paths2))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("reading the changed files: {e}"))?;
+        .map_err(|e| super::Error::Task(e.to_string()))??;
     courier.deliver(e, id, &deletes, tar).await?;
     Ok(done)
 }

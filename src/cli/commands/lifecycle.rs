@@ -251,7 +251,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         };
         let Some(events) = events else {
             if a.watch {
-                crate::ops::watch::run(&engine, &project, &a.service, &wopts, ctrl_c()).await.map_err(CliError::msg)?;
+                crate::ops::watch::run(&engine, &project, &a.service, &wopts, ctrl_c()).await?;
             }
             return Ok(ExitCode::SUCCESS);
         };

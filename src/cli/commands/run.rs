@@ -185,7 +185,7 @@ fn overrides(
     tty: bool,
 ) -> Result<crate::ops::run::Overrides, CliError> {
     let entrypoint = match &a.entrypoint {
-        Some(ep) => Some(crate::load::shellwords::split(ep).map_err(CliError::msg)?),
+        Some(ep) => Some(crate::load::shellwords::split(ep).map_err(|e| CliError::msg(format!("--entrypoint: {e}")))?),
         None => None,
     };
     let mut vars = Vec::new();

@@ -25,7 +25,7 @@ pub struct WatchArgs {
 pub fn watch(g: &GlobalArgs, a: &WatchArgs) -> Result<ExitCode, CliError> {
     let loaded = g.load(&a.service, false)?;
     // The rules are checked before anything is started.
-    crate::watch::rules::compile(&loaded.project, &a.service).map_err(CliError::msg)?;
+    crate::watch::rules::compile(&loaded.project, &a.service)?;
     let opts = crate::ops::watch::WatchOptions {
         quiet: a.quiet,
         prune: a.prune,
@@ -55,7 +55,7 @@ pub fn watch(g: &GlobalArgs, a: &WatchArgs) -> Result<ExitCode, CliError> {
                 crate::ops::up::apply(&engine, &loaded.project, prepared, &req).await?;
             }
         }
-        crate::ops::watch::run(&engine, &loaded.project, &a.service, &opts, ctrl_c()).await.map_err(CliError::msg)?;
+        crate::ops::watch::run(&engine, &loaded.project, &a.service, &opts, ctrl_c()).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -3,12 +3,45 @@
 
 use crate::model::Port;
 
+/// Which side of a port mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Host,
+    Container,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Host => "host",
+            Side::Container => "container",
+        })
+    }
+}
+
+/// Why a short-syntax port spec is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PortError {
+    #[error("unknown protocol {0:?} (expected tcp, udp or sctp)")]
+    UnknownProtocol(String),
+    #[error("an IPv6 address must be followed by `]:`")]
+    Ipv6,
+    #[error("too many `:` separators")]
+    TooManyColons,
+    #[error("{side} port: {text:?} is not a port number (0-65535)")]
+    NotAPort { side: Side, text: String },
+    #[error("{side} port: range {text:?} ends before it starts")]
+    Backwards { side: Side, text: String },
+    #[error("the host and container port ranges have different lengths")]
+    RangeLengths,
+}
+
 /// Parses one short-syntax port spec.
-pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
+pub fn parse_port(spec: &str) -> Result<Vec<Port>, PortError> {
     let (rest, protocol) = match spec.rsplit_once('/') {
         Some((r, p)) => {
             if !matches!(p, "tcp" | "udp" | "sctp") {
-                return Err(format!("unknown protocol {p:?} (expected tcp, udp or sctp)"));
+                return Err(PortError::UnknownProtocol(p.to_string()));
             }
             (r, p.to_string())
         }
@@ -16,7 +49,7 @@ pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
     };
     // An IPv6 host address is written in brackets: `[::1]:8080:80`.
     let (host_ip, rest) = if let Some(r) = rest.strip_prefix('[') {
-        let (ip, after) = r.split_once("]:").ok_or("an IPv6 address must be followed by `]:`")?;
+        let (ip, after) = r.split_once("]:").ok_or(PortError::Ipv6)?;
         (Some(ip.to_string()), after)
     } else {
         (None, rest)
@@ -28,12 +61,12 @@ pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
         (None, [ip, h, c]) => (Some(ip.to_string()), Some(*h), *c),
         (Some(ip), [h, c]) => (Some(ip), Some(*h), *c),
         (Some(ip), [c]) => (Some(ip), None, *c),
-        _ => return Err("too many `:` separators".into()),
+        _ => return Err(PortError::TooManyColons),
     };
     let published = published.filter(|p| !p.is_empty());
-    let (c_start, c_end) = range(container).map_err(|e| format!("container port: {e}"))?;
+    let (c_start, c_end) = range(container, Side::Container)?;
     let host = match published {
-        Some(p) => Some(range(p).map_err(|e| format!("host port: {e}"))?),
+        Some(p) => Some(range(p, Side::Host)?),
         None => None,
     };
     let count = c_end - c_start + 1;
@@ -44,7 +77,7 @@ pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
             Some((hs, he)) if he - hs + 1 == count => Some((hs + i).to_string()),
             Some((hs, he)) if count == 1 => Some(if hs == he { hs.to_string() } else { format!("{hs}-{he}") }),
             Some(_) => {
-                return Err("the host and container port ranges have different lengths".into());
+                return Err(PortError::RangeLengths);
             }
         };
         out.push(Port {
@@ -59,20 +92,21 @@ pub fn parse_port(spec: &str) -> Result<Vec<Port>, String> {
     Ok(out)
 }
 
-fn range(s: &str) -> Result<(u32, u32), String> {
-    let port = |p: &str| -> Result<u32, String> {
+fn range(s: &str, side: Side) -> Result<(u32, u32), PortError> {
+    let not_a_port = |text: &str| PortError::NotAPort { side, text: text.to_string() };
+    let port = |p: &str| -> Result<u32, PortError> {
         match p.parse::<u32>() {
             Ok(n) if (0..=65535).contains(&n) => Ok(n),
-            _ => Err(format!("{p:?} is not a port number (0-65535)")),
+            _ => Err(not_a_port(p)),
         }
     };
     match s.split_once('-') {
         // `-1`, `80-`: not a range, and no port either; named whole.
-        Some((a, b)) if a.is_empty() || b.is_empty() => Err(format!("{s:?} is not a port number (0-65535)")),
+        Some((a, b)) if a.is_empty() || b.is_empty() => Err(not_a_port(s)),
         Some((a, b)) => {
             let (a, b) = (port(a)?, port(b)?);
             if b < a {
-                return Err(format!("range {s:?} ends before it starts"));
+                return Err(PortError::Backwards { side, text: s.to_string() });
             }
             Ok((a, b))
         }
@@ -90,8 +124,8 @@ mod tests {
     #[test]
     fn regression_a_negative_host_port_is_named_as_written() {
         // Issue 24: `-1:80` was reported as `""`.
-        assert_eq!(parse_port("-1:80").unwrap_err(), "host port: \"-1\" is not a port number (0-65535)");
-        assert_eq!(parse_port("80-:80").unwrap_err(), "host port: \"80-\" is not a port number (0-65535)");
+        assert_eq!(parse_port("-1:80").unwrap_err().to_string(), "host port: \"-1\" is not a port number (0-65535)");
+        assert_eq!(parse_port("80-:80").unwrap_err().to_string(), "host port: \"80-\" is not a port number (0-65535)");
     }
 
     fn one(spec: &str) -> (Option<String>, Option<String>, u16, String) {

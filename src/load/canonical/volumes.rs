@@ -15,7 +15,18 @@ struct Sections {
     options: Option<String>,
 }
 
-fn split(spec: &str) -> Result<Sections, String> {
+/// Why a short-syntax volume is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VolumeError {
+    #[error("the volume is empty")]
+    Empty,
+    #[error("empty section between colons")]
+    EmptySection,
+    #[error("too many colons (expected SOURCE:TARGET[:MODE])")]
+    TooManyColons,
+}
+
+fn split(spec: &str) -> Result<Sections, VolumeError> {
     let mut out = Sections { source: None, target: None, options: None };
     if spec.chars().count() <= 2 {
         out.target = Some(spec.to_string());
@@ -48,7 +59,7 @@ fn split(spec: &str) -> Result<Sections, String> {
         }
         let section = std::mem::take(&mut buffer);
         if section.is_empty() {
-            return Err("empty section between colons".into());
+            return Err(VolumeError::EmptySection);
         }
         if out.source.is_none() && end {
             out.target = Some(section);
@@ -57,7 +68,7 @@ fn split(spec: &str) -> Result<Sections, String> {
         } else if out.target.is_none() {
             out.target = Some(section);
         } else if !end {
-            return Err("too many colons (expected SOURCE:TARGET[:MODE])".into());
+            return Err(VolumeError::TooManyColons);
         } else {
             out.options = Some(section);
         }
@@ -75,9 +86,9 @@ fn is_file_path(s: &str) -> bool {
 }
 
 /// Parses one short-syntax volume; `home` expands a leading `~`.
-pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<ServiceVolume, String> {
+pub fn parse_volume(spec: &str, base: &Path, home: Option<&str>) -> Result<ServiceVolume, VolumeError> {
     if spec.is_empty() {
-        return Err("the volume is empty".into());
+        return Err(VolumeError::Empty);
     }
     let sections = split(spec)?;
     let target = sections.target.unwrap_or_default();
