@@ -20,6 +20,7 @@ use std::process::Child;
 use crate::engine::docker::DockerEngine;
 use crate::engine::{Engine, EngineError, ExecOutput, LogOptions};
 use crate::model::Project;
+use crate::model::labels::PROJECT;
 use crate::ops::up::UpRequest;
 use crate::progress::Report;
 use crate::scheduler::{DownOptions, RunError, down};
@@ -71,6 +72,52 @@ pub fn owner_state(pid: u32, id: Option<&str>) -> Owner {
         Some(t) if t.to_string() == started => Owner::Alive,
         _ => Owner::Gone,
     }
+}
+
+/// What [`gc`] did with one test stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Collected {
+    /// Its owner (this process ID) is gone: removed.
+    Removed { project: String, owner: u32 },
+    /// Its owner cannot be checked from here: kept.
+    Kept { project: String, owner: u32 },
+}
+
+/// `wharf gc`: removes the test stacks whose owning process is provably gone; those whose
+/// owner cannot be checked from here are kept (and listed).
+pub async fn gc<E: Engine>(engine: &E, report: &Report) -> Result<Vec<Collected>, Error> {
+    let mut owners: std::collections::BTreeMap<String, (u32, Option<String>)> = Default::default();
+    for c in engine.list_projects().await? {
+        if let (Some(p), Some(pid)) = (c.label(PROJECT), c.label(OWNER).and_then(|o| o.parse().ok())) {
+            owners.insert(p.to_string(), (pid, c.label(OWNER_ID).map(str::to_string)));
+        }
+    }
+    let mut out = Vec::new();
+    for (project, (owner, id)) in owners {
+        match owner_state(owner, id.as_deref()) {
+            Owner::Alive => {}
+            Owner::Unknown => out.push(Collected::Kept { project, owner }),
+            Owner::Gone => {
+                crate::scheduler::purge(engine, &project, report).await?;
+                out.push(Collected::Removed { project, owner });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The reaper's work once the owner died: removes everything of `project`, trying up to three
+/// times a second apart (the engine may still be busy with the owner's last calls).
+pub async fn reap<E: Engine>(engine: &E, project: &str) -> Result<(), Error> {
+    let mut last = Ok(());
+    for _ in 0..3 {
+        last = crate::scheduler::purge(engine, project, &Report::silent()).await;
+        if last.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    Ok(last?)
 }
 
 /// What can go wrong with a test stack.

@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod output;
 pub mod progress;
+pub mod terminal;
 pub mod yaml_out;
 
 pub use error::CliError;

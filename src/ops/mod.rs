@@ -6,6 +6,10 @@
 //!   for readiness; used by `up`, `create`, `scale`, `run`'s dependencies, `wharf test` and
 //!   `Stack`.
 //! - [`lifecycle`]: `down`, `wait`, and what `restart` restarts.
+//! - [`containers`]: start, stop, restart, kill, rm, pause and unpause on existing
+//!   containers; the projects `ls` lists, the port `port` prints, the replica `exec` uses.
+//! - [`copy`]: `cp` between a service's containers and the host.
+//! - [`logs`]: the containers' output, in arrival or timestamp order.
 //! - [`run`]: a one-off container of a service, after its dependencies.
 //! - [`test`]: what a test command run against a stack is told (hosts and ports).
 //! - [`watch`]: the `develop.watch` dev loop.
@@ -13,7 +17,10 @@
 //!   restarts, abort conditions and interrupts, in one loop.
 
 pub mod attach;
+pub mod containers;
+pub mod copy;
 pub mod lifecycle;
+pub mod logs;
 pub mod run;
 pub mod test;
 pub mod up;
@@ -75,6 +82,21 @@ pub enum Error {
     /// Nothing to work on.
     #[error("no container of {} in project `{project}`", if services.is_empty() { "any service".to_string() } else { services.join(", ") })]
     NoContainer { project: String, services: Vec<String> },
+    /// `start` found no container at all.
+    #[error("project `{project}` has no container to start")]
+    NothingToStart { project: String },
+    /// A replica that does not exist.
+    #[error("service `{service}` has no container number {index}")]
+    NoReplica { service: String, index: u32 },
+    /// A command for a container that is not running.
+    #[error("container {container} is not running")]
+    NotRunning { service: String, container: String },
+    /// `port`: not published.
+    #[error("no port {port}/{protocol} published for `{service}`")]
+    NotPublished { service: String, port: u16, protocol: String },
+    /// A command that could not be run.
+    #[error("cannot run `{command}`: {reason}")]
+    Command { command: String, reason: String },
     /// The engine's event stream ended while waiting on it.
     #[error("the engine's event stream ended while waiting on project `{project}`")]
     EventsEnded { project: String },
@@ -100,6 +122,10 @@ impl Error {
             }
             Error::NotReady(_) => None,
             Error::NoContainer { .. } => Some("create them with `wharf up -d`".into()),
+            Error::NothingToStart { .. } => Some("create them with `wharf up -d` (or `wharf create`)".into()),
+            Error::NoReplica { .. } => Some("create it with `wharf up -d`".into()),
+            Error::NotRunning { service, .. } => Some(format!("start it with `wharf start {service}`")),
+            Error::NotPublished { .. } | Error::Command { .. } => None,
             Error::Lock { .. } | Error::NoSuchService { .. } | Error::EventsEnded { .. } => None,
         }
     }

@@ -236,6 +236,31 @@ impl Finished {
     }
 }
 
+/// An attached one-off, started: its output goes to `terminal.output` (all it wrote, from its
+/// logs, when it ended before it could be attached), the caller's input to its stdin; then its
+/// exit code, the container removed when `remove`.
+pub async fn interact<E: Engine>(
+    engine: &E,
+    one: &OneOff,
+    mut events: EngineStream<Event>,
+    terminal: crate::engine::Terminal,
+    remove: bool,
+) -> Result<i64, Error> {
+    let output = terminal.output.clone();
+    if engine.attach_container(&one.id, terminal).await.is_err() {
+        let mut logs = engine.logs(&one.id, &LogOptions::default());
+        while let Some(Ok(chunk)) = logs.next().await {
+            let _ = output.send(chunk);
+        }
+    }
+    drop(output);
+    let code = exit_code(engine, &one.id, &mut events).await;
+    if remove {
+        engine.remove_container(&one.id, true, true).await?;
+    }
+    Ok(code)
+}
+
 /// Creates, starts and waits for the one-off without a terminal; removes it afterwards when
 /// `remove` (`--rm`).
 pub async fn run<E: Engine>(engine: &E, project: &Project, req: &RunRequest, remove: bool) -> Result<Finished, Error> {

@@ -6,9 +6,120 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{Engine, EngineError};
+use super::Error;
+use super::up::UpRequest;
+use crate::engine::{Engine, EngineError, State};
 use crate::model::Project;
 use crate::model::labels::{NUMBER, SERVICE};
+use crate::progress::Report;
+use crate::scheduler::DownOptions;
+
+/// `wharf test -- CMD`, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct TestRequest {
+    /// The command and its arguments.
+    pub cmd: Vec<String>,
+    /// Seconds to wait for the stack to be ready.
+    pub wait_timeout: u64,
+    /// Take the project's lock for this endpoint.
+    pub lock: Option<String>,
+    /// The engine records writes instead of making them: the command is not run either.
+    pub dry_run: bool,
+    pub report: Report,
+}
+
+/// How the test command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ran {
+    /// A dry run: the command was not run; it would have been told this many variables.
+    DryRun { variables: usize },
+    /// Its exit code (130 after SIGINT or SIGTERM) and, when it failed, what went wrong inside:
+    /// each container that exited or is unhealthy, its status and last lines.
+    Exited { code: i64, failed: Vec<(String, String, String)> },
+}
+
+/// Converges `project`, waits until it is ready, and runs the command with the stack's
+/// variables ([`environment`]). Not on a terminal (CI), the command gets a process group of
+/// its own, whose number is written to `reaper_stdin` so the reaper can kill everything it
+/// started if wharf dies; on a terminal it stays in the foreground group (it may read the
+/// keyboard) and dies with wharf. SIGINT and SIGTERM kill it.
+pub async fn run<E: Engine>(
+    engine: &E,
+    project: &Project,
+    req: &TestRequest,
+    reaper_stdin: Option<&mut std::process::ChildStdin>,
+) -> Result<Ran, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let dry = req.dry_run;
+    let up = UpRequest {
+        environment: std::env::vars().collect(),
+        ensure_images: !dry,
+        lock: req.lock.clone(),
+        report: req.report.clone(),
+        ..UpRequest::detached_wait(&[], Some(req.wait_timeout))
+    };
+    super::up::up(engine, project, &up).await?;
+    let env = environment(engine, project).await?;
+    if dry {
+        return Ok(Ran::DryRun { variables: env.len() });
+    }
+    let Some((program, args)) = req.cmd.split_first() else {
+        return Ok(Ran::Exited { code: 0, failed: Vec::new() });
+    };
+    use std::io::IsTerminal;
+    let own_group = !std::io::stdin().is_terminal();
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).envs(&env);
+    if own_group {
+        cmd.process_group(0);
+    } else {
+        // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+    }
+    let failed = |reason: std::io::Error| Error::Command { command: program.clone(), reason: reason.to_string() };
+    let mut child = cmd.spawn().map_err(failed)?;
+    let group = child.id().filter(|_| own_group).map(|p| p as i32);
+    if let (Some(pgid), Some(stdin)) = (group, reaper_stdin) {
+        use std::io::Write;
+        let _ = writeln!(stdin, "{pgid}");
+    }
+    let kill_all = |child: &mut tokio::process::Child| match group {
+        // SAFETY: kill(2) on the command's own process group.
+        Some(pgid) => unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        },
+        None => {
+            let _ = child.start_kill();
+        }
+    };
+    let mut sigint = signal(SignalKind::interrupt()).map_err(failed)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(failed)?;
+    let code = tokio::select! {
+        st = child.wait() => st.map(|s| s.code().unwrap_or(1) as i64).unwrap_or(1),
+        _ = sigint.recv() => { kill_all(&mut child); let _ = child.wait().await; 130 }
+        _ = sigterm.recv() => { kill_all(&mut child); let _ = child.wait().await; 130 }
+    };
+    let mut failed = Vec::new();
+    if code != 0 {
+        let list = engine.list_containers(&project.name).await.unwrap_or_default();
+        for c in list.iter().filter(|c| c.state != State::Running || c.status.contains("unhealthy")) {
+            let lines = crate::scheduler::readiness::last_lines(engine, &c.id, 10).await;
+            failed.push((c.name.clone(), c.status.clone(), lines));
+        }
+    }
+    Ok(Ran::Exited { code, failed })
+}
+
+/// Removes a test stack: containers, networks and volumes, orphans included.
+pub async fn teardown<E: Engine>(engine: &E, project: &Project, report: &Report) -> Result<(), Error> {
+    let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(3), rmi: None };
+    Ok(crate::scheduler::down(engine, project, &opts, report).await?)
+}
 
 /// `NAME` upper-cased with every non-alphanumeric turned into `_`.
 pub fn env_key(s: &str) -> String {

@@ -4,19 +4,16 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 use futures::StreamExt;
-use tokio::sync::mpsc;
 
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::{Engine, LogOptions};
-use crate::logs::{Line, short_name};
+use crate::logs::Line;
 use crate::model::Project;
-use crate::model::labels::NUMBER;
-use crate::scheduler::verbs;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -129,50 +126,28 @@ pub fn logs(g: &GlobalArgs, a: &LogsArgs) -> Result<ExitCode, CliError> {
         since: time("--since", &a.since)?,
         until: time("--until", &a.until)?,
     };
+    let req = crate::ops::logs::LogsRequest {
+        services: a.service.clone(),
+        index: a.index,
+        options: opts,
+        merge_by_time: a.merge_by_time,
+    };
+    let (color, prefix) = (g.color() && !a.no_color, !a.no_log_prefix);
+    let printer = std::cell::RefCell::new(None);
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let all = engine.list_containers(&project.name).await?;
-        let mut list = verbs::targets(&project, all, &a.service);
-        if let Some(i) = a.index {
-            list.retain(|c| c.label(NUMBER) == Some(i.to_string().as_str()));
-        }
-        list.sort_by_key(short_name);
-        let names: Vec<String> = list.iter().map(short_name).collect();
-        let printer = Printer::new(&project, &names, g.color() && !a.no_color, !a.no_log_prefix, a.timestamps);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        for c in &list {
-            crate::logs::attach(&engine, c, &opts, tx.clone());
-        }
-        drop(tx);
-        if a.merge_by_time {
-            // What exists now, in timestamp order; with -f, later lines as they come.
-            let mut backlog = Vec::new();
-            let live = if a.follow {
-                // The backlog is what arrives before the streams go quiet for a moment.
-                loop {
-                    match tokio::time::timeout(Duration::from_millis(300), rx.recv()).await {
-                        Ok(Some(l)) => backlog.push(l),
-                        Ok(None) => break false,
-                        Err(_) => break true,
-                    }
+        crate::ops::logs::logs(
+            &engine,
+            &project,
+            &req,
+            |names| *printer.borrow_mut() = Some(Printer::new(&project, names, color, prefix, a.timestamps)),
+            |l| {
+                if let Some(p) = printer.borrow().as_ref() {
+                    println!("{}", p.line(l));
                 }
-            } else {
-                while let Some(l) = rx.recv().await {
-                    backlog.push(l);
-                }
-                false
-            };
-            backlog.sort_by_key(Line::sort_key);
-            for l in &backlog {
-                println!("{}", printer.line(l));
-            }
-            if !live {
-                return Ok(ExitCode::SUCCESS);
-            }
-        }
-        while let Some(l) = rx.recv().await {
-            println!("{}", printer.line(&l));
-        }
+            },
+        )
+        .await?;
         Ok(ExitCode::SUCCESS)
     })
 }

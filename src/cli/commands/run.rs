@@ -5,11 +5,10 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use futures::StreamExt;
 
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::{Engine, LogOptions, Mount, PortBinding};
+use crate::engine::{Mount, PortBinding};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -105,14 +104,13 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let engine = g.engine().await?;
         let one = crate::ops::run::create(&engine, &project, &req).await?;
-        let (id, mut events) = (one.id.clone(), crate::ops::run::start(&engine, &project, &one).await?);
+        let events = crate::ops::run::start(&engine, &project, &one).await?;
         if a.detach {
             println!("{}", one.name);
             return Ok(ExitCode::SUCCESS);
         }
         let code = if tty && terminal {
-            let (e, id2) = (engine.clone(), id.clone());
-            super::verbs::with_terminal(|size, input, output| async move {
+            crate::cli::terminal::with_terminal(|size, input, output| async {
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::engine::LogChunk>();
                 let forward = tokio::spawn(async move {
                     while let Some(c) = rx.recv().await {
@@ -122,18 +120,15 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
                     }
                 });
                 let t = crate::engine::Terminal { input: Some(input), output: tx, size: Some(size) };
-                let attached = e.attach_container(&id2, t).await;
+                let code = crate::ops::run::interact(&engine, &one, events, t, a.rm).await;
                 let _ = forward.await;
-                if attached.is_err() {
-                    print_logs(&e, &id2).await;
-                }
-                Ok(crate::ops::run::exit_code(&e, &id2, &mut events).await)
+                code
             })
             .await?
         } else {
             // Our stdin's EOF closes the container's.
             let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-            super::verbs::read_stdin(in_tx);
+            crate::cli::terminal::read_stdin(in_tx);
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::engine::LogChunk>();
             let printer = tokio::spawn(async move {
                 while let Some(c) = rx.recv().await {
@@ -141,27 +136,12 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
                 }
             });
             let t = crate::engine::Terminal { input: Some(in_rx), output: tx, size: None };
-            let attached = engine.attach_container(&id, t).await;
+            let code = crate::ops::run::interact(&engine, &one, events, t, a.rm).await;
             let _ = printer.await;
-            if attached.is_err() {
-                // It ended before we could attach: what it wrote is in its logs.
-                print_logs(&engine, &id).await;
-            }
-            crate::ops::run::exit_code(&engine, &id, &mut events).await
+            code?
         };
-        if a.rm {
-            engine.remove_container(&id, true, true).await?;
-        }
         Ok(ExitCode::from(code.clamp(0, 255) as u8))
     })
-}
-
-/// Everything container `id` wrote (when it ended before it could be attached).
-async fn print_logs<E: Engine>(e: &E, id: &str) {
-    let mut logs = e.logs(id, &LogOptions::default());
-    while let Some(Ok(chunk)) = logs.next().await {
-        super::attach::write_chunk(&chunk);
-    }
 }
 
 /// `-e NAME` without a value takes the caller's: the shell's, else the `--env-file`s' or the

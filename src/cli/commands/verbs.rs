@@ -1,7 +1,7 @@
-//! `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause` (on the containers that exist)
-//! and `ls` (the projects on the engine).
+//! `start`, `stop`, `restart`, `kill`, `rm`, `pause`, `unpause` (on the containers that exist),
+//! `ls` (the projects on the engine), `wait`, `port` and `exec`: arguments in, a call to
+//! [`crate::ops::containers`] or [`crate::ops::lifecycle`], the outcome printed.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -9,10 +9,9 @@ use clap::Args;
 
 use crate::cli::context::{CliEngine, runtime};
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::{ContainerInfo, Engine, State};
+use crate::engine::Engine;
 use crate::model::Project;
-use crate::model::labels::{CONFIG_FILES, PROJECT};
-use crate::scheduler::verbs;
+use crate::ops::containers::{self, Selection};
 
 #[derive(Debug, Args)]
 pub struct ServicesArgs {
@@ -79,131 +78,66 @@ pub struct LsArgs {
     pub filter: Vec<String>,
 }
 
-/// Loads the project, checks the named services exist, takes the lock, and runs `f` with the
-/// engine and the project's containers of those services.
-fn on_containers<F, Fut>(g: &GlobalArgs, services: &[String], f: F) -> Result<ExitCode, CliError>
+/// Loads the project (the loader refuses services that do not exist), connects, and runs `f`
+/// with the engine, the project and the selection of `services`.
+fn on_project<F, Fut>(g: &GlobalArgs, services: &[String], f: F) -> Result<ExitCode, CliError>
 where
-    F: FnOnce(CliEngine, Project, Vec<ContainerInfo>) -> Fut,
-    Fut: Future<Output = Result<(), CliError>>,
+    F: FnOnce(CliEngine, Project, Selection) -> Fut,
+    Fut: Future<Output = Result<(), crate::ops::Error>>,
 {
-    on_selected(g, services, false, f)
-}
-
-/// [`on_containers`]; with `dependencies`, the named services' dependencies are selected too
-/// (`start web` starts the stopped services web depends on, as compose does).
-fn on_selected<F, Fut>(g: &GlobalArgs, services: &[String], dependencies: bool, f: F) -> Result<ExitCode, CliError>
-where
-    F: FnOnce(CliEngine, Project, Vec<ContainerInfo>) -> Fut,
-    Fut: Future<Output = Result<(), CliError>>,
-{
-    // The loader refuses services that do not exist.
     let project = g.load(services, false)?.project;
-    let _lock = g.lock(&project.name)?;
-    let services: Vec<String> = if dependencies && !services.is_empty() {
-        crate::graph::Graph::new(&project).with_dependencies(services).into_iter().collect()
-    } else {
-        services.to_vec()
+    let sel = Selection {
+        services: services.to_vec(),
+        lock: (!g.dry_run).then(crate::lock::default_endpoint),
+        report: g.report(),
     };
     runtime()?.block_on(async {
-        let engine = g.engine().await?;
-        let all = engine.list_containers(&project.name).await?;
-        let targets = verbs::targets(&project, all, &services);
-        f(engine, project, targets).await?;
+        f(g.engine().await?, project, sel).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
 pub fn start(g: &GlobalArgs, a: &ServicesArgs) -> Result<ExitCode, CliError> {
-    on_selected(g, &a.service, true, |e, p, list| async move {
-        if list.is_empty() {
-            return Err(CliError::Message {
-                message: format!("project `{}` has no container to start", p.name),
-                hint: Some("create them with `wharf up -d` (or `wharf create`)".into()),
-                code: 1,
-            });
-        }
-        let list: Vec<ContainerInfo> = list.into_iter().filter(|c| c.state != State::Running).collect();
-        verbs::start(&e, &p, list, &g.report()).await.map_err(CliError::from)
-    })
+    on_project(g, &a.service, |e, p, sel| async move { containers::start(&e, &p, &sel).await })
 }
 
 pub fn stop(g: &GlobalArgs, a: &StopArgs) -> Result<ExitCode, CliError> {
-    on_containers(g, &a.service, |e, p, list| async move {
-        verbs::stop(&e, &p, list, a.timeout, &g.report()).await.map_err(CliError::from)
-    })
+    on_project(g, &a.service, |e, p, sel| async move { containers::stop(&e, &p, &sel, a.timeout).await })
 }
 
 pub fn restart(g: &GlobalArgs, a: &RestartArgs) -> Result<ExitCode, CliError> {
-    // Like compose: the named services and, unless --no-deps, the services that depend on them.
-    let services = if a.no_deps || a.service.is_empty() {
-        a.service.clone()
-    } else {
-        crate::ops::lifecycle::restart_set(&g.load(&a.service, false)?.project, &a.service, false)
-    };
-    on_containers(g, &services, |e, p, list| async move {
-        verbs::stop(&e, &p, list.clone(), a.timeout, &g.report()).await?;
-        // Everything is stopped now; start them all again in dependency order.
-        let stopped = list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect();
-        verbs::start(&e, &p, stopped, &g.report()).await.map_err(CliError::from)
-    })
+    on_project(g, &a.service, |e, p, sel| async move { containers::restart(&e, &p, &sel, a.timeout, a.no_deps).await })
 }
 
 pub fn kill(g: &GlobalArgs, a: &KillArgs) -> Result<ExitCode, CliError> {
-    on_containers(g, &a.service, |e, p, list| async move {
-        verbs::kill(&e, list, &a.signal, &g.report()).await?;
-        if a.remove_orphans {
-            let all = e.list_containers(&p.name).await?;
-            let orphans: Vec<ContainerInfo> = all
-                .into_iter()
-                .filter(|c| !p.services.contains_key(c.label(crate::model::labels::SERVICE).unwrap_or("")))
-                .collect();
-            crate::scheduler::remove_in_order(&e, &p, orphans, None, false, &g.report()).await?;
+    on_project(
+        g,
+        &a.service,
+        |e, p, sel| async move { containers::kill(&e, &p, &sel, &a.signal, a.remove_orphans).await },
+    )
+}
+
+pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
+    // Asked on a terminal unless `--force`.
+    let confirm = |names: &[String]| {
+        if a.force || !std::io::stdin().is_terminal() {
+            return true;
+        }
+        eprint!("Going to remove {}\nAre you sure? [yN] ", names.join(", "));
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes")
+    };
+    on_project(g, &a.service, |e, p, sel| async move {
+        if containers::rm(&e, &p, &sel, a.stop, a.volumes, confirm).await? == containers::Removed::Nothing {
+            eprintln!("No stopped containers");
         }
         Ok(())
     })
 }
 
-pub fn rm(g: &GlobalArgs, a: &RmArgs) -> Result<ExitCode, CliError> {
-    on_containers(g, &a.service, |e, p, list| async move {
-        if a.stop {
-            verbs::stop(&e, &p, list.clone(), None, &g.report()).await?;
-        }
-        let list: Vec<ContainerInfo> = if a.stop {
-            list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect()
-        } else {
-            list.into_iter()
-                .filter(|c| !matches!(c.state, State::Running | State::Paused | State::Restarting))
-                .collect()
-        };
-        if list.is_empty() {
-            eprintln!("No stopped containers");
-            return Ok(());
-        }
-        if !a.force && std::io::stdin().is_terminal() {
-            let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
-            eprint!("Going to remove {}\nAre you sure? [yN] ", names.join(", "));
-            let mut answer = String::new();
-            let _ = std::io::stdin().read_line(&mut answer);
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                return Ok(());
-            }
-        }
-        verbs::remove(&e, list, a.volumes, &g.report()).await.map_err(CliError::from)
-    })
-}
-
 pub fn pause(g: &GlobalArgs, a: &ServicesArgs, pause: bool) -> Result<ExitCode, CliError> {
-    on_containers(g, &a.service, |e, _p, list| async move {
-        verbs::pause(&e, list, pause, &g.report()).await.map_err(CliError::from)
-    })
-}
-
-/// One project on the engine, as `ls` shows it.
-struct ProjectRow {
-    name: String,
-    status: String,
-    running: bool,
-    config_files: String,
+    on_project(g, &a.service, |e, p, sel| async move { containers::pause(&e, &p, &sel, pause).await })
 }
 
 pub fn ls(g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
@@ -221,29 +155,9 @@ pub fn ls(g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
         }
     }
     runtime()?.block_on(async {
-        let engine = g.engine().await?;
-        let all = engine.list_projects().await?;
-        let mut by_project: BTreeMap<String, Vec<ContainerInfo>> = BTreeMap::new();
-        for c in all {
-            by_project.entry(c.label(PROJECT).unwrap_or("").to_string()).or_default().push(c);
-        }
-        let rows: Vec<ProjectRow> = by_project
+        let rows: Vec<containers::ProjectSummary> = containers::projects(&g.engine().await?)
+            .await?
             .into_iter()
-            .map(|(name, list)| {
-                let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                for c in &list {
-                    *counts.entry(c.state.as_str()).or_default() += 1;
-                }
-                let mut files: Vec<&str> = list.iter().filter_map(|c| c.label(CONFIG_FILES)).collect();
-                files.sort();
-                files.dedup();
-                ProjectRow {
-                    status: counts.iter().map(|(s, n)| format!("{s}({n})")).collect::<Vec<_>>().join(", "),
-                    running: counts.contains_key("running"),
-                    config_files: files.join(","),
-                    name,
-                }
-            })
             .filter(|r| a.all || r.running)
             .filter(|r| names.is_empty() || names.iter().any(|n| r.name.contains(n.as_str())))
             .collect();
@@ -302,30 +216,14 @@ pub struct PortArgs {
     pub private_port: u16,
 }
 
-/// Replica `index` of `service` (not a one-off), or an error saying how to create it.
-async fn replica(e: &CliEngine, project: &Project, service: &str, index: u32) -> Result<ContainerInfo, CliError> {
-    let list = e.list_containers(&project.name).await?;
-    verbs::replica(verbs::targets(project, list, &[]), service, index).ok_or_else(|| CliError::Message {
-        message: format!("service `{service}` has no container number {index}"),
-        hint: Some("create it with `wharf up -d`".into()),
-        code: 1,
-    })
-}
-
 /// `port SERVICE PRIVATE_PORT`: the public address of a published port.
 pub fn port(g: &GlobalArgs, a: &PortArgs) -> Result<ExitCode, CliError> {
     let project = g.load(std::slice::from_ref(&a.service), false)?.project;
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let c = replica(&engine, &project, &a.service, a.index).await?;
-        let p = c
-            .ports
-            .iter()
-            .find(|p| p.private == a.private_port && p.protocol == a.protocol && p.public.is_some())
-            .ok_or_else(|| {
-                CliError::msg(format!("no port {}/{} published for `{}`", a.private_port, a.protocol, a.service))
-            })?;
-        println!("{}:{}", p.ip.as_deref().filter(|i| !i.is_empty()).unwrap_or("0.0.0.0"), p.public.unwrap_or(0));
+        let (ip, port) =
+            containers::published_port(&engine, &project, &a.service, a.index, a.private_port, &a.protocol).await?;
+        println!("{ip}:{port}");
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -366,14 +264,7 @@ pub fn exec(g: &GlobalArgs, a: &ExecArgs) -> Result<ExitCode, CliError> {
     let project = loaded.project;
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let c = replica(&engine, &project, &a.service, a.index).await?;
-        if c.state != State::Running {
-            return Err(CliError::Message {
-                message: format!("container {} is not running", c.name),
-                hint: Some(format!("start it with `wharf start {}`", a.service)),
-                code: 1,
-            });
-        }
+        let c = containers::running_replica(&engine, &project, &a.service, a.index).await?;
         let interactive = !a.no_tty && !a.detach && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
         if interactive {
             return exec_tty(&engine, &c.id, a, env).await;
@@ -400,74 +291,6 @@ pub fn exec(g: &GlobalArgs, a: &ExecArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-/// Puts the terminal back as it was, also when `exec_tty` returns early.
-struct RawMode;
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = crossterm::terminal::disable_raw_mode();
-    }
-}
-
-/// Reads stdin on a thread of its own (a blocking read) into `tx`, until EOF; the thread ends
-/// with the process otherwise.
-pub(crate) fn read_stdin(tx: tokio::sync::mpsc::UnboundedSender<Vec<u8>>) {
-    use std::io::Read;
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        let mut stdin = std::io::stdin();
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-}
-
-/// Runs `f` with this terminal in raw mode: `f` gets the terminal size (rows, columns), the
-/// keystrokes as they are typed, and a channel whose bytes are written out as they come.
-pub(crate) async fn with_terminal<F, Fut>(f: F) -> Result<i64, CliError>
-where
-    F: FnOnce(
-        tokio::sync::watch::Receiver<(u16, u16)>,
-        tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
-        tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
-    ) -> Fut,
-    Fut: Future<Output = Result<i64, crate::engine::EngineError>>,
-{
-    use std::io::Write;
-    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
-    // The size follows the terminal: SIGWINCH re-reads it.
-    let (size_tx, size_rx) = tokio::sync::watch::channel((rows, cols));
-    let resized = tokio::spawn(async move {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut winch) = signal(SignalKind::window_change()) else { return };
-        while winch.recv().await.is_some() {
-            if let Ok((c, r)) = crossterm::terminal::size() {
-                let _ = size_tx.send((r, c));
-            }
-        }
-    });
-    let (in_tx, in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
-    crossterm::terminal::enable_raw_mode()
-        .map_err(|x| CliError::msg(format!("cannot set the terminal to raw mode: {x}")))?;
-    let _raw = RawMode;
-    read_stdin(in_tx);
-    let printer = tokio::spawn(async move {
-        let mut out = std::io::stdout();
-        while let Some(bytes) = out_rx.recv().await {
-            let _ = out.write_all(&bytes);
-            let _ = out.flush();
-        }
-    });
-    let code = f(size_rx, in_rx, out_tx).await;
-    resized.abort();
-    let code = code?;
-    let _ = printer.await;
-    Ok(code)
-}
-
 /// `exec` with a TTY: keystrokes sent as they are typed, the output written as it comes, the
 /// exit code passed through.
 async fn exec_tty(e: &CliEngine, id: &str, a: &ExecArgs, env: Vec<String>) -> Result<ExitCode, CliError> {
@@ -478,6 +301,9 @@ async fn exec_tty(e: &CliEngine, id: &str, a: &ExecArgs, env: Vec<String>) -> Re
         privileged: a.privileged,
         ..Default::default()
     };
-    let code = with_terminal(|size, input, output| e.exec_tty(id, &a.command, &opts, size, input, output)).await?;
+    let code = crate::cli::terminal::with_terminal(|size, input, output| {
+        e.exec_tty(id, &a.command, &opts, size, input, output)
+    })
+    .await?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
