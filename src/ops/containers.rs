@@ -63,8 +63,8 @@ pub async fn stop<E: Engine>(
 }
 
 /// `restart`: the services and, unless `no_deps`, those that depend on them with
-/// `restart: true` (see [`super::lifecycle::restart_set`]); stopped dependents first, then all
-/// started again in dependency order.
+/// `restart: true` (see [`super::lifecycle::restart_set`]), in dependency order as compose:
+/// each service's containers stopped and started again once those before it are back.
 pub async fn restart<E: Engine>(
     engine: &E,
     project: &Project,
@@ -78,9 +78,7 @@ pub async fn restart<E: Engine>(
         super::lifecycle::restart_set(project, &sel.services, false)
     };
     let (_lock, list) = containers(engine, project, sel, &services).await?;
-    verbs::stop(engine, project, list.clone(), timeout, &sel.report).await?;
-    let stopped = list.into_iter().map(|c| ContainerInfo { state: State::Exited, ..c }).collect();
-    Ok(verbs::start(engine, project, stopped, &sel.report).await?)
+    Ok(verbs::restart(engine, project, list, timeout, &sel.report).await?)
 }
 
 /// `kill`: `signal` to the running containers; with `remove_orphans`, the containers of

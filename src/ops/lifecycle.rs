@@ -94,8 +94,9 @@ pub async fn wait<E: Engine>(
     Ok(first.unwrap_or(0))
 }
 
-/// The services `restart SERVICE…` restarts: the named ones and, unless `no_deps`, every
-/// service that depends on them (directly or not), as compose does. Empty: all.
+/// The services `restart SERVICE…` restarts: the named ones and, unless `no_deps`, the
+/// services that depend on them with `restart: true`, and theirs in turn (compose v2 does the
+/// same; a plain `depends_on` is left running). Empty: all.
 pub fn restart_set(project: &Project, services: &[String], no_deps: bool) -> Vec<String> {
     let mut out = services.to_vec();
     if no_deps || out.is_empty() {
@@ -105,7 +106,10 @@ pub fn restart_set(project: &Project, services: &[String], no_deps: bool) -> Vec
     let mut i = 0;
     while i < out.len() {
         for d in graph.dependents(&out[i]) {
-            if !out.contains(&d) {
+            let restarts = graph.dependencies(&d).iter().any(|(dep, edge)| {
+                dep == &out[i] && matches!(edge, crate::graph::Edge::DependsOn { restart: true, .. })
+            });
+            if restarts && !out.contains(&d) {
                 out.push(d);
             }
         }
@@ -120,13 +124,13 @@ mod tests {
 
     #[test]
     fn restart_takes_the_dependents_along_unless_no_deps() {
-        let yaml = "services:\n  db: {image: i}\n  api: {image: i, depends_on: [db]}\n  web: {image: i, depends_on: [api]}\n  other: {image: i}\n";
+        let yaml = "services:\n  db: {image: i}\n  api: {image: i, depends_on: {db: {condition: service_started, restart: true}}}\n  web: {image: i, depends_on: {api: {condition: service_started, restart: true}}}\n  plain: {image: i, depends_on: [db]}\n  other: {image: i}\n";
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
         let opts =
             crate::LoadOptions { cwd: dir.path().to_path_buf(), project_name: Some("r".into()), ..Default::default() };
         let p = crate::load(&opts).unwrap().project;
-        assert_eq!(restart_set(&p, &["db".into()], false), ["db", "api", "web"]);
+        assert_eq!(restart_set(&p, &["db".into()], false), ["db", "api", "web"], "plain is not restart: true");
         assert_eq!(restart_set(&p, &["db".into()], true), ["db"]);
         assert!(restart_set(&p, &[], false).is_empty());
     }

@@ -10,6 +10,7 @@
 //!   containers; the projects `ls` lists, the port `port` prints, the replica `exec` uses.
 //! - [`copy`]: `cp` between a service's containers and the host.
 //! - [`logs`]: the containers' output, in arrival or timestamp order.
+//! - [`images`]: `build`, `pull` and `push` (which images, and each transfer's outcome).
 //! - [`run`]: a one-off container of a service, after its dependencies.
 //! - [`test`]: what a test command run against a stack is told (hosts and ports).
 //! - [`watch`]: the `develop.watch` dev loop.
@@ -19,6 +20,7 @@
 pub mod attach;
 pub mod containers;
 pub mod copy;
+pub mod images;
 pub mod lifecycle;
 pub mod logs;
 pub mod run;
@@ -94,6 +96,9 @@ pub enum Error {
     /// `port`: not published.
     #[error("no port {port}/{protocol} published for `{service}`")]
     NotPublished { service: String, port: u16, protocol: String },
+    /// An image could not be pushed.
+    #[error("cannot push `{image}`: {error}")]
+    Push { image: String, error: EngineError },
     /// A command that could not be run.
     #[error("cannot run `{command}`: {reason}")]
     Command { command: String, reason: String },
@@ -126,6 +131,7 @@ impl Error {
             Error::NoReplica { .. } => Some("create it with `wharf up -d`".into()),
             Error::NotRunning { service, .. } => Some(format!("start it with `wharf start {service}`")),
             Error::NotPublished { .. } | Error::Command { .. } => None,
+            Error::Push { .. } => Some("check the registry is reachable and your login (`docker login`)".into()),
             Error::Lock { .. } | Error::NoSuchService { .. } | Error::EventsEnded { .. } => None,
         }
     }

@@ -151,6 +151,36 @@ pub async fn start<E: Engine>(
     .await
 }
 
+/// Restarts `containers`, dependencies first: a service's containers are stopped (after their
+/// `pre_stop` hooks) and started again once the services before it are back.
+pub async fn restart<E: Engine>(
+    e: &E,
+    project: &Project,
+    containers: Vec<ContainerInfo>,
+    timeout: Option<i64>,
+    r: &Report,
+) -> Result<(), RunError> {
+    in_order(project, containers, Order::DependenciesFirst, |service, list| {
+        let svc = project.services.get(service);
+        let t = timeout.or_else(|| svc.and_then(crate::plan::spec::stop_timeout));
+        let hooks = svc.map(|s| s.pre_stop.clone()).unwrap_or_default();
+        let (e, r, service) = (e.clone(), r.clone(), service.to_string());
+        async move {
+            let restarts = list.iter().map(|c| async {
+                r.state("Container", &c.name, "Restarting");
+                if is_up(c) {
+                    super::stop_gracefully(&e, &c.id, &c.name, t, &hooks, &r).await.or_else(gone)?;
+                }
+                e.start_container(&c.id).await?;
+                r.state("Container", &c.name, "Started");
+                Ok(())
+            });
+            in_service(service, async { futures::future::try_join_all(restarts).await.map(|_| ()) }).await
+        }
+    })
+    .await
+}
+
 /// Sends `signal` to every running container at once.
 pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str, r: &Report) -> Result<(), RunError> {
     let running: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == State::Running).collect();

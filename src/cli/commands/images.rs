@@ -1,16 +1,14 @@
-//! `build`, `pull`, `push`, and what `up`/`create`/`run` do about images before converging:
-//! build the missing or asked-for ones, pull by each service's `pull_policy`.
+//! `build`, `pull`, `push`: arguments in, [`crate::ops::images`] called, failed transfers
+//! reported (as warnings with `--ignore-*-failures`).
 
 use std::process::ExitCode;
 
 use clap::Args;
 
 use crate::build::BuildOptions;
-use crate::build::ensure::{pull_error, selection};
-use crate::build::registry;
-use crate::cli::context::{CliEngine, runtime};
+use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::Engine;
+use crate::ops::images;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -75,8 +73,6 @@ fn parallel(g: &GlobalArgs) -> usize {
 
 pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
     let loaded = g.load(&a.service, false)?;
-    let project = loaded.project;
-    let services = selection(&project, &a.service, a.with_dependencies)?;
     let opts = BuildOptions {
         no_cache: a.no_cache,
         pull: a.pull,
@@ -87,112 +83,58 @@ pub fn build(g: &GlobalArgs, a: &BuildArgs) -> Result<ExitCode, CliError> {
         skip_unchanged: !g.dry_run,
         ..BuildOptions::default()
     };
+    let (project, report) = (&loaded.project, g.report());
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        crate::build::build_services(&engine, &project, &services, &loaded.environment, &opts, &g.report()).await?;
-        if a.push {
-            return push_all(&engine, g, &pushed(&project, &services), g.shown.quiet(), false).await;
-        }
+        let built =
+            images::build(&engine, project, &a.service, a.with_dependencies, &loaded.environment, &opts, &report)
+                .await?;
+        let pushed = match a.push {
+            true => images::push(&engine, project, &built, false, g.shown.quiet(), &report).await?,
+            false => Vec::new(),
+        };
         g.shown.finish();
-        Ok(ExitCode::SUCCESS)
+        outcome(pushed, false, "push")
     })
 }
 
 pub fn pull(g: &GlobalArgs, a: &PullArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&a.service, false)?.project;
-    let services = selection(&project, &a.service, a.include_deps)?;
-    // Buildable services are pulled only when named (and not told to ignore them).
-    let images: Vec<String> = services
-        .iter()
-        .filter(|s| project.services[*s].build.is_none() || (a.service.contains(s) && !a.ignore_buildable))
-        .map(|s| crate::plan::spec::image_name(&project.name, s, &project.services[s]))
-        .fold(Vec::new(), |mut v, i| {
-            if !v.contains(&i) {
-                v.push(i);
-            }
-            v
-        });
+    let req = images::PullRequest {
+        services: a.service.clone(),
+        include_deps: a.include_deps,
+        ignore_buildable: a.ignore_buildable,
+        only_missing: a.policy.as_deref() == Some("missing"),
+        quiet: a.quiet || g.shown.quiet(),
+        report: g.report(),
+    };
     runtime()?.block_on(async {
-        let engine = g.engine().await?;
-        let wanted = futures::future::try_join_all(images.iter().map(|i| {
-            let e = &engine;
-            async move {
-                let missing = a.policy.as_deref() != Some("missing") || e.image_id(i).await?.is_none();
-                Ok::<_, crate::engine::EngineError>(missing.then(|| i.clone()))
-            }
-        }))
-        .await?;
-        let wanted: Vec<String> = wanted.into_iter().flatten().collect();
-        let report = g.report();
-        let results = futures::future::join_all(
-            wanted.iter().map(|i| registry::pull(&engine, i, a.quiet || g.shown.quiet(), &report)),
-        )
-        .await;
+        let pulled = images::pull(&g.engine().await?, &project, &req).await?;
         g.shown.finish();
-        transfer_outcome(&wanted, results, a.ignore_pull_failures, "pull")
+        outcome(pulled, a.ignore_pull_failures, "pull")
     })
 }
 
 pub fn push(g: &GlobalArgs, a: &PushArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&a.service, false)?.project;
-    let services = selection(&project, &a.service, a.include_deps)?;
-    let images = pushed(&project, &services);
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        push_all(&engine, g, &images, a.quiet || g.shown.quiet(), a.ignore_push_failures).await
+        let quiet = a.quiet || g.shown.quiet();
+        let pushed = images::push(&engine, &project, &a.service, a.include_deps, quiet, &g.report()).await?;
+        g.shown.finish();
+        outcome(pushed, a.ignore_push_failures, "push")
     })
 }
 
-/// What `push` pushes, as compose: the images of services with a `build:` section and an
-/// `image:` name, plus their `build.tags`.
-fn pushed(project: &crate::model::Project, services: &[String]) -> Vec<String> {
-    let mut images = Vec::new();
-    for s in services {
-        let svc = &project.services[s];
-        let (Some(b), Some(image)) = (&svc.build, &svc.image) else { continue };
-        for i in std::iter::once(image).chain(&b.tags) {
-            if !images.contains(i) {
-                images.push(i.clone());
-            }
-        }
-    }
-    images
-}
-
-async fn push_all(
-    e: &CliEngine,
-    g: &GlobalArgs,
-    images: &[String],
-    quiet: bool,
-    ignore: bool,
-) -> Result<ExitCode, CliError> {
-    let report = g.report();
-    let results = futures::future::join_all(images.iter().map(|i| registry::push(e, i, quiet, &report))).await;
-    g.shown.finish();
-    transfer_outcome(images, results, ignore, "push")
-}
-
-fn transfer_outcome(
-    images: &[String],
-    results: Vec<Result<(), crate::engine::EngineError>>,
-    ignore: bool,
-    verb: &str,
-) -> Result<ExitCode, CliError> {
+/// Failed transfers: warnings when `ignore`, else the first one is the error.
+fn outcome(transfers: images::Transfers, ignore: bool, verb: &str) -> Result<ExitCode, CliError> {
     let mut first = None;
-    for (image, r) in images.iter().zip(results) {
+    for (image, r) in transfers {
         if let Err(e) = r {
             if ignore {
                 eprintln!("warning: cannot {verb} `{image}`: {e}");
             } else if first.is_none() {
-                first = Some(if verb == "pull" {
-                    CliError::from(pull_error(image, e))
-                } else {
-                    CliError::Message {
-                        message: format!("cannot push `{image}`: {e}"),
-                        hint: Some("check the registry is reachable and your login (`docker login`)".into()),
-                        code: 1,
-                    }
-                });
+                first = Some(CliError::from(images::failure(&image, verb, e)));
             }
         }
     }
