@@ -11,6 +11,7 @@
 //! - [`copy`]: `cp` between a service's containers and the host.
 //! - [`logs`]: the containers' output, in arrival or timestamp order.
 //! - [`images`]: `build`, `pull` and `push` (which images, and each transfer's outcome).
+//! - [`inspect`]: what `top`, `images` and `stats` show.
 //! - [`run`]: a one-off container of a service, after its dependencies.
 //! - [`test`]: what a test command run against a stack is told (hosts and ports).
 //! - [`watch`]: the `develop.watch` dev loop.
@@ -21,6 +22,7 @@ pub mod attach;
 pub mod containers;
 pub mod copy;
 pub mod images;
+pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod run;

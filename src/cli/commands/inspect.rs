@@ -7,9 +7,8 @@ use futures::StreamExt;
 
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
-use crate::engine::{Engine, State};
+use crate::engine::Engine;
 use crate::model::labels::SERVICE;
-use crate::scheduler::verbs;
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
@@ -59,11 +58,9 @@ pub fn top(g: &GlobalArgs, a: &TopArgs) -> Result<ExitCode, CliError> {
     let project = checked(g, &a.service)?;
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let mut list = verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
-        list.retain(|c| c.state == State::Running);
-        list.sort_by(|x, y| x.name.cmp(&y.name));
-        for c in &list {
-            let (titles, rows) = engine.top(&c.id).await?;
+        for crate::ops::inspect::Processes { container, titles, rows } in
+            crate::ops::inspect::top(&engine, &project, &a.service).await?
+        {
             let mut widths: Vec<usize> = titles.iter().map(String::len).collect();
             for r in &rows {
                 for (i, cell) in r.iter().enumerate() {
@@ -81,7 +78,7 @@ pub fn top(g: &GlobalArgs, a: &TopArgs) -> Result<ExitCode, CliError> {
                     .collect::<Vec<_>>()
                     .join("   ")
             };
-            println!("{}", c.name);
+            println!("{container}");
             println!("{}", line(&titles));
             for r in &rows {
                 println!("{}", line(r));
@@ -107,18 +104,12 @@ pub fn images(g: &GlobalArgs, a: &ImagesArgs) -> Result<ExitCode, CliError> {
     let project = checked(g, &a.service)?;
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let mut list = verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
-        list.sort_by(|x, y| x.name.cmp(&y.name));
-        let mut rows = Vec::new();
-        for c in &list {
-            let Some(info) = engine.image_info(&c.image_id).await? else { continue };
-            let tag = info.tags.iter().find(|t| **t == c.image).or(info.tags.first()).cloned().unwrap_or_default();
-            let (repo, tag) = match tag.rsplit_once(':') {
-                Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
-                _ => (tag.clone(), "latest".to_string()),
-            };
-            rows.push((c.name.clone(), repo, tag, info.id.clone(), info.size));
-        }
+        let rows: Vec<(String, String, String, String, i64)> =
+            crate::ops::inspect::images(&engine, &project, &a.service)
+                .await?
+                .into_iter()
+                .map(|i| (i.container, i.repository, i.tag, i.id, i.size))
+                .collect();
         if a.quiet {
             let mut ids: Vec<&str> = rows.iter().map(|r| r.3.trim_start_matches("sha256:")).collect();
             ids.dedup();
@@ -218,17 +209,12 @@ pub fn stats(g: &GlobalArgs, a: &StatsArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let engine = g.engine().await?;
         loop {
-            let mut list =
-                verbs::targets(&project, engine.list_containers(&project.name).await?, &a.service);
-            list.retain(|c| a.all || c.state == State::Running);
-            list.sort_by(|x, y| x.name.cmp(&y.name));
-            let samples = futures::future::join_all(list.iter().map(|c| engine.stats(&c.id))).await;
-            let w = list.iter().map(|c| c.name.len()).max().unwrap_or(0).max(4) + 3;
+            let sampled = crate::ops::inspect::stats(&engine, &project, &a.service, a.all).await?;
+            let w = sampled.iter().map(|(c, _)| c.name.len()).max().unwrap_or(0).max(4) + 3;
             if a.format == "table" {
                 println!("{:<15}{:<w$}{:<9}{:<22}{:<9}{:<20}PIDS", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O");
             }
-            for (c, s) in list.iter().zip(samples) {
-                let s = s.unwrap_or_default();
+            for (c, s) in &sampled {
                 let mem_pct = if s.mem_limit > 0 { s.mem_usage as f64 / s.mem_limit as f64 * 100.0 } else { 0.0 };
                 if a.format == "json" {
                     let v = serde_json::json!({

@@ -8,7 +8,7 @@ use clap::Args;
 use crate::cli::context::{ctrl_c, runtime};
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::Engine;
-use crate::model::labels::{NUMBER, SERVICE};
+use crate::model::labels::SERVICE;
 use crate::ops::up::UpRequest;
 use crate::plan::UpOptions;
 use crate::scheduler::Rmi;
@@ -344,13 +344,12 @@ pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {
     let project = g.load(&a.service, false)?.project;
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let mut list = engine.list_containers(&project.name).await?;
-        let mut status = a.status.clone();
-        let mut services = a.service.clone();
+        let mut filter =
+            crate::ops::inspect::PsFilter { all: a.all, status: a.status.clone(), services: a.service.clone() };
         for f in &a.filter {
             match f.split_once('=') {
-                Some(("status", v)) => status.push(v.to_string()),
-                Some(("service", v)) => services.push(v.to_string()),
+                Some(("status", v)) => filter.status.push(v.to_string()),
+                Some(("service", v)) => filter.services.push(v.to_string()),
                 _ => {
                     return Err(CliError::Message {
                         message: format!("unsupported ps filter `{f}`"),
@@ -360,12 +359,7 @@ pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {
                 }
             }
         }
-        list.retain(|c| a.all || c.state == crate::engine::State::Running || !status.is_empty());
-        list.retain(|c| status.is_empty() || status.iter().any(|s| s == c.state.as_str()));
-        list.retain(|c| services.is_empty() || services.iter().any(|s| Some(s.as_str()) == c.label(SERVICE)));
-        list.sort_by(|x, y| {
-            (x.label(SERVICE), x.label(NUMBER), &x.name).cmp(&(y.label(SERVICE), y.label(NUMBER), &y.name))
-        });
+        let list = crate::ops::inspect::ps(&engine, &project, &filter).await?;
         if a.quiet {
             for c in &list {
                 println!("{}", c.id);
