@@ -15,11 +15,12 @@
 //!   N; `$! ARGS` expects a failure (any non-zero code);
 //! - `stdout ~ TEXT`, `stderr ~ TEXT`: the last command's output holds TEXT (`!~`: does not);
 //! - `count SERVICE N`: the service has N containers (one-offs not counted);
-//! - `oneoffs SERVICE N`: it has N one-off containers;
+//! - `oneoffs SERVICE N [STATUS]`: it has N one-off containers (in that engine status);
 //! - `state SERVICE INDEX STATUS`: the engine's status of container `PROJECT-SERVICE-INDEX`;
 //! - `env SERVICE INDEX NAME=VALUE`: that container's environment holds the variable;
 //! - `label SERVICE INDEX KEY=VALUE`: that container has the label;
-//! - `volume NAME present|absent`, `network NAME present|absent`: `PROJECT_NAME` exists or not.
+//! - `volume NAME present|absent`, `network NAME present|absent`: `PROJECT_NAME` exists or not;
+//! - `container NAME present|absent`: a container of that exact name (`$PROJECT` expanded).
 //!
 //! Every command has a deadline (`timeout`), and whatever happens the scenario's containers,
 //! networks and volumes are removed by their project label.
@@ -144,11 +145,16 @@ fn clean(project: &str, dir: &Path) {
     }
 }
 
-fn containers(project: &str, service: &str, oneoff: bool, dir: &Path) -> usize {
+fn containers(project: &str, service: &str, oneoff: bool, status: Option<&str>, dir: &Path) -> usize {
     let p = format!("label=com.docker.compose.project={project}");
     let s = format!("label=com.docker.compose.service={service}");
     let o = format!("label=com.docker.compose.oneoff={}", if oneoff { "True" } else { "False" });
-    docker(&["ps", "-aq", "--filter", &p, "--filter", &s, "--filter", &o], dir).stdout.split_whitespace().count()
+    let mut args = vec!["ps", "-aq", "--filter", &p, "--filter", &s, "--filter", &o];
+    let st = status.map(|st| format!("status={st}"));
+    if let Some(st) = &st {
+        args.extend(["--filter", st.as_str()]);
+    }
+    docker(&args, dir).stdout.split_whitespace().count()
 }
 
 fn inspect(what: &str, name: &str, dir: &Path) -> String {
@@ -210,8 +216,8 @@ fn play(s: &Scenario, project: &str) -> Result<(), String> {
                         return fail(format!("{stream} was:\n{hay}"));
                     }
                 }
-                [kind @ ("count" | "oneoffs"), svc, n] => {
-                    let got = containers(project, svc, *kind == "oneoffs", d);
+                [kind @ ("count" | "oneoffs"), svc, n, status @ ..] => {
+                    let got = containers(project, svc, *kind == "oneoffs", status.first().copied(), d);
                     if got.to_string() != *n {
                         return fail(format!("{got} containers"));
                     }
@@ -244,6 +250,12 @@ fn play(s: &Scenario, project: &str) -> Result<(), String> {
                     let present = docker(&[kind, "inspect", &format!("{project}_{name}")], d).code == 0;
                     if present != (*want == "present") {
                         return fail(format!("the {kind} is {}", if present { "present" } else { "absent" }));
+                    }
+                }
+                ["container", name, want @ ("present" | "absent")] => {
+                    let present = docker(&["container", "inspect", name], d).code == 0;
+                    if present != (*want == "present") {
+                        return fail(format!("the container is {}", if present { "present" } else { "absent" }));
                     }
                 }
                 _ => return fail("unknown step".into()),

@@ -94,6 +94,10 @@ pub async fn images<E: Engine>(
             }
         }
     }
+    // An image another service builds is not pulled: the build makes it (two services sharing
+    // one built image, as compose).
+    let built: std::collections::HashSet<String> = to_build.iter().map(image_of).collect();
+    to_pull.retain(|image, _| !built.contains(image));
     let pulls = futures::future::join_all(to_pull.keys().map(|image| registry::pull(e, image, flags.quiet, r)));
     let opts = BuildOptions { parallel, skip_unchanged: flags.skip_unchanged, ..BuildOptions::default() };
     let builds = crate::build::build_services(e, project, &to_build, env, &opts, r);

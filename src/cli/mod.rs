@@ -54,6 +54,12 @@ pub struct GlobalArgs {
     /// Print what would be done, change nothing
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Include all resources, even those not used by services
+    #[arg(long, global = true)]
+    pub all_resources: bool,
+    /// Run compose in backward compatibility mode (v1 container names)
+    #[arg(long, global = true)]
+    pub compatibility: bool,
     /// Maximum engine calls in flight (-1: unlimited)
     #[arg(long, global = true, env = "COMPOSE_PARALLEL_LIMIT", default_value_t = -1, allow_negative_numbers = true)]
     pub parallel: i64,
@@ -238,6 +244,8 @@ impl GlobalArgs {
             env_files: self.env_file.clone(),
             services: services.to_vec(),
             no_interpolate,
+            all_resources: self.all_resources,
+            compatibility: self.compatibility,
             ..LoadOptions::from_process()
         }
     }

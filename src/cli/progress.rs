@@ -186,6 +186,14 @@ impl Shown {
     pub fn line(&self, text: &str) {
         self.0.line(text);
     }
+    /// The same on stderr (a container's stderr, in attached output).
+    pub fn err_line(&self, text: &str) {
+        let guard = self.0.tty.lock().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(tty) => tty.multi.suspend(|| eprintln!("{text}")),
+            None => eprintln!("{text}"),
+        }
+    }
     pub fn finish(&self) {
         self.0.finish();
     }

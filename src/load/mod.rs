@@ -63,6 +63,10 @@ pub struct LoadOptions {
     pub environment: IndexMap<String, String>,
     /// The current directory.
     pub cwd: PathBuf,
+    /// `--all-resources`: keep the networks and volumes no service uses.
+    pub all_resources: bool,
+    /// `--compatibility` (or `COMPOSE_COMPATIBILITY`): containers named the v1 way.
+    pub compatibility: bool,
 }
 
 impl LoadOptions {
@@ -284,7 +288,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     if !opts.no_interpolate {
         validate::validate(&project, &root, &mut diags);
     }
-    project.retain_used_resources();
+    if !opts.all_resources {
+        project.retain_used_resources();
+    }
+    project.compatibility =
+        opts.compatibility || opts.environment.get("COMPOSE_COMPATIBILITY").is_some_and(|v| truthy(v));
     project.working_dir = workdir;
     project.config_files = files;
     project.env_files = opts.env_files.iter().map(|f| abs(f)).collect();

@@ -61,6 +61,10 @@ pub struct Project {
     #[serde(skip)]
     #[schemars(skip)]
     pub environment: IndexMap<String, String>,
+    /// `--compatibility`: containers are named `PROJECT_SERVICE_N`, as compose v1 did.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub compatibility: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -178,9 +182,16 @@ impl Project {
 
     /// The name of the first container of `service` (for `service:x`, `volumes_from`, `links`).
     pub fn first_container_name(&self, service: &str) -> String {
+        self.container_name(service, 1)
+    }
+
+    /// The name of replica `n` of `service`: its `container_name`, else
+    /// `PROJECT-SERVICE-N` (`PROJECT_SERVICE_N` under `--compatibility`).
+    pub fn container_name(&self, service: &str, n: u32) -> String {
         match self.services.get(service).and_then(|s| s.container_name.clone()) {
             Some(name) => name,
-            None => format!("{}-{service}-1", self.name),
+            None if self.compatibility => format!("{}_{service}_{n}", self.name),
+            None => format!("{}-{service}-{n}", self.name),
         }
     }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::Error;
 use crate::engine::{ContainerInfo, Engine, State};
 use crate::model::Project;
-use crate::model::labels::{CONFIG_FILES, PROJECT, SERVICE};
+use crate::model::labels::{CONFIG_FILES, ONEOFF, PROJECT, SERVICE};
 use crate::progress::Report;
 use crate::scheduler::verbs;
 
@@ -195,14 +195,30 @@ pub async fn replica<E: Engine>(
         .ok_or_else(|| Error::NoReplica { service: service.to_string(), index })
 }
 
-/// The running replica `index` of `service`, for `exec`.
+/// The running container `exec` runs in: replica `index` of `service`; failing that, as
+/// compose, the service's one-off number `index` (in the order they were created).
 pub async fn running_replica<E: Engine>(
     engine: &E,
     project: &Project,
     service: &str,
     index: u32,
 ) -> Result<ContainerInfo, Error> {
-    let c = replica(engine, project, service, index).await?;
+    let list = engine.list_containers(&project.name).await?;
+    let regular = verbs::replica(verbs::targets(project, list.clone(), &[]), service, index);
+    let c = match regular {
+        Some(c) => c,
+        None => {
+            let mut oneoffs: Vec<ContainerInfo> = list
+                .into_iter()
+                .filter(|c| c.label(SERVICE) == Some(service) && c.label(ONEOFF) == Some("True"))
+                .collect();
+            oneoffs.sort_by_key(|c| c.created);
+            oneoffs
+                .into_iter()
+                .nth(index.saturating_sub(1) as usize)
+                .ok_or_else(|| Error::NoReplica { service: service.to_string(), index })?
+        }
+    };
     if c.state != State::Running {
         return Err(Error::NotRunning { service: service.to_string(), container: c.name });
     }

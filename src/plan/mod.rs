@@ -36,6 +36,8 @@ pub struct UpOptions {
     pub scale: HashMap<String, u32>,
     /// Services to converge (empty: all of them).
     pub services: Vec<String>,
+    /// `--all-resources`: networks and volumes no service uses are created too.
+    pub all_resources: bool,
     /// wharf will stay attached and supervise: containers it creates for services whose exits
     /// it handles get the engine restart policy `no` (handed back when it detaches).
     pub supervised: bool,
@@ -178,7 +180,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
         used_vols.extend(svc.volumes.iter().filter(|v| v.kind == "volume").filter_map(|v| v.source.clone()));
     }
     for (key, n) in &p.networks {
-        if !used_nets.contains(key) || n.external == Some(true) {
+        if !(used_nets.contains(key) || opts.all_resources) || n.external == Some(true) {
             continue;
         }
         let name = p.network_name(key);
@@ -205,7 +207,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
         }
     }
     for (key, v) in &p.volumes {
-        if !used_vols.contains(key) || v.external == Some(true) {
+        if !(used_vols.contains(key) || opts.all_resources) || v.external == Some(true) {
             continue;
         }
         let name = p.volume_name(key);
@@ -248,7 +250,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
             if number(later) != number(first) {
                 return false;
             }
-            let canonical = spec::container_name(&p.name, name, svc, number(first));
+            let canonical = spec::container_name(p, name, svc, number(first));
             if first.name == canonical && later.name != canonical {
                 std::mem::swap(later, first);
             }
@@ -281,7 +283,7 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
                 Some("config hash changed")
             } else if c.label(IMAGE) != Some(image_id.as_str()) {
                 Some("image changed")
-            } else if c.name != spec::container_name(&p.name, name, svc, n) {
+            } else if c.name != spec::container_name(p, name, svc, n) {
                 Some("name changed (interrupted up)")
             } else {
                 None

@@ -7,11 +7,13 @@ use crate::hash::service_hash;
 use crate::model::labels::*;
 use crate::model::{Project, Service};
 
-/// The container name of replica `n` (compose: `<project>-<service>-<n>`).
-pub fn container_name(project: &str, service: &str, svc: &Service, n: u32) -> String {
+/// The container name of replica `n` (compose: `<project>-<service>-<n>`; `svc`'s own
+/// `container_name` when it has one; the v1 form under `--compatibility`).
+pub fn container_name(p: &Project, service: &str, svc: &Service, n: u32) -> String {
     match &svc.container_name {
         Some(name) => name.clone(),
-        None => format!("{project}-{service}-{n}"),
+        None if p.compatibility => format!("{}_{service}_{n}", p.name),
+        None => format!("{}-{service}-{n}", p.name),
     }
 }
 
@@ -156,7 +158,7 @@ pub fn file_objects(p: &Project, service: &str, svc: &Service) -> Result<(Vec<Mo
 
 /// The full container spec for replica `n` of `service`.
 pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_id: &str) -> ContainerSpec {
-    let name = container_name(&p.name, service, svc, n);
+    let name = container_name(p, service, svc, n);
     let mut s = ContainerSpec {
         name: name.clone(),
         image: image_name(&p.name, service, svc),

@@ -179,6 +179,8 @@ pub async fn attached<E: Engine>(
             report.line(&format!("Attaching to {}", names.join(", ")));
         }
         Shown::Joined(name) => printer.widen(&name),
+        // A container's stderr goes to ours, as compose does.
+        Shown::Line(l) if l.stream == crate::engine::LogStream::Stderr => g.shown.err_line(&printer.line(&l)),
         Shown::Line(l) => report.line(&printer.line(&l)),
         Shown::Exited { short, service, code } => {
             report.line(&printer.message(&short, &service, &format!("exited with code {code}")))

@@ -210,6 +210,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         scale,
         services: if a.no_deps { Vec::new() } else { a.service.clone() },
         supervised: attached,
+        all_resources: g.all_resources,
     };
     let mut project = project;
     if a.no_deps && !a.service.is_empty() {
@@ -372,12 +373,7 @@ pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {
             }
         } else if a.format == "json" {
             for c in &list {
-                let v = serde_json::json!({
-                    "ID": c.id, "Name": c.name, "Image": c.image, "Command": c.command,
-                    "Project": project.name, "Service": c.label(SERVICE), "State": c.state.as_str(),
-                    "Status": c.status, "Created": c.created, "Ports": ports(c),
-                });
-                println!("{v}");
+                println!("{}", ps_json(&project.name, c));
             }
         } else {
             println!("{:<28} {:<24} {:<12} {:<24} PORTS", "NAME", "IMAGE", "SERVICE", "STATUS");
@@ -393,6 +389,40 @@ pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {
             }
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// One container as `docker compose ps --format json` prints it (compose's fields, in its
+/// order; `Created` is wharf's addition, seconds since the epoch).
+fn ps_json(project: &str, c: &crate::engine::ContainerInfo) -> serde_json::Value {
+    let mut publishers: Vec<&crate::engine::PortInfo> = c.ports.iter().filter(|p| p.public.is_some()).collect();
+    publishers.sort_by_key(|p| (p.private, p.protocol.clone(), p.ip.clone()));
+    let publishers: Vec<serde_json::Value> = publishers
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "URL": p.ip.clone().unwrap_or_else(|| "0.0.0.0".into()), "TargetPort": p.private,
+                "PublishedPort": p.public, "Protocol": p.protocol,
+            })
+        })
+        .collect();
+    let exit_code = c
+        .status
+        .strip_prefix("Exited (")
+        .and_then(|r| r.split_once(')'))
+        .and_then(|(n, _)| n.parse::<i64>().ok())
+        .unwrap_or(0);
+    let health = ["healthy", "unhealthy", "starting"]
+        .into_iter()
+        .find(|h| c.status.contains(&format!("({h})")) || c.status.contains(&format!("(health: {h})")))
+        .unwrap_or("");
+    let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    serde_json::json!({
+        "Command": format!("\"{}\"", c.command), "Created": c.created, "ExitCode": exit_code, "Health": health,
+        "ID": &c.id[..12.min(c.id.len())], "Image": c.image, "Labels": labels.join(","),
+        "Name": c.name, "Names": c.name, "Networks": c.networks.join(","), "Ports": ports(c),
+        "Project": project, "Publishers": publishers, "Service": c.label(SERVICE),
+        "State": c.state.as_str(), "Status": c.status,
     })
 }
 

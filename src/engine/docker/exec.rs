@@ -166,12 +166,21 @@ impl DockerEngine {
                 }
             })
         });
-        let send = |chunk: LogOutput| {
+        // Bytes delivered per stream (stdout, stderr, console), to complete the output from the
+        // logs once the container has exited.
+        let mut sent = [0usize; 3];
+        let slot = |stream: LogStream| match stream {
+            LogStream::Stdout => 0,
+            LogStream::Stderr => 1,
+            _ => 2,
+        };
+        let mut send = |chunk: LogOutput| {
             let (stream, bytes) = match chunk {
                 LogOutput::StdOut { message } => (LogStream::Stdout, message),
                 LogOutput::StdErr { message } => (LogStream::Stderr, message),
                 LogOutput::Console { message } | LogOutput::StdIn { message } => (LogStream::Console, message),
             };
+            sent[slot(stream)] += bytes.len();
             t.output.send(LogChunk { stream, bytes: bytes.to_vec() }).is_ok()
         };
         // The attach stream may stay open after the container exits (bollard#251): the exit
@@ -191,6 +200,22 @@ impl DockerEngine {
                     while let Ok(Some(Ok(c))) = tokio::time::timeout(std::time::Duration::from_millis(200), out.next()).await {
                         if !send(c) {
                             break;
+                        }
+                    }
+                    // What the attach stream had not delivered yet (a busy engine may be slower
+                    // than the drain): the container has exited, so its logs are complete.
+                    let mut logs = crate::engine::Engine::logs(self, id, &crate::engine::LogOptions::default());
+                    let mut seen = [0usize; 3];
+                    while let Some(Ok(chunk)) = logs.next().await {
+                        let i = slot(chunk.stream);
+                        let skip = sent[i].saturating_sub(seen[i]).min(chunk.bytes.len());
+                        seen[i] += chunk.bytes.len();
+                        if skip < chunk.bytes.len() {
+                            sent[i] += chunk.bytes.len() - skip;
+                            let rest = LogChunk { stream: chunk.stream, bytes: chunk.bytes[skip..].to_vec() };
+                            if t.output.send(rest).is_err() {
+                                break;
+                            }
                         }
                     }
                     break;
