@@ -56,6 +56,8 @@ fn every_verb_with_dry_run_changes_nothing() {
         (vec!["wait", "--down-project", "job"], format!("remove network {}_default", s.project)),
         (vec!["test", "--", "touch", "test-ran"], "run `touch test-ran`".into()),
         (vec!["pull", "db"], "pull image wharf-busybox:latest".into()),
+        (vec!["commit", "web"], format!("commit container {web}")),
+        (vec!["export", "-o", "exported.tar", "web"], format!("export container {web} to exported.tar")),
     ];
     for (args, expect) in &cases {
         let mut all = vec!["--dry-run"];
@@ -71,5 +73,9 @@ fn every_verb_with_dry_run_changes_nothing() {
         let (ok_web, _, _) = s.wharf_within(30, &["exec", "-T", "web", "test", "-e", f]);
         assert!(!ok && !ok_web, "{f} was created by a dry run");
     }
-    assert!(!s.dir.path().join("copied-out").exists() && !s.dir.path().join("test-ran").exists());
+    assert!(
+        !s.dir.path().join("copied-out").exists()
+            && !s.dir.path().join("test-ran").exists()
+            && !s.dir.path().join("exported.tar").exists()
+    );
 }

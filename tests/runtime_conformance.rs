@@ -20,7 +20,8 @@
 //! - `env SERVICE INDEX NAME=VALUE`: that container's environment holds the variable;
 //! - `label SERVICE INDEX KEY=VALUE`: that container has the label;
 //! - `volume NAME present|absent`, `network NAME present|absent`: `PROJECT_NAME` exists or not;
-//! - `container NAME present|absent`: a container of that exact name (`$PROJECT` expanded).
+//! - `container NAME present|absent`, `image NAME present|absent`: a container or image of that
+//!   exact name (`$PROJECT` expanded; images named after the project are removed afterwards).
 //!
 //! Every command has a deadline (`timeout`), and whatever happens the scenario's containers,
 //! networks and volumes are removed by their project label.
@@ -143,6 +144,12 @@ fn clean(project: &str, dir: &Path) {
             docker(&[kind, "rm", n], dir);
         }
     }
+    // Images a scenario built or committed are named after its (unique) project.
+    let reference = format!("reference={project}*");
+    let images = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", &reference], dir).stdout;
+    for i in images.split_whitespace() {
+        docker(&["image", "rm", "-f", i], dir);
+    }
 }
 
 fn containers(project: &str, service: &str, oneoff: bool, status: Option<&str>, dir: &Path) -> usize {
@@ -252,8 +259,8 @@ fn play(s: &Scenario, project: &str) -> Result<(), String> {
                         return fail(format!("the {kind} is {}", if present { "present" } else { "absent" }));
                     }
                 }
-                ["container", name, want @ ("present" | "absent")] => {
-                    let present = docker(&["container", "inspect", name], d).code == 0;
+                [kind @ ("container" | "image"), name, want @ ("present" | "absent")] => {
+                    let present = docker(&[kind, "inspect", name], d).code == 0;
                     if present != (*want == "present") {
                         return fail(format!("the container is {}", if present { "present" } else { "absent" }));
                     }

@@ -130,6 +130,12 @@ pub enum Command {
     Port(commands::verbs::PortArgs),
     /// Execute a command in a running container
     Exec(commands::verbs::ExecArgs),
+    /// Create a new image from a service container's changes
+    Commit(commands::capture::CommitArgs),
+    /// Export a service container's filesystem as a tar archive
+    Export(commands::capture::ExportArgs),
+    /// Attach local standard input, output, and error streams to a service's running container
+    Attach(commands::capture::AttachArgs),
     /// Run a one-off command on a service
     Run(commands::run::RunArgs),
     /// Display the running processes
@@ -181,6 +187,9 @@ pub fn run() -> ExitCode {
         Command::Gc => commands::testenv::gc(&cli.global),
         Command::Port(a) => commands::verbs::port(&cli.global, a),
         Command::Exec(a) => commands::verbs::exec(&cli.global, a),
+        Command::Commit(a) => commands::capture::commit(&cli.global, a),
+        Command::Export(a) => commands::capture::export(&cli.global, a),
+        Command::Attach(a) => commands::capture::attach(&cli.global, a),
         Command::Run(a) => commands::run::run(&cli.global, a),
         Command::Top(a) => commands::inspect::top(&cli.global, a),
         Command::Cp(a) => commands::copy::cp(&cli.global, a),

@@ -295,6 +295,19 @@ impl<E: Engine> Engine for DryRun<E> {
         }
         self.inner.upload_archive(id, dir, tar).await
     }
+    async fn commit_container(&self, id: &str, commit: &crate::engine::Commit) -> Result<String> {
+        let what = commit.reference.clone().unwrap_or_else(|| "an untagged image".into());
+        if self.container_write("commit", id, Some(format!("as {what}"))) {
+            return Ok(format!("sha256:{:064}", 0));
+        }
+        self.inner.commit_container(id, commit).await
+    }
+    fn export_container(&self, id: &str) -> EngineStream<Vec<u8>> {
+        if self.shared.is_some() && is_fake(id) {
+            return futures::stream::empty().boxed();
+        }
+        self.inner.export_container(id)
+    }
     async fn remove_image(&self, image: &str) -> Result<()> {
         if self.dry("remove", "image", image, None) {
             return Ok(());

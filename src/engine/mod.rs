@@ -129,6 +129,19 @@ pub struct PortInfo {
     pub protocol: String,
 }
 
+/// What `commit` makes of a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Commit {
+    /// `REPOSITORY[:TAG]`; none: an untagged image.
+    pub reference: Option<String>,
+    pub author: Option<String>,
+    pub message: Option<String>,
+    /// Dockerfile instructions applied to the image (`-c 'ENV A=1'`).
+    pub changes: Vec<String>,
+    /// Pause the container while committing.
+    pub pause: bool,
+}
+
 /// A container as one list call reports it: enough for `ps` and for reconciliation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerInfo {
@@ -453,6 +466,10 @@ pub trait Engine: Clone + Send + Sync + 'static {
     /// Extracts a tar archive into directory `dir` of a (created or running) container.
     fn upload_archive(&self, id: &str, dir: &str, tar: Vec<u8>) -> impl Future<Output = Result<()>> + Send;
     fn remove_image(&self, image: &str) -> impl Future<Output = Result<()>> + Send;
+    /// `docker commit`: an image of container `id` as it is now; the new image's ID.
+    fn commit_container(&self, id: &str, commit: &Commit) -> impl Future<Output = Result<String>> + Send;
+    /// `docker export`: the container's filesystem as a tar stream.
+    fn export_container(&self, id: &str) -> EngineStream<Vec<u8>>;
     /// Runs `cmd` in a running container with a TTY of `size` (rows, columns): bytes from `input`
     /// go to its terminal, its terminal's output goes to `output`. Returns the exit code.
     fn exec_tty(

@@ -320,6 +320,13 @@ impl<E: Engine> Engine for Traced<E> {
     async fn upload_archive(&self, id: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
         timed!(self, "upload_archive", self.subject(id), self.inner.upload_archive(id, dir, tar))
     }
+    async fn commit_container(&self, id: &str, commit: &crate::engine::Commit) -> Result<String> {
+        timed!(self, "commit_container", self.subject(id), self.inner.commit_container(id, commit))
+    }
+    fn export_container(&self, id: &str) -> EngineStream<Vec<u8>> {
+        opened(&self.log, "export_container", self.subject(id));
+        self.inner.export_container(id)
+    }
     async fn remove_image(&self, image: &str) -> Result<()> {
         timed!(self, "remove_image", image.to_string(), self.inner.remove_image(image))
     }

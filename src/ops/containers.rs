@@ -225,6 +225,45 @@ pub async fn running_replica<E: Engine>(
     Ok(c)
 }
 
+/// `commit SERVICE [REPOSITORY[:TAG]]`: an image of replica `index` as it is now; its ID.
+pub async fn commit<E: Engine>(
+    engine: &E,
+    project: &Project,
+    service: &str,
+    index: u32,
+    commit: &crate::engine::Commit,
+) -> Result<String, Error> {
+    let c = replica(engine, project, service, index).await?;
+    Ok(engine.commit_container(&c.id, commit).await?)
+}
+
+/// `export SERVICE`: replica `index`'s filesystem as a tar stream.
+pub async fn export<E: Engine>(
+    engine: &E,
+    project: &Project,
+    service: &str,
+    index: u32,
+) -> Result<crate::engine::EngineStream<Vec<u8>>, Error> {
+    let c = replica(engine, project, service, index).await?;
+    Ok(engine.export_container(&c.id))
+}
+
+/// `attach SERVICE`: the running replica `index`'s output goes to `terminal.output` (and
+/// `terminal.input` to its stdin) until it exits or the input ends; then its exit code (0
+/// while it still runs).
+pub async fn attach<E: Engine>(
+    engine: &E,
+    project: &Project,
+    service: &str,
+    index: u32,
+    terminal: crate::engine::Terminal,
+) -> Result<i64, Error> {
+    let c = running_replica(engine, project, service, index).await?;
+    engine.attach_container(&c.id, terminal).await?;
+    let d = engine.inspect_container(&c.id).await?;
+    Ok(if matches!(d.state, State::Exited | State::Dead) { d.exit_code.unwrap_or(0) } else { 0 })
+}
+
 /// `port`: the host address (`0.0.0.0` when the engine gives none) and port that
 /// `private`/`protocol` of replica `index` is published on.
 pub async fn published_port<E: Engine>(

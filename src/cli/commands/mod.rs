@@ -1,6 +1,7 @@
 //! One module per verb.
 
 pub mod attach;
+pub mod capture;
 pub mod config;
 pub mod copy;
 pub mod images;
