@@ -21,7 +21,8 @@
 //! - `label SERVICE INDEX KEY=VALUE`: that container has the label;
 //! - `volume NAME present|absent`, `network NAME present|absent`: `PROJECT_NAME` exists or not;
 //! - `container NAME present|absent`, `image NAME present|absent`: a container or image of that
-//!   exact name (`$PROJECT` expanded; images named after the project are removed afterwards).
+//!   exact name (`$PROJECT` expanded; images named after the project are removed afterwards);
+//! - `inspect NAME FORMAT VALUE`: `docker inspect --format FORMAT NAME` prints VALUE.
 //!
 //! Every command has a deadline (`timeout`), and whatever happens the scenario's containers,
 //! networks and volumes are removed by their project label.
@@ -257,6 +258,12 @@ fn play(s: &Scenario, project: &str) -> Result<(), String> {
                     let present = docker(&[kind, "inspect", &format!("{project}_{name}")], d).code == 0;
                     if present != (*want == "present") {
                         return fail(format!("the {kind} is {}", if present { "present" } else { "absent" }));
+                    }
+                }
+                ["inspect", name, format, want] => {
+                    let got = inspect(format, name, d);
+                    if got != *want {
+                        return fail(format!("`{format}` is `{got}`"));
                     }
                 }
                 [kind @ ("container" | "image"), name, want @ ("present" | "absent")] => {

@@ -221,6 +221,14 @@ fn many(n: usize) -> String {
     s
 }
 
+/// `down` failed on Docker 20.10's phantom endpoint: the error names the project's network
+/// and no container is attached to it any more.
+fn phantom_endpoint(s: &Stack, err: &str) -> bool {
+    let network = format!("{}_default", s.project);
+    err.contains(&format!("network `{network}` still has active endpoints"))
+        && s.docker(&["network", "inspect", "--format", "{{len .Containers}}", &network]).trim() == "0"
+}
+
 fn names_are_unique_and_complete(s: &Stack, n: usize) {
     let names = s.docker(&["ps", "-a", "--filter", &s.label(), "--format", "{{.Names}}"]);
     let mut names: Vec<&str> = names.lines().collect();
@@ -268,8 +276,14 @@ fn sigkill_in_the_middle_of_up_then_up_converges_and_down_cleans() {
         let running = s.docker(&["ps", "-q", "--filter", &s.label()]);
         assert_eq!(running.lines().count(), 8, "all running after a kill at {delay_ms} ms");
         let (ok, _, err) = s.wharf(&["down", "-v", "-t", "0"]);
-        assert!(ok, "{err}");
-        assert!(s.ids("container").is_empty() && s.ids("network").is_empty() && s.ids("volume").is_empty());
+        // Docker 20.10 can keep a phantom endpoint on a network after a create that the killed
+        // `up` left half-done (engine-quirks.md); it stays until the daemon restarts. Then
+        // wharf's part is that everything else is gone and the network is named with the
+        // reason; the next `up` reuses that network.
+        let phantom = !ok && phantom_endpoint(&s, &err);
+        assert!(ok || phantom, "{err}");
+        assert!(s.ids("container").is_empty() && s.ids("volume").is_empty(), "{err}");
+        assert!(phantom || s.ids("network").is_empty());
     }
     // Killed during a recreate: the replacement and the original may both exist.
     let (ok, _, err) = s.wharf(&["up", "-d"]);

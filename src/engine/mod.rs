@@ -396,6 +396,8 @@ pub struct ContainerSpec {
     pub restart_policy: Option<(String, Option<i64>)>,
     pub init: Option<bool>,
     pub privileged: bool,
+    /// The engine removes the container when it exits (`run --rm -d`).
+    pub auto_remove: bool,
     pub read_only: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,

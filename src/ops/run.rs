@@ -45,6 +45,8 @@ pub struct Overrides {
     pub tty: bool,
     /// Stdin attached (not detached).
     pub stdin: bool,
+    /// `run --rm -d`: the engine removes the one-off when it exits.
+    pub auto_remove: bool,
 }
 
 /// A one-off to run.
@@ -191,6 +193,7 @@ fn spec(project: &Project, name: &str, svc: &crate::model::Service, image_id: &s
         spec.tty = o.tty;
         spec.stdin_once = true;
     }
+    spec.auto_remove = o.auto_remove;
     spec
 }
 

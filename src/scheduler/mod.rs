@@ -467,12 +467,27 @@ pub(crate) async fn remove_stopped<E: Engine>(e: &E, id: &str, volumes: bool) ->
     match e.remove_container(id, false, volumes).await {
         Ok(()) | Err(EngineError::NotFound { .. }) => Ok(()),
         Err(EngineError::Conflict { .. }) | Err(EngineError::Api { .. }) => {
-            e.remove_container(id, true, volumes).await.or_else(ignore_not_found)
+            match e.remove_container(id, true, volumes).await {
+                Ok(()) | Err(EngineError::NotFound { .. }) => Ok(()),
+                // The engine is removing it already (an auto-remove container that just
+                // stopped, or another remover): done once it is gone.
+                Err(err @ EngineError::Conflict { .. }) => {
+                    for _ in 0..100 {
+                        if let Err(EngineError::NotFound { .. }) = e.inspect_container(id).await {
+                            return Ok(());
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(err)
+                }
+                Err(err) => Err(err),
+            }
         }
         Err(err) => Err(err),
     }
 }
 
+#[allow(dead_code)]
 fn ignore_not_found(e: EngineError) -> Result<(), EngineError> {
     match e {
         EngineError::NotFound { .. } => Ok(()),

@@ -225,5 +225,6 @@ fn overrides(
         use_aliases: a.use_aliases,
         tty,
         stdin: !a.detach,
+        auto_remove: a.rm && a.detach,
     })
 }

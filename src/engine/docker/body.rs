@@ -78,6 +78,7 @@ pub(super) fn create_body(s: &ContainerSpec, start_interval: bool) -> ContainerC
             .map(|(name, max)| RestartPolicy { name: name.parse().ok(), maximum_retry_count: *max }),
         init: s.init,
         privileged: s.privileged.then_some(true),
+        auto_remove: s.auto_remove.then_some(true),
         readonly_rootfs: s.read_only.then_some(true),
         cap_add: none_if_empty(s.cap_add.clone()),
         cap_drop: none_if_empty(s.cap_drop.clone()),
