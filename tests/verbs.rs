@@ -534,10 +534,15 @@ services:
     assert_eq!(s.inspect("{{.State.Health.Status}}", &s.container("db", 1)), "healthy");
     assert_eq!(s.ids("container").len(), 1, "--rm removed the one-off");
 
-    let (ok, name, err) = s.wharf(&["run", "-d", "app", "sleep", "30"]);
+    let (ok, id, err) = s.wharf(&["run", "-d", "app", "sleep", "30"]);
     assert!(ok, "{err}");
-    let name = name.trim();
-    assert!(name.starts_with(&format!("{}-app-run-", s.project)), "{name}");
+    // compose prints the one-off's ID, and names it `<project>-<service>-run-<12 hex digits>`.
+    let id = id.trim();
+    assert!(id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    let name = s.inspect("{{.Name}}", id);
+    let name = name.trim_start_matches('/');
+    let suffix = name.strip_prefix(&format!("{}-app-run-", s.project)).unwrap_or_else(|| panic!("{name}"));
+    assert!(suffix.len() == 12 && suffix.chars().all(|c| c.is_ascii_hexdigit()), "{name}");
     assert_eq!(s.inspect("{{index .Config.Labels \"com.docker.compose.oneoff\"}}", name), "True");
     // The lifecycle verbs leave one-offs alone; down removes them.
     let (ok, _, err) = s.wharf(&["stop"]);

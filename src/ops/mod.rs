@@ -41,7 +41,7 @@ pub fn unique_name(base: &str) -> String {
     format!("{base}-{}", unique_suffix())
 }
 
-/// Six hex digits that differ from run to run (one-off names, unique project names).
+/// Six hex digits that differ from run to run (unique project names).
 pub fn unique_suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

@@ -106,7 +106,8 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
         let one = crate::ops::run::create(&engine, &project, &req).await?;
         let events = crate::ops::run::start(&engine, &project, &one).await?;
         if a.detach {
-            println!("{}", one.name);
+            // As compose: the container's ID.
+            println!("{}", one.id);
             return Ok(ExitCode::SUCCESS);
         }
         let code = if tty && terminal {
