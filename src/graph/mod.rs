@@ -178,7 +178,7 @@ mod tests {
     use super::*;
     use crate::model::{DependsOn, Service};
 
-    fn project(edges: &[(&str, &[&str])]) -> Project {
+    pub(super) fn project(edges: &[(&str, &[&str])]) -> Project {
         let mut p = Project::default();
         for (name, deps) in edges {
             let mut s = Service::default();

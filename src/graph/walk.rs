@@ -67,6 +67,15 @@ impl<T> Walk<T> {
     pub fn take(&mut self, service: &str) -> Option<Turn<T>> {
         self.turns.remove(service)
     }
+
+    /// [`Walk::take`], split: what `service` waits for (nothing for a service outside the
+    /// graph) and the turn that tells the others.
+    pub fn turn(&mut self, service: &str) -> (Vec<Before<T>>, Option<Turn<T>>) {
+        match self.turns.remove(service) {
+            Some(mut t) => (std::mem::take(&mut t.before), Some(t)),
+            None => (Vec::new(), None),
+        }
+    }
 }
 
 impl Graph {
@@ -109,23 +118,9 @@ impl Graph {
 mod tests {
     use std::sync::{Arc, Mutex};
 
+    use super::super::tests::project;
     use super::*;
-    use crate::model::{Condition, DependsOn, Project, Service};
-
-    fn project(edges: &[(&str, &[&str])]) -> Project {
-        let mut p = Project::default();
-        for (name, deps) in edges {
-            let mut s = Service::default();
-            for d in *deps {
-                s.depends_on.insert(
-                    d.to_string(),
-                    DependsOn { condition: Condition::ServiceStarted, restart: false, required: true },
-                );
-            }
-            p.services.insert(name.to_string(), s);
-        }
-        p
-    }
+    use crate::model::Project;
 
     /// Runs a walk with one task per service (in reverse project order, so the walk and not
     /// the spawn order decides) and returns the order the services ran in.

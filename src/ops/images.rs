@@ -60,12 +60,13 @@ pub fn to_pull(project: &Project, req: &PullRequest) -> Result<Vec<String>, Erro
 
 /// `pull`: every image at once.
 pub async fn pull<E: Engine>(engine: &E, project: &Project, req: &PullRequest) -> Result<Transfers, Error> {
-    let mut images = Vec::new();
-    for i in to_pull(project, req)? {
-        if !req.only_missing || engine.image_id(&i).await?.is_none() {
-            images.push(i);
-        }
-    }
+    // One lookup per image, all at once (`--policy missing` only).
+    let wanted = futures::future::try_join_all(to_pull(project, req)?.into_iter().map(|i| async move {
+        let missing = !req.only_missing || engine.image_id(&i).await?.is_none();
+        Ok::<_, EngineError>(missing.then_some(i))
+    }))
+    .await?;
+    let images: Vec<String> = wanted.into_iter().flatten().collect();
     let results =
         futures::future::join_all(images.iter().map(|i| registry::pull(engine, i, req.quiet, &req.report))).await;
     Ok(images.into_iter().zip(results).collect())

@@ -43,11 +43,17 @@ pub fn unique_name(base: &str) -> String {
 
 /// Six hex digits that differ from run to run (unique project names).
 pub fn unique_suffix() -> String {
+    unique_hex(6)
+}
+
+/// `digits` (at most 16) hex digits that differ from run to run.
+pub(crate) fn unique_hex(digits: usize) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     h.write_u32(std::process::id());
-    format!("{:06x}", h.finish() & 0xff_ffff)
+    let all = format!("{:016x}", h.finish());
+    all[16 - digits.min(16)..].to_string()
 }
 
 /// The project's lock for the engine at `endpoint`, when one is given (a dry run takes none).

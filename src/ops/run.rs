@@ -158,20 +158,10 @@ pub async fn create<E: Engine>(engine: &E, project: &Project, req: &RunRequest) 
     Ok(OneOff { id, name: spec.name })
 }
 
-/// Twelve hex digits that differ from run to run: a one-off is named
-/// `<project>-<service>-run-<12 hex>`, as compose names it.
-fn run_suffix() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    h.write_u32(std::process::id());
-    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
-}
-
 /// The one-off's container: the service's, changed by `o`.
 fn spec(project: &Project, name: &str, svc: &crate::model::Service, image_id: &str, o: &Overrides) -> ContainerSpec {
     let mut spec = crate::plan::spec::container_spec(project, name, svc, 1, image_id);
-    spec.name = o.name.clone().unwrap_or_else(|| format!("{}-{name}-run-{}", project.name, run_suffix()));
+    spec.name = o.name.clone().unwrap_or_else(|| format!("{}-{name}-run-{}", project.name, super::unique_hex(12)));
     spec.labels.insert(ONEOFF.into(), "True".into());
     spec.restart_policy = None;
     if !o.command.is_empty() {

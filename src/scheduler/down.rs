@@ -158,11 +158,9 @@ pub async fn remove_in_order<E: Engine>(
     let mut walk = graph.walk(Order::DependentsFirst, |name| (!by_service.contains_key(name)).then_some(()));
     let mut set = JoinSet::new();
     for (svc, list) in by_service {
-        let mut turn = walk.take(&svc);
-        let waits = turn.as_mut().map(|t| std::mem::take(&mut t.before)).unwrap_or_default();
-        let t = timeout.or_else(|| project.services.get(&svc).and_then(crate::plan::spec::stop_timeout));
+        let (waits, turn) = walk.turn(&svc);
+        let (t, hooks) = super::stopping(project, &svc, timeout);
         let (e, r) = (e.clone(), r.clone());
-        let hooks = project.services.get(&svc).map(|s| s.pre_stop.clone()).unwrap_or_default();
         set.spawn(async move {
             for mut dependent in waits {
                 // A dependent that failed gives up its turn: go on regardless.

@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::engine::{Engine, EngineError};
-use crate::graph::{Before, Edge, Order, Turn};
+use crate::graph::{Before, Edge, Order};
 use crate::model::{Condition, Project};
 use crate::plan::{Action, Observed, Plan};
 use crate::progress::Report;
@@ -147,11 +147,11 @@ pub async fn execute_with<E: Engine>(
     let graph = crate::graph::Graph::new(project);
     let mut walk =
         graph.walk(Order::DependenciesFirst, |name| (!by_service.contains_key(name)).then(|| Ok(Vec::new())));
-    let turns: Vec<(String, Vec<Action>, Option<Turn<Outcome>>)> = by_service
+    let turns: Vec<_> = by_service
         .into_iter()
         .map(|(name, actions)| {
-            let turn = walk.take(&name);
-            (name, actions, turn)
+            let (before, turn) = walk.turn(&name);
+            (name, actions, before, turn)
         })
         .collect();
     drop(walk);
@@ -159,17 +159,14 @@ pub async fn execute_with<E: Engine>(
     // starts have been issued, in the time the roots take to become ready, so creates do not
     // compete with the starts everything else waits on. An orphan's removal belongs to a
     // service no longer in the project: it waits for nothing, and nothing waits for it.
-    let is_root = |turn: &Option<Turn<Outcome>>| turn.as_ref().is_none_or(|t| t.before.is_empty());
-    let roots = turns.iter().filter(|(_, _, t)| is_root(t)).count();
+    let roots = turns.iter().filter(|(_, _, before, _)| before.is_empty()).count();
     let (roots_tx, roots_rx) = watch::channel(if no_start { 0 } else { roots });
     let roots_tx = Arc::new(roots_tx);
     let mut tasks = JoinSet::new();
-    for (name, actions, turn) in turns {
-        let root = is_root(&turn);
+    for (name, actions, before, done) in turns {
+        let root = before.is_empty();
         let gate = (!root).then(|| roots_rx.clone());
         let roots_tx = root.then(|| roots_tx.clone());
-        let mut done = turn;
-        let before = done.as_mut().map(|t| std::mem::take(&mut t.before)).unwrap_or_default();
         let svc = project.services.get(&name);
         let how = How {
             stop_timeout: svc.and_then(crate::plan::spec::stop_timeout),
@@ -198,6 +195,20 @@ pub async fn execute_with<E: Engine>(
         });
     }
     join_all(tasks).await
+}
+
+/// How `service`'s containers stop: `timeout` (seconds), else the service's grace period, and
+/// its `pre_stop` hooks.
+pub(crate) fn stopping(
+    project: &Project,
+    service: &str,
+    timeout: Option<i64>,
+) -> (Option<i64>, Vec<crate::model::Hook>) {
+    let svc = project.services.get(service);
+    (
+        timeout.or_else(|| svc.and_then(crate::plan::spec::stop_timeout)),
+        svc.map(|s| s.pre_stop.clone()).unwrap_or_default(),
+    )
 }
 
 /// Waits for every task of `set` (none is abandoned half-way) and returns the first error.

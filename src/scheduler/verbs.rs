@@ -40,8 +40,7 @@ where
     let mut walk = graph.walk(order, |name| (!by_service.contains_key(name)).then_some(true));
     let mut set = JoinSet::new();
     for (service, list) in by_service {
-        let mut turn = walk.take(&service);
-        let before = turn.as_mut().map(|t| std::mem::take(&mut t.before)).unwrap_or_default();
+        let (before, turn) = walk.turn(&service);
         let work = part(&service, list);
         set.spawn(async move {
             let mut go = true;
@@ -92,9 +91,7 @@ pub async fn stop<E: Engine>(
 ) -> Result<(), RunError> {
     let running: Vec<ContainerInfo> = containers.into_iter().filter(is_up).collect();
     in_order(project, running, Order::DependentsFirst, |service, list| {
-        let svc = project.services.get(service);
-        let t = timeout.or_else(|| svc.and_then(crate::plan::spec::stop_timeout));
-        let hooks = svc.map(|s| s.pre_stop.clone()).unwrap_or_default();
+        let (t, hooks) = super::stopping(project, service, timeout);
         let (e, r, service) = (e.clone(), r.clone(), service.to_string());
         async move {
             let stops = list.iter().map(|c| async {
@@ -118,18 +115,19 @@ pub async fn start<E: Engine>(
     r: &Report,
 ) -> Result<(), RunError> {
     let ready = Readiness::subscribe(e, &project.name, r);
-    let ids = |service: &str| -> Vec<String> {
-        containers.iter().filter(|c| c.label(SERVICE) == Some(service)).map(|c| c.id.clone()).collect()
-    };
-    let conditions: IndexMap<String, Vec<(String, Vec<String>, crate::model::DependsOn)>> = project
-        .services
-        .iter()
-        .map(|(name, s)| {
-            (name.clone(), s.depends_on.iter().map(|(dep, d)| (dep.clone(), ids(dep), d.clone())).collect())
-        })
-        .collect();
-    in_order(project, containers.clone(), Order::DependenciesFirst, |service, list| {
-        let conditions = conditions.get(service).cloned().unwrap_or_default();
+    // Each dependency's containers, for its condition.
+    let mut ids: IndexMap<String, Vec<String>> = IndexMap::new();
+    for c in &containers {
+        ids.entry(c.label(SERVICE).unwrap_or("").to_string()).or_default().push(c.id.clone());
+    }
+    in_order(project, containers, Order::DependenciesFirst, |service, list| {
+        let conditions: Vec<(String, Vec<String>, crate::model::DependsOn)> = project
+            .services
+            .get(service)
+            .iter()
+            .flat_map(|s| s.depends_on.iter())
+            .map(|(dep, d)| (dep.clone(), ids.get(dep).cloned().unwrap_or_default(), d.clone()))
+            .collect();
         let (e, r, ready, service) = (e.clone(), r.clone(), ready.clone(), service.to_string());
         async move {
             for (dep, ids, d) in conditions {
@@ -161,9 +159,7 @@ pub async fn restart<E: Engine>(
     r: &Report,
 ) -> Result<(), RunError> {
     in_order(project, containers, Order::DependenciesFirst, |service, list| {
-        let svc = project.services.get(service);
-        let t = timeout.or_else(|| svc.and_then(crate::plan::spec::stop_timeout));
-        let hooks = svc.map(|s| s.pre_stop.clone()).unwrap_or_default();
+        let (t, hooks) = super::stopping(project, service, timeout);
         let (e, r, service) = (e.clone(), r.clone(), service.to_string());
         async move {
             let restarts = list.iter().map(|c| async {

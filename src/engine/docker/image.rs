@@ -147,3 +147,34 @@ pub(super) async fn tag(docker: &Docker, image: &str, target: &str) -> super::su
         .await
         .map_err(|e| map_err(e, "tagging", &format!("image `{image}` as `{target}`")))
 }
+
+/// `docker commit` of container `id`; the new image's ID.
+pub(super) async fn commit(docker: &Docker, id: &str, commit: &super::super::Commit) -> super::super::Result<String> {
+    let (repo, tag) = match commit.reference.as_deref().map(reference::split) {
+        Some((r, t)) => (Some(r.to_string()), Some(t)),
+        None => (None, None),
+    };
+    let opts = bollard::query_parameters::CommitContainerOptions {
+        container: Some(id.to_string()),
+        repo,
+        tag,
+        comment: commit.message.clone(),
+        author: commit.author.clone(),
+        pause: commit.pause,
+        changes: (!commit.changes.is_empty()).then(|| commit.changes.join("\n")),
+    };
+    docker
+        .commit_container(opts, bollard::models::ContainerConfig::default())
+        .await
+        .map(|r| r.id)
+        .map_err(|e| map_err(e, "committing", &format!("container `{id}`")))
+}
+
+/// `docker export` of container `id`: its filesystem as a tar stream.
+pub(super) fn export(docker: &Docker, id: &str) -> EngineStream<Vec<u8>> {
+    let subject = format!("container `{id}`");
+    docker
+        .export_container(id)
+        .map(move |r| r.map(|b| b.to_vec()).map_err(|e| map_err(e, "exporting", &subject)))
+        .boxed()
+}

@@ -383,33 +383,11 @@ impl Engine for DockerEngine {
     }
 
     async fn commit_container(&self, id: &str, commit: &super::Commit) -> Result<String> {
-        let (repo, tag) = match commit.reference.as_deref().map(super::reference::split) {
-            Some((r, t)) => (Some(r.to_string()), Some(t)),
-            None => (None, None),
-        };
-        let opts = bollard::query_parameters::CommitContainerOptions {
-            container: Some(id.to_string()),
-            repo,
-            tag,
-            comment: commit.message.clone(),
-            author: commit.author.clone(),
-            pause: commit.pause,
-            changes: (!commit.changes.is_empty()).then(|| commit.changes.join("\n")),
-        };
-        self.docker
-            .commit_container(opts, bollard::models::ContainerConfig::default())
-            .await
-            .map(|r| r.id)
-            .map_err(|e| map_err(e, "committing", &format!("container `{id}`")))
+        image::commit(&self.docker, id, commit).await
     }
 
     fn export_container(&self, id: &str) -> super::EngineStream<Vec<u8>> {
-        use futures::StreamExt;
-        let subject = format!("container `{id}`");
-        self.docker
-            .export_container(id)
-            .map(move |r| r.map(|b| b.to_vec()).map_err(|e| map_err(e, "exporting", &subject)))
-            .boxed()
+        image::export(&self.docker, id)
     }
 
     fn build_image(

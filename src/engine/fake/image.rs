@@ -88,3 +88,25 @@ impl FakeEngine {
         Ok(())
     }
 }
+
+impl FakeEngine {
+    /// `commit`: a new image ID, tagged `commit.reference` when given.
+    pub(super) async fn commit(&self, id: &str, commit: &crate::engine::Commit) -> Result<String> {
+        self.pause().await;
+        let name = self.name_of(id);
+        let mut st = self.call("commit_container", &name)?;
+        st.get(id)?;
+        let image = format!("sha256:{:064x}", st.images.len() as u64 + 1);
+        if let Some(r) = &commit.reference {
+            st.images.insert(r.clone(), image.clone());
+        }
+        Ok(image)
+    }
+
+    /// `export`: an empty archive (its two end blocks) for a container that exists.
+    pub(super) fn export(&self, id: &str) -> EngineStream<Vec<u8>> {
+        let name = self.name_of(id);
+        let found = self.call("export_container", &name).and_then(|mut st| st.get(id).map(|_| ()));
+        futures::stream::iter([found.map(|()| vec![0u8; 1024])]).boxed()
+    }
+}
