@@ -186,6 +186,7 @@ impl DockerEngine {
         // The attach stream may stay open after the container exits (bollard#251): the exit
         // is watched too, and then what is left is drained until the stream goes quiet.
         let mut exited = self.docker.wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+        let mut ended = false;
         loop {
             tokio::select! {
                 chunk = out.next() => match chunk {
@@ -194,7 +195,13 @@ impl DockerEngine {
                             break;
                         }
                     }
-                    _ => break,
+                    _ => {
+                        // The stream ended, normally because the container is exiting: once it
+                        // has, its logs are complete.
+                        let quick = tokio::time::timeout(std::time::Duration::from_secs(2), exited.next());
+                        ended = quick.await.is_ok();
+                        break;
+                    }
                 },
                 _ = exited.next() => {
                     while let Ok(Some(Ok(c))) = tokio::time::timeout(std::time::Duration::from_millis(200), out.next()).await {
@@ -202,23 +209,26 @@ impl DockerEngine {
                             break;
                         }
                     }
-                    // What the attach stream had not delivered yet (a busy engine may be slower
-                    // than the drain): the container has exited, so its logs are complete.
-                    let mut logs = crate::engine::Engine::logs(self, id, &crate::engine::LogOptions::default());
-                    let mut seen = [0usize; 3];
-                    while let Some(Ok(chunk)) = logs.next().await {
-                        let i = slot(chunk.stream);
-                        let skip = sent[i].saturating_sub(seen[i]).min(chunk.bytes.len());
-                        seen[i] += chunk.bytes.len();
-                        if skip < chunk.bytes.len() {
-                            sent[i] += chunk.bytes.len() - skip;
-                            let rest = LogChunk { stream: chunk.stream, bytes: chunk.bytes[skip..].to_vec() };
-                            if t.output.send(rest).is_err() {
-                                break;
-                            }
-                        }
-                    }
+                    ended = true;
                     break;
+                }
+            }
+        }
+        if ended {
+            // What the attach stream had not delivered (a busy engine can close it early, or be
+            // slower than the drain), from the complete logs of the exited container.
+            let mut logs = crate::engine::Engine::logs(self, id, &crate::engine::LogOptions::default());
+            let mut seen = [0usize; 3];
+            while let Some(Ok(chunk)) = logs.next().await {
+                let i = slot(chunk.stream);
+                let skip = sent[i].saturating_sub(seen[i]).min(chunk.bytes.len());
+                seen[i] += chunk.bytes.len();
+                if skip < chunk.bytes.len() {
+                    sent[i] += chunk.bytes.len() - skip;
+                    let rest = LogChunk { stream: chunk.stream, bytes: chunk.bytes[skip..].to_vec() };
+                    if t.output.send(rest).is_err() {
+                        break;
+                    }
                 }
             }
         }
