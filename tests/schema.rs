@@ -21,3 +21,8 @@ fn committed_compose_schema_matches_the_types() {
 fn committed_events_schema_matches_the_types() {
     check(schemars::schema_for!(wharf::progress::ProgressEvent), "events.schema.json");
 }
+
+#[test]
+fn committed_graph_schema_matches_the_types() {
+    check(schemars::schema_for!(wharf::graph::view::View), "graph.schema.json");
+}

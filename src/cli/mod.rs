@@ -154,6 +154,8 @@ pub enum Command {
     Reap(commands::testenv::ReapArgs),
     /// Watch build context for service and rebuild/refresh containers when files are updated
     Watch(commands::watch::WatchArgs),
+    /// Show the service dependency graph (tree, DOT, Mermaid or JSON)
+    Graph(commands::graph::GraphArgs),
     /// Show the wharf version
     Version(commands::version::VersionArgs),
 }
@@ -166,6 +168,7 @@ pub fn run() -> ExitCode {
     let result = match &cli.command {
         Command::Config(a) => commands::config::run(&cli.global, a),
         Command::Version(a) => commands::version::run(a),
+        Command::Graph(a) => commands::graph::run(&cli.global, a),
         Command::Build(a) => commands::images::build(&cli.global, a),
         Command::Pull(a) => commands::images::pull(&cli.global, a),
         Command::Push(a) => commands::images::push(&cli.global, a),

@@ -3,6 +3,7 @@
 //! petgraph does validation and ordering; [`Graph::walk`] orders the run-time work of up,
 //! start, stop, restart and down.
 
+pub mod view;
 mod walk;
 
 pub use walk::{Before, Order, Turn, Walk};
@@ -22,7 +23,30 @@ pub enum Edge {
         restart: bool,
     },
     /// `network_mode`, `ipc`, `pid` (`service:x`), `volumes_from` or `links`: started first.
-    Implicit,
+    Implied(Implied),
+}
+
+/// The key that makes one service depend on another without `depends_on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Implied {
+    NetworkMode,
+    Ipc,
+    Pid,
+    VolumesFrom,
+    Links,
+}
+
+impl Implied {
+    /// The compose key, as written in the file.
+    pub fn key(self) -> &'static str {
+        match self {
+            Implied::NetworkMode => "network_mode",
+            Implied::Ipc => "ipc",
+            Implied::Pid => "pid",
+            Implied::VolumesFrom => "volumes_from",
+            Implied::Links => "links",
+        }
+    }
 }
 
 /// Services as nodes (by their index in the project), edges from a service to what it needs.
@@ -34,20 +58,21 @@ pub struct Graph {
 }
 
 /// The services `network_mode`/`ipc`/`pid`/`volumes_from`/`links` make `svc` depend on.
-pub fn implicit_dependencies(svc: &crate::model::Service) -> Vec<String> {
+pub fn implicit_dependencies(svc: &crate::model::Service) -> Vec<(String, Implied)> {
     let mut out = Vec::new();
-    for v in [&svc.network_mode, &svc.ipc, &svc.pid].into_iter().flatten() {
-        if let Some(s) = v.strip_prefix("service:") {
-            out.push(s.to_string());
+    let modes = [(&svc.network_mode, Implied::NetworkMode), (&svc.ipc, Implied::Ipc), (&svc.pid, Implied::Pid)];
+    for (v, why) in modes {
+        if let Some(s) = v.as_deref().and_then(|v| v.strip_prefix("service:")) {
+            out.push((s.to_string(), why));
         }
     }
     for v in &svc.volumes_from {
         if !v.starts_with("container:") {
-            out.push(v.split(':').next().unwrap_or(v).to_string());
+            out.push((v.split(':').next().unwrap_or(v).to_string(), Implied::VolumesFrom));
         }
     }
     for l in &svc.links {
-        out.push(l.split(':').next().unwrap_or(l).to_string());
+        out.push((l.split(':').next().unwrap_or(l).to_string(), Implied::Links));
     }
     out
 }
@@ -62,9 +87,9 @@ impl Graph {
         }
         for (name, svc) in &project.services {
             let from = index[name];
-            for dep in implicit_dependencies(svc) {
+            for (dep, why) in implicit_dependencies(svc) {
                 if let Some(&to) = index.get(&dep) {
-                    g.add_edge(from, to, Edge::Implicit);
+                    g.add_edge(from, to, Edge::Implied(why));
                 }
             }
             for (dep, d) in &svc.depends_on {

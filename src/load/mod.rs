@@ -269,6 +269,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         if let Some(m) = one.as_map_mut() {
             m.insert("services".into(), services);
         }
+        // In long form, as the active services are: `depends_on: [web]` is a mapping in the model.
+        canonical::canonicalize(&mut one, &canonical_ctx, &mut throwaway);
         if let Some(s) = typed::to_project(&one, &name, &mut throwaway).services.shift_remove(&svc_name) {
             project.disabled.insert(svc_name, s);
         }

@@ -161,7 +161,7 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
                 );
             }
         }
-        for dep in implicit_dependencies(svc) {
+        for (dep, _) in implicit_dependencies(svc) {
             if !is_defined(&dep) {
                 let disabled = p.disabled.contains_key(&dep);
                 push(diags, at(&[]), format!("services.{name}"), undefined("service", &dep, &names, disabled));

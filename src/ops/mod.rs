@@ -21,6 +21,7 @@
 pub mod attach;
 pub mod containers;
 pub mod copy;
+pub mod graph;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;

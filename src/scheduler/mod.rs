@@ -299,7 +299,7 @@ async fn run_service<E: Engine>(
     for mut dep in deps {
         let (cond, required) = match dep.edge {
             Edge::DependsOn { condition, required, .. } => (condition, required),
-            Edge::Implicit => (Condition::ServiceStarted, true),
+            Edge::Implied(_) => (Condition::ServiceStarted, true),
         };
         let ids = match dep.outcome().await {
             Some(Ok(ids)) => ids,

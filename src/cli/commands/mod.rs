@@ -4,6 +4,7 @@ pub mod attach;
 pub mod capture;
 pub mod config;
 pub mod copy;
+pub mod graph;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
