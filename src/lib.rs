@@ -7,7 +7,7 @@
 //!
 //! Each module uses only the modules before it in this order (checked by `tests/layers.rs`):
 //! `model`, `diag`, `lock`, `progress` → `hash`, `graph` → `load` → `engine` → `plan` →
-//! `logs`, `build` → `scheduler`, `watch` (the dev loop's machinery) → `ops` → `stack` → `cli`.
+//! `logs`, `build` → `lint`, `scheduler`, `watch` (the dev loop's machinery) → `ops` → `stack` → `cli`.
 
 pub mod build;
 pub mod cli;
@@ -15,6 +15,7 @@ pub mod diag;
 pub mod engine;
 pub mod graph;
 pub mod hash;
+pub mod lint;
 pub mod load;
 pub mod lock;
 pub mod logs;

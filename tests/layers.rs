@@ -19,9 +19,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("plan", &["model", "graph", "hash", "load", "engine"]),
     ("logs", &["model", "load", "engine"]),
     ("build", &["model", "graph", "load", "engine", "plan", "progress"]),
+    ("lint", &["model", "diag", "load", "build"]),
     ("scheduler", &["model", "graph", "load", "engine", "plan", "progress", "logs"]),
     ("watch", &["model", "load", "engine", "plan", "build"]),
-    ("ops", &["model", "graph", "load", "lock", "engine", "plan", "progress", "logs", "build", "scheduler", "watch"]),
+    (
+        "ops",
+        &["model", "graph", "load", "lock", "engine", "plan", "progress", "logs", "build", "lint", "scheduler", "watch"],
+    ),
     (
         "stack",
         &["model", "diag", "graph", "load", "lock", "engine", "plan", "progress", "build", "scheduler", "logs", "ops"],
@@ -40,6 +44,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "progress",
             "logs",
             "build",
+            "lint",
             "scheduler",
             "watch",
             "ops",

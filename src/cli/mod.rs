@@ -156,6 +156,8 @@ pub enum Command {
     Watch(commands::watch::WatchArgs),
     /// Show the service dependency graph (tree, DOT, Mermaid or JSON)
     Graph(commands::graph::GraphArgs),
+    /// Find secrets written into the compose files, build contexts and images, and common mistakes
+    Lint(commands::lint::LintArgs),
     /// Show the wharf version
     Version(commands::version::VersionArgs),
 }
@@ -169,6 +171,7 @@ pub fn run() -> ExitCode {
         Command::Config(a) => commands::config::run(&cli.global, a),
         Command::Version(a) => commands::version::run(a),
         Command::Graph(a) => commands::graph::run(&cli.global, a),
+        Command::Lint(a) => commands::lint::run(&cli.global, a),
         Command::Build(a) => commands::images::build(&cli.global, a),
         Command::Pull(a) => commands::images::pull(&cli.global, a),
         Command::Push(a) => commands::images::push(&cli.global, a),

@@ -361,6 +361,9 @@ impl<E: Engine> Engine for DryRun<E> {
     async fn image_info(&self, image: &str) -> Result<Option<ImageInfo>> {
         self.inner.image_info(image).await
     }
+    async fn image_history(&self, image: &str) -> Result<Vec<String>> {
+        self.inner.image_history(image).await
+    }
     fn supports_start_interval(&self) -> bool {
         self.inner.supports_start_interval()
     }

@@ -329,6 +329,10 @@ pub struct ImageInfo {
     /// When it was last tagged (pulled, built or tagged), else created: seconds since the epoch.
     pub tagged: i64,
     pub labels: BTreeMap<String, String>,
+    /// `ENV` of the image's config, `NAME=value`.
+    pub env: Vec<String>,
+    /// Whether the image's config declares a `HEALTHCHECK` (other than `NONE`).
+    pub healthcheck: bool,
 }
 
 /// The caller's side of an attached container or TTY exec.
@@ -502,6 +506,9 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn stats(&self, id: &str) -> impl Future<Output = Result<Stats>> + Send;
     /// A local image, or `None` when absent.
     fn image_info(&self, image: &str) -> impl Future<Output = Result<Option<ImageInfo>>> + Send;
+    /// The command that made each layer of a local image (`docker history`'s CREATED BY),
+    /// newest first.
+    fn image_history(&self, image: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// Whether the engine runs `healthcheck.start_interval` itself (API ≥ 1.44).
     fn supports_start_interval(&self) -> bool;
     /// Builds an image from a tar context, with BuildKit or the classic builder.

@@ -359,6 +359,9 @@ impl<E: Engine> Engine for Traced<E> {
     async fn image_info(&self, image: &str) -> Result<Option<ImageInfo>> {
         timed!(self, "image_info", image.to_string(), self.inner.image_info(image))
     }
+    async fn image_history(&self, image: &str) -> Result<Vec<String>> {
+        timed!(self, "image_history", image.to_string(), self.inner.image_history(image))
+    }
     fn supports_start_interval(&self) -> bool {
         self.inner.supports_start_interval()
     }

@@ -22,6 +22,7 @@ pub mod attach;
 pub mod containers;
 pub mod copy;
 pub mod graph;
+pub mod lint;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;

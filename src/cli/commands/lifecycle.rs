@@ -57,6 +57,9 @@ pub struct UpArgs {
     /// Watch source code and sync/restart/rebuild containers when files are updated (`develop.watch`)
     #[arg(short, long)]
     pub watch: bool,
+    /// Don't warn about secrets written into the compose files (also `WHARF_NO_LINT=1`)
+    #[arg(long)]
+    pub no_lint: bool,
     /// Wait for services to be running|healthy (implies detached mode)
     #[arg(long)]
     pub wait: bool,
@@ -111,6 +114,7 @@ impl UpArgs {
             pull: None,
             quiet_pull: false,
             watch: false,
+            no_lint: false,
             wait: false,
             wait_timeout: None,
             attach: Vec::new(),
@@ -200,6 +204,15 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         scale.insert(k.to_string(), n);
     }
     let env = |k: &str| loaded.environment.get(k).is_some_and(|v| crate::load::truthy(v));
+    if !a.no_lint && !env("WHARF_NO_LINT") {
+        let found = crate::ops::lint::quick(&project).len();
+        if found > 0 {
+            eprintln!(
+                "warning: {found} secret{} written into the compose files: run `wharf lint` to see where (silence with --no-lint or WHARF_NO_LINT=1)",
+                if found == 1 { " is" } else { "s are" }
+            );
+        }
+    }
     let opts = UpOptions {
         force_recreate: a.force_recreate,
         no_recreate: a.no_recreate,

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
+pub mod lint;
 pub mod run;
 pub mod testenv;
 pub mod verbs;

@@ -522,6 +522,14 @@ impl Engine for DockerEngine {
                 id: i.id.unwrap_or_default(),
                 tags: i.repo_tags.unwrap_or_default(),
                 size: i.size.unwrap_or_default(),
+                env: i.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default(),
+                healthcheck: i
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.healthcheck.as_ref())
+                    .and_then(|h| h.test.as_ref())
+                    .and_then(|t| t.first())
+                    .is_some_and(|t| t != "NONE"),
                 labels: btree(i.config.and_then(|c| c.labels)),
                 tagged: i
                     .metadata
@@ -533,6 +541,16 @@ impl Engine for DockerEngine {
             })),
             Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
             Err(e) => Err(map_err(e, "inspecting", &format!("image `{image}`"))),
+        }
+    }
+
+    async fn image_history(&self, image: &str) -> Result<Vec<String>> {
+        match self.docker.image_history(image).await {
+            Ok(layers) => Ok(layers.into_iter().map(|l| l.created_by).collect()),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => {
+                Err(EngineError::NotFound { what: format!("image `{image}`") })
+            }
+            Err(e) => Err(map_err(e, "reading the history of", &format!("image `{image}`"))),
         }
     }
 

@@ -544,7 +544,18 @@ impl Engine for FakeEngine {
             size: 0,
             tagged: 0,
             labels: Default::default(),
+            env: Vec::new(),
+            healthcheck: false,
         }))
+    }
+
+    async fn image_history(&self, image: &str) -> Result<Vec<String>> {
+        self.pause().await;
+        let st = self.call("image_history", image)?;
+        match st.images.get(image) {
+            Some(_) => Ok(Vec::new()),
+            None => Err(EngineError::NotFound { what: format!("image `{image}`") }),
+        }
     }
 
     async fn download_archive(&self, id: &str, path: &str) -> Result<Vec<u8>> {
