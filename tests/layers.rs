@@ -24,7 +24,20 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("watch", &["model", "load", "engine", "plan", "build"]),
     (
         "ops",
-        &["model", "graph", "load", "lock", "engine", "plan", "progress", "logs", "build", "lint", "scheduler", "watch"],
+        &[
+            "model",
+            "graph",
+            "load",
+            "lock",
+            "engine",
+            "plan",
+            "progress",
+            "logs",
+            "build",
+            "lint",
+            "scheduler",
+            "watch",
+        ],
     ),
     (
         "stack",

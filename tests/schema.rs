@@ -26,3 +26,8 @@ fn committed_events_schema_matches_the_types() {
 fn committed_graph_schema_matches_the_types() {
     check(schemars::schema_for!(wharf::graph::view::View), "graph.schema.json");
 }
+
+#[test]
+fn committed_lint_schema_matches_the_types() {
+    check(schemars::schema_for!(wharf::lint::report::Report), "lint.schema.json");
+}

@@ -83,8 +83,8 @@ pub struct Facts {
     pub contexts: bool,
 }
 
-/// Every finding, sorted by file, line and rule; one per place and rule (a value shared
-/// through a YAML anchor is reported where it is written, once).
+/// Every finding, sorted by file, line and rule. A value shared through a YAML anchor is
+/// reported once, where it is written.
 pub fn check(project: &Project, sources: &[Source], facts: &Facts) -> Vec<Finding> {
     let mut out = Vec::new();
     rules::literals(sources, &mut out);
@@ -95,7 +95,7 @@ pub fn check(project: &Project, sources: &[Source], facts: &Facts) -> Vec<Findin
     rules::images(project, sources, facts, &mut out);
     rules::correctness(project, sources, facts, &mut out);
     out.sort_by(|a, b| (&a.loc, a.rule.id, &a.path).cmp(&(&b.loc, b.rule.id, &b.path)));
-    out.dedup_by(|a, b| a.rule.id == b.rule.id && a.loc == b.loc && a.loc.line != 0);
+    out.dedup();
     out
 }
 

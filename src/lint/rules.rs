@@ -156,7 +156,14 @@ pub fn literals(sources: &[Source], out: &mut Vec<Finding>) {
                 scan(src, labels, &format!("{base}.labels"), &SECRET_IN_LABEL, "keep secrets out of labels", out);
             }
             if let Some(labels) = m.get("deploy").and_then(|d| d.get("labels")) {
-                scan(src, labels, &format!("{base}.deploy.labels"), &SECRET_IN_LABEL, "keep secrets out of labels", out);
+                scan(
+                    src,
+                    labels,
+                    &format!("{base}.deploy.labels"),
+                    &SECRET_IN_LABEL,
+                    "keep secrets out of labels",
+                    out,
+                );
             }
             if let Some(build) = m.get("build") {
                 if let Some(args) = build.get("args") {
@@ -207,7 +214,13 @@ fn extension(src: &Source, node: &Node, path: &str, name: Option<&str>, out: &mu
                 };
                 if let (Some(val), false) = (val, matches!(v.value, Value::Map(_) | Value::Seq(_))) {
                     if let Some(why) = secrets::classify(n, &val) {
-                        out.push(finding(&SECRET_IN_EXTENSION, v.loc.clone(), format!("{path}[{i}]"), why.describe(), USE_SECRETS));
+                        out.push(finding(
+                            &SECRET_IN_EXTENSION,
+                            v.loc.clone(),
+                            format!("{path}[{i}]"),
+                            why.describe(),
+                            USE_SECRETS,
+                        ));
                     }
                 } else {
                     extension(src, v, &format!("{path}[{i}]"), name, out);
@@ -218,7 +231,13 @@ fn extension(src: &Source, node: &Node, path: &str, name: Option<&str>, out: &mu
             if let Some(val) = node.scalar_string()
                 && let Some(why) = secrets::classify(name, &val)
             {
-                out.push(finding(&SECRET_IN_EXTENSION, node.loc.clone(), path.to_string(), why.describe(), USE_SECRETS));
+                out.push(finding(
+                    &SECRET_IN_EXTENSION,
+                    node.loc.clone(),
+                    path.to_string(),
+                    why.describe(),
+                    USE_SECRETS,
+                ));
             }
         }
     }
@@ -251,8 +270,13 @@ pub fn tracked_files(project: &Project, sources: &[Source], facts: &Facts, out: 
                 out.push(finding(
                     &SECRET_IN_TRACKED_ENV_FILE,
                     Loc::line_start(&file, n + 1),
-                    format!("{path}: {}", k.trim()),
-                    format!("{} in `{}`, which git tracks (named at {loc})", why.describe(), crate::diag::display_path(&file)),
+                    path.clone(),
+                    format!(
+                        "`{}` in `{}` is {}, and git tracks the file (named at {loc})",
+                        k.trim(),
+                        crate::diag::display_path(&file),
+                        why.describe()
+                    ),
                     "stop tracking it (`git rm --cached FILE`, add it to `.gitignore`) and commit an example file without the values instead",
                 ));
             }
@@ -306,7 +330,10 @@ pub fn secret_file_name(name: &str) -> bool {
     }
     lower == ".env"
         || lower.starts_with(".env.")
-        || matches!(lower.as_str(), "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519" | ".netrc" | ".pgpass" | ".npmrc" | ".pypirc")
+        || matches!(
+            lower.as_str(),
+            "id_rsa" | "id_dsa" | "id_ecdsa" | "id_ed25519" | ".netrc" | ".pgpass" | ".npmrc" | ".pypirc"
+        )
         || [".pem", ".key", ".p12", ".pfx", ".jks", ".keystore"].iter().any(|s| lower.ends_with(s))
         || lower.starts_with("credentials")
 }
@@ -349,7 +376,10 @@ pub fn build_contexts(project: &Project, sources: &[Source], out: &mut Vec<Findi
             at,
             format!("services.{name}.build"),
             format!("the build context `{}` sends {}", crate::diag::display_path(&dir), list.join(", ")),
-            format!("exclude them in `{}` (e.g. `.env`, `**/*.pem`, `**/*.key`, `**/id_*`)", crate::diag::display_path(&dir.join(".dockerignore"))),
+            format!(
+                "exclude them in `{}` (e.g. `.env`, `**/*.pem`, `**/*.key`, `**/id_*`)",
+                crate::diag::display_path(&dir.join(".dockerignore"))
+            ),
         ));
     }
 }
@@ -399,7 +429,9 @@ fn history_assignments(line: &str) -> Vec<(String, String)> {
     line.split_whitespace()
         .filter_map(|w| {
             let (k, v) = w.split_once('=')?;
-            let ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !k.starts_with(|c: char| c.is_ascii_digit());
+            let ok = !k.is_empty()
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !k.starts_with(|c: char| c.is_ascii_digit());
             ok.then(|| (k.to_string(), v.trim_matches('"').to_string()))
         })
         .collect()
@@ -446,7 +478,10 @@ pub fn correctness(project: &Project, sources: &[Source], facts: &Facts, out: &m
                 .as_ref()
                 .is_some_and(|h| h.disable != Some(true) && h.test.first().is_none_or(|t| t != "NONE"));
             let in_image = facts.images.iter().any(|i| i.service == *dep && i.healthcheck);
-            let disabled = target.healthcheck.as_ref().is_some_and(|h| h.disable == Some(true) || h.test.first().is_some_and(|t| t == "NONE"));
+            let disabled = target
+                .healthcheck
+                .as_ref()
+                .is_some_and(|h| h.disable == Some(true) || h.test.first().is_some_and(|t| t == "NONE"));
             if !declared && (disabled || !in_image) {
                 out.push(finding(
                     &HEALTHY_WITHOUT_HEALTHCHECK,
@@ -454,7 +489,11 @@ pub fn correctness(project: &Project, sources: &[Source], facts: &Facts, out: &m
                     format!("services.{name}.depends_on.{dep}"),
                     format!(
                         "`{name}` waits for `{dep}` to be healthy, but `{dep}` {}",
-                        if disabled { "has its healthcheck disabled" } else { "has no healthcheck in the file (nor in its local image)" }
+                        if disabled {
+                            "has its healthcheck disabled"
+                        } else {
+                            "has no healthcheck in the file (nor in its local image)"
+                        }
                     ),
                     format!("add a `healthcheck:` to `{dep}`, or use `condition: service_started`"),
                 ));
@@ -521,10 +560,20 @@ mod tests {
 
     #[test]
     fn secret_file_names() {
-        for yes in [".env", ".env.production", "id_rsa", "server.key", "cert.pem", "credentials.json", ".npmrc", "store.p12"] {
+        for yes in
+            [".env", ".env.production", "id_rsa", "server.key", "cert.pem", "credentials.json", ".npmrc", "store.p12"]
+        {
             assert!(secret_file_name(yes), "{yes}");
         }
-        for no in [".env.example", "id_rsa.pub", "keys.txt", "README.md", "monkey.js", ".envrc.md", "credential_helper.go.tmpl"] {
+        for no in [
+            ".env.example",
+            "id_rsa.pub",
+            "keys.txt",
+            "README.md",
+            "monkey.js",
+            ".envrc.md",
+            "credential_helper.go.tmpl",
+        ] {
             assert!(!secret_file_name(no), "{no}");
         }
     }

@@ -102,7 +102,8 @@ const ABOUT: &[&str] = &[
     "hash",
 ];
 /// Values that say "nothing here" rather than a secret.
-const PLACEHOLDERS: &[&str] = &["", "none", "null", "nil", "unset", "disabled", "false", "true", "yes", "no", "on", "off", "-"];
+const PLACEHOLDERS: &[&str] =
+    &["", "none", "null", "nil", "unset", "disabled", "false", "true", "yes", "no", "on", "off", "-"];
 
 /// Splits a name into lower-case words at `_`, `-`, `.`, spaces and camelCase humps:
 /// `apiToken` → `api`, `token`; `DB_PASSWORD` → `db`, `password`.
@@ -273,7 +274,8 @@ mod tests {
         assert_eq!(words("OAuth2Secret"), vec!["oauth2", "secret"]);
     }
 
-    /// (name, value, finding expected)
+    /// (name, value, finding expected). Token shapes are split with `concat!` so that secret
+    /// scanners do not take this file for a leak.
     const CASES: &[(&str, &str, bool)] = &[
         // Literal values under secret names.
         ("POSTGRES_PASSWORD", "example", true),
@@ -313,15 +315,19 @@ mod tests {
         ("JAVA_OPTS", "-Xmx512m -Dspring.profiles.active=prod", false),
         ("TZ", "Europe/Berlin", false),
         // Shapes, whatever the name.
-        ("NOTE", "AKIAIOSFODNN7EXAMPLE", true),
-        ("GH", "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789", true),
-        ("CI", "glpat-aBcDeFgHiJkLmNoPqRsT", true),
-        ("HOOK", "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX", true),
-        ("BOT", "xoxb-123456789012-abcdefABCDEF", true),
+        ("NOTE", concat!("AKIA", "IOSFODNN7EXAMPLE"), true),
+        ("GH", concat!("gh", "p_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789"), true),
+        ("CI", concat!("gl", "pat-aBcDeFgHiJkLmNoPqRsT"), true),
+        ("HOOK", concat!("https://hooks.slack.com/", "services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX"), true),
+        ("BOT", concat!("xo", "xb-123456789012-abcdefABCDEF"), true),
         ("CERT", "-----BEGIN RSA PRIVATE KEY-----\nMIIE", true),
         ("CERT", "-----BEGIN OPENSSH PRIVATE KEY-----", true),
         ("CERT", "-----BEGIN CERTIFICATE-----", false),
-        ("SESSION", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", true),
+        (
+            "SESSION",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            true,
+        ),
         ("DATABASE_URL", "postgres://app:s3cr3t@db:5432/app", true),
         ("DATABASE_URL", "postgres://app:****@db:5432/app", false),
         ("BLOB", "Zx8Qm2Lp9Tv4Rk7Wn3Yb6Hd1Jf5Gs0Ac", true),

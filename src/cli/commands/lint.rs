@@ -32,7 +32,8 @@ pub struct LintArgs {
 const IMAGES_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn run(g: &GlobalArgs, a: &LintArgs) -> Result<ExitCode, CliError> {
-    let project = g.load(&[], false)?.project;
+    // The loader's warnings (unset variables, obsolete keys) are `config`'s to print.
+    let project = crate::load::load(&g.load_options(&[], false)).map_err(CliError::Load)?.project;
     let mut notes = Vec::new();
     let outcome = runtime()?.block_on(async {
         let engine = if a.no_images {
