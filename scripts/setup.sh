@@ -25,6 +25,8 @@ apt_install() {
 [ -x /bin/busybox ] || { say "installing busybox-static"; apt_install busybox-static; }
 # Graphviz renders `wharf graph -o FILE.svg`; its test checks the rendering.
 command -v dot >/dev/null || { say "installing graphviz"; apt_install graphviz; }
+# GNU time measures the peak memory of each hostile-input case of the fault suite.
+[ -x /usr/bin/time ] || { say "installing time"; apt_install time; }
 
 if ! docker image inspect wharf-busybox:latest >/dev/null 2>&1; then
   say "building wharf-busybox:latest"

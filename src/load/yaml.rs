@@ -214,7 +214,21 @@ fn yaml_error(e: &serde_saphyr::Error, file: &Arc<PathBuf>) -> Diagnostic {
         ),
         None => msg,
     };
+    // The other budgets (nodes, events, scalar bytes…) bound memory on hostile input.
+    let msg = match msg.strip_prefix("budget breached: ") {
+        Some(what) => {
+            let kind = what.split(' ').next().unwrap_or(what).to_ascii_lowercase();
+            let n: u64 = what.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap_or(1);
+            format!("the file holds more than {} {kind}, the most wharf reads from one file", n.saturating_sub(1))
+        }
+        None => msg,
+    };
     let mut d = Diagnostic::error(Loc::new(file, line, col), "", format!("invalid YAML: {msg}"));
+    if msg.contains("the most wharf reads from one file") {
+        d = d.with_hint(
+            "this bounds the memory a file can take; split the project into several files (`include:` or `-f`)",
+        );
+    }
     if msg.contains("duplicate mapping key") {
         d = d.with_hint("a key may appear only once in a mapping: remove or rename one of them");
     } else if msg.contains("alias") && (msg.contains("limit") || msg.contains("budget")) {

@@ -1,0 +1,632 @@
+//! The fault-injection suite (issue 22): wharf killed at random moments, racing itself and
+//! compose, fed hostile files, holding secrets. Every trial ends with the same check: after one
+//! more `up -d`, exactly one container per replica, all running, no stray or temporary names,
+//! and after `down -v` nothing of the project left. Prints `faults: P/T trials hold`.
+//!
+//! `cargo test --test faults` runs the bounded form CI runs (2 trials of each random kind).
+//! `WHARF_FAULT_TRIALS=50 cargo test --release --test faults` is the long form;
+//! `WHARF_FAULT_ONLY=kill-up` runs the trials whose name contains `kill-up`;
+//! `WHARF_FAULT_SEED=N` replays the random kill points of an earlier run (each run prints its
+//! seed). Every command has a deadline; whatever happens, a trial's containers, networks and
+//! volumes are removed by their project label.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Services of the stack the kill trials use: chains of five (each needs the one before), so a
+/// kill lands between creates, starts and dependency waits.
+const SERVICES: usize = 20;
+/// The deadline of every command a trial runs.
+const DEADLINE_S: u64 = 180;
+
+fn wharf_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wharf")
+}
+
+/// A small xorshift generator: reproducible kill points from a printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `program args` in `dir` under `timeout`, with extra environment.
+fn run_in(dir: &Path, program: &str, args: &[&str], env: &[(&str, &str)]) -> Out {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", &DEADLINE_S.to_string(), program]).args(args).current_dir(dir).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match cmd.output() {
+        Ok(o) => Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        },
+        Err(e) => Out { code: -1, stdout: String::new(), stderr: format!("cannot run {program}: {e}") },
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    run_in(Path::new("/"), "docker", args, &[]).stdout
+}
+
+/// One trial's project: a directory with its compose file and a project name of its own,
+/// removed by label when dropped.
+struct Project {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(trial: &str, n: usize, compose: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
+        Project { name: format!("wharft-fault{}-{trial}-{n}", std::process::id()), dir }
+    }
+    fn write(&self, compose: &str) {
+        std::fs::write(self.dir.path().join("compose.yaml"), compose).unwrap();
+    }
+    fn wharf(&self, args: &[&str]) -> Out {
+        let mut all = vec!["-p", &self.name];
+        all.extend_from_slice(args);
+        run_in(self.dir.path(), wharf_bin(), &all, &[])
+    }
+    /// `wharf -p NAME ARGS…` started, not waited for.
+    fn spawn(&self, program: &str, args: &[&str]) -> Child {
+        let mut cmd = Command::new(program);
+        if program == "docker" {
+            cmd.args(["compose", "-p", &self.name]);
+        } else {
+            cmd.args(["-p", &self.name]);
+        }
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    }
+    fn label(&self) -> String {
+        format!("label=com.docker.compose.project={}", self.name)
+    }
+    /// `NAME STATE` of every container of the project, one-offs included.
+    fn containers(&self) -> Vec<(String, String)> {
+        docker(&["ps", "-a", "--filter", &self.label(), "--format", "{{.Names}} {{.State}}"])
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(n, s)| (n.to_string(), s.to_string())))
+            .collect()
+    }
+    fn leftovers(&self) -> Vec<String> {
+        let l = self.label();
+        let mut out = Vec::new();
+        for (kind, args) in [
+            ("container", vec!["ps", "-aq", "--filter", &l]),
+            ("network", vec!["network", "ls", "-q", "--filter", &l]),
+            ("volume", vec!["volume", "ls", "-q", "--filter", &l]),
+        ] {
+            out.extend(docker(&args).lines().map(|id| format!("{kind} {id}")));
+        }
+        out
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let l = self.label();
+        for id in docker(&["ps", "-aq", "--filter", &l]).lines() {
+            docker(&["rm", "-f", id]);
+        }
+        for id in docker(&["network", "ls", "-q", "--filter", &l]).lines() {
+            docker(&["network", "rm", id]);
+        }
+        for id in docker(&["volume", "ls", "-q", "--filter", &l]).lines() {
+            docker(&["volume", "rm", "-f", id]);
+        }
+    }
+}
+
+/// The kill trials' stack: `SERVICES` services in chains of five, a named volume, and an
+/// environment value that a recreate trial changes.
+fn stack(value: &str) -> String {
+    let mut s = String::from("services:\n");
+    for i in 0..SERVICES {
+        s.push_str(&format!(
+            "  s{i}:\n    image: wharf-busybox:latest\n    init: true\n    command: [\"sleep\", \"3600\"]\n    environment:\n      VALUE: \"{value}\"\n"
+        ));
+        if i % 5 != 0 {
+            s.push_str(&format!("    depends_on: [s{}]\n", i - 1));
+        }
+        if i == 0 {
+            s.push_str("    volumes: [data:/data]\n");
+        }
+    }
+    s.push_str("volumes:\n  data: {}\n");
+    s
+}
+
+/// The invariant: one more `up -d` exits 0 and leaves exactly one running container per
+/// service, named `PROJECT-SERVICE-1`, each with `VALUE=value`; then `down -v` exits 0 and
+/// leaves nothing with the project's label.
+fn holds(p: &Project, value: &str) -> Result<(), String> {
+    let up = p.wharf(&["up", "-d"]);
+    if up.code != 0 {
+        return Err(format!("the next `up -d` exited {}:\n{}", up.code, up.stderr));
+    }
+    let want: BTreeSet<String> = (0..SERVICES).map(|i| format!("{}-s{i}-1", p.name)).collect();
+    let have = p.containers();
+    let names: BTreeSet<String> = have.iter().map(|(n, _)| n.clone()).collect();
+    if names != want || have.len() != SERVICES {
+        let extra: Vec<_> = names.difference(&want).collect();
+        let missing: Vec<_> = want.difference(&names).collect();
+        return Err(format!("after `up -d`: {} containers; extra {extra:?}, missing {missing:?}", have.len()));
+    }
+    let not_running: Vec<_> = have.iter().filter(|(_, s)| s != "running").collect();
+    if !not_running.is_empty() {
+        return Err(format!("after `up -d` exited 0, not running: {not_running:?}"));
+    }
+    for n in &want {
+        let env = docker(&["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", n]);
+        if !env.lines().any(|l| l == format!("VALUE={value}")) {
+            return Err(format!("{n} was not converged to VALUE={value}"));
+        }
+    }
+    let down = p.wharf(&["down", "-v", "-t", "1"]);
+    if down.code != 0 {
+        return Err(format!("`down -v` exited {}:\n{}", down.code, down.stderr));
+    }
+    let left = p.leftovers();
+    if !left.is_empty() {
+        return Err(format!("left after `down -v`: {left:?}"));
+    }
+    Ok(())
+}
+
+fn sigkill(child: &mut Child) {
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+}
+
+/// Runs `program args` and SIGKILLs it `after` into its run (or lets it finish first).
+fn kill_after(p: &Project, program: &str, args: &[&str], after: Duration) {
+    let mut child = p.spawn(program, args);
+    let start = Instant::now();
+    while start.elapsed() < after {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        // Fault injection: the moment of the kill is the point of the trial.
+        std::thread::sleep(Duration::from_millis(5).min(after.saturating_sub(start.elapsed())));
+    }
+    sigkill(&mut child);
+}
+
+/// How long a full cold `up -d` of the stack takes here: kill points are drawn below it.
+fn measure_cold_up() -> Duration {
+    let p = Project::new("measure", 0, &stack("a"));
+    let t = Instant::now();
+    let up = p.wharf(&["up", "-d"]);
+    let took = t.elapsed();
+    assert_eq!(up.code, 0, "a clean `up -d` must work before faults are injected:\n{}", up.stderr);
+    let _ = p.wharf(&["down", "-v", "-t", "1"]);
+    took
+}
+
+struct Ctx {
+    rng: Rng,
+    cold_up: Duration,
+}
+
+impl Ctx {
+    fn kill_point(&mut self) -> Duration {
+        Duration::from_millis(self.rng.below(self.cold_up.as_millis() as u64 + 1))
+    }
+}
+
+type TrialFn = fn(&mut Ctx, usize) -> Result<String, String>;
+
+/// SIGKILL a cold `up -d`.
+fn kill_up_cold(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("kill-up-cold", n, &stack("a"));
+    let at = c.kill_point();
+    kill_after(&p, wharf_bin(), &["up", "-d"], at);
+    holds(&p, "a").map(|()| format!("killed at {} ms", at.as_millis()))
+}
+
+/// SIGKILL an `up -d` that recreates every container after a config change.
+fn kill_up_recreate(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("kill-up-recreate", n, &stack("a"));
+    let up = p.wharf(&["up", "-d"]);
+    if up.code != 0 {
+        return Err(format!("the first `up -d` exited {}:\n{}", up.code, up.stderr));
+    }
+    p.write(&stack("b"));
+    let at = c.kill_point();
+    kill_after(&p, wharf_bin(), &["up", "-d", "-t", "1"], at);
+    holds(&p, "b").map(|()| format!("killed at {} ms", at.as_millis()))
+}
+
+/// SIGKILL a `down`, then converge.
+fn kill_down(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("kill-down", n, &stack("a"));
+    let up = p.wharf(&["up", "-d"]);
+    if up.code != 0 {
+        return Err(format!("`up -d` exited {}:\n{}", up.code, up.stderr));
+    }
+    let at = c.kill_point();
+    kill_after(&p, wharf_bin(), &["down", "-v", "-t", "1"], at);
+    holds(&p, "a").map(|()| format!("killed at {} ms", at.as_millis()))
+}
+
+/// SIGKILL a `scale` that adds replicas; the next `up -d` goes back to the file's count.
+fn kill_scale(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("kill-scale", n, &stack("a"));
+    let up = p.wharf(&["up", "-d"]);
+    if up.code != 0 {
+        return Err(format!("`up -d` exited {}:\n{}", up.code, up.stderr));
+    }
+    let at = c.kill_point();
+    kill_after(&p, wharf_bin(), &["scale", "s1=3", "s7=3", "s12=2"], at);
+    holds(&p, "a").map(|()| format!("killed at {} ms", at.as_millis()))
+}
+
+/// Waits for a spawned command: (exit code, stderr).
+fn finish(mut c: Child) -> (i32, String) {
+    let mut err = String::new();
+    if let Some(mut e) = c.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    let code = c.wait().ok().and_then(|s| s.code()).unwrap_or(-1);
+    (code, err)
+}
+
+/// Two wharf `up -d` at once: both succeed, nothing duplicated.
+fn two_ups(_: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("two-ups", n, &stack("a"));
+    let a = p.spawn(wharf_bin(), &["up", "-d"]);
+    let b = p.spawn(wharf_bin(), &["up", "-d"]);
+    let ((ra, ea), (rb, eb)) = (finish(a), finish(b));
+    if ra != 0 || rb != 0 {
+        return Err(format!("concurrent `up -d`s exited {ra} and {rb}:\n{ea}{eb}"));
+    }
+    holds(&p, "a").map(|()| String::new())
+}
+
+/// wharf's `up -d` racing `docker compose up -d` on the same project.
+fn up_vs_compose(_: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("up-vs-compose", n, &stack("a"));
+    let a = p.spawn(wharf_bin(), &["up", "-d"]);
+    let b = p.spawn("docker", &["up", "-d"]);
+    let ((ra, _), (rb, _)) = (finish(a), finish(b));
+    holds(&p, "a").map(|()| format!("wharf exited {ra}, compose {rb}"))
+}
+
+/// `up -d` racing `down`: whatever order they land in, the next `up -d` converges.
+fn up_vs_down(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("up-vs-down", n, &stack("a"));
+    let first = p.wharf(&["up", "-d"]);
+    if first.code != 0 {
+        return Err(format!("`up -d` exited {}:\n{}", first.code, first.stderr));
+    }
+    p.write(&stack("b"));
+    let a = p.spawn(wharf_bin(), &["up", "-d", "-t", "1"]);
+    // Fault injection: how far the `up` got before the `down` lands.
+    std::thread::sleep(Duration::from_millis(c.rng.below(500)));
+    let b = p.spawn(wharf_bin(), &["down", "-t", "1"]);
+    let ((ra, _), (rb, _)) = (finish(a), finish(b));
+    holds(&p, "b").map(|()| format!("up exited {ra}, down {rb}"))
+}
+
+/// The random trials, each run `WHARF_FAULT_TRIALS` times.
+const RANDOM: &[(&str, TrialFn)] = &[
+    ("kill-up-cold", kill_up_cold),
+    ("kill-up-recreate", kill_up_recreate),
+    ("kill-down", kill_down),
+    ("kill-scale", kill_scale),
+    ("two-ups", two_ups),
+    ("up-vs-compose", up_vs_compose),
+    ("up-vs-down", up_vs_down),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Hostile input: each case through `config` and `up -d --dry-run`, bounded in time and memory.
+
+/// Peak memory allowed to one wharf process, in KiB.
+const PEAK_KIB: i64 = 500 * 1024;
+/// The time one hostile case may take.
+const HOSTILE_S: u64 = 30;
+
+/// Runs wharf with `args` in `dir`, waiting at most `HOSTILE_S`: (exit code or signal,
+/// stderr, peak RSS in KiB, seconds taken). The peak is GNU time's (`/usr/bin/time -f %M`):
+/// a child forked from this process would count the suite's own memory as its own.
+fn bounded(dir: &Path, args: &[&str]) -> Result<(i32, String, i64, f64), String> {
+    let err_path = dir.join(".stderr");
+    let rss_path = dir.join(".rss");
+    let mut child = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss_path)
+        .arg(wharf_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let pid = child.id() as i32;
+    loop {
+        let mut status = 0;
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -libc::WTERMSIG(status) };
+            let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+            // GNU time reports a child killed by a signal as "Command terminated by signal N".
+            let rss = std::fs::read_to_string(&rss_path).unwrap_or_default();
+            let code = match rss.lines().find_map(|l| l.strip_prefix("Command terminated by signal ")) {
+                Some(sig) => -sig.trim().parse::<i32>().unwrap_or(1),
+                None if code == 0 => 0,
+                None => rss
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Command exited with non-zero status "))
+                    .and_then(|c| c.trim().parse().ok())
+                    .unwrap_or(code),
+            };
+            let peak = rss.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(i64::MAX);
+            return Ok((code, stderr, peak, start.elapsed().as_secs_f64()));
+        }
+        if start.elapsed() > Duration::from_secs(HOSTILE_S) {
+            sigkill(&mut child);
+            return Err(format!("still running after {HOSTILE_S} s (killed)"));
+        }
+        // Polling a child we must also be able to kill on time.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Writes a hostile case into `dir`.
+type Case = fn(&Path);
+
+fn big(n: usize, f: impl Fn(usize) -> String) -> String {
+    (0..n).map(f).collect()
+}
+
+const HOSTILE: &[(&str, Case)] = &[
+    ("binary-garbage", |d| {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let bytes: Vec<u8> = (0..65536).map(|_| rng.next() as u8).collect();
+        std::fs::write(d.join("compose.yaml"), bytes).unwrap();
+    }),
+    ("invalid-utf8", |d| {
+        std::fs::write(d.join("compose.yaml"), b"services:\n  a:\n    image: \xff\xfe\xfa\n").unwrap();
+    }),
+    ("nul-bytes", |d| {
+        std::fs::write(d.join("compose.yaml"), b"services:\n  a:\n    image: bu\0sy\0box\n").unwrap();
+    }),
+    ("file-of-50-mb", |d| {
+        let mut s = String::from("services:\n  a:\n    image: wharf-busybox:latest\n    labels:\n      x: \"");
+        s.push_str(&"a".repeat(50 << 20));
+        s.push_str("\"\n");
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("nesting-10000-deep", |d| {
+        let s = format!(
+            "services:\n  a:\n    image: wharf-busybox:latest\n    x-deep: {}{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("maps-10000-deep", |d| {
+        let s = format!(
+            "services:\n  a:\n    image: wharf-busybox:latest\n    x-deep: {}1{}\n",
+            "{a: ".repeat(10_000),
+            "}".repeat(10_000)
+        );
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("alias-bomb", |d| {
+        let mut s = String::from("x-a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut prev = 'a';
+        for c in 'b'..='j' {
+            s.push_str(&format!(
+                "x-{c}: &{c} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"
+            ));
+            prev = c;
+        }
+        s.push_str("services:\n  a:\n    image: wharf-busybox:latest\n    x-bomb: *j\n");
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("services-100000", |d| {
+        let s = format!("services:\n{}", big(100_000, |i| format!("  s{i}:\n    image: wharf-busybox:latest\n")));
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("key-of-1-mb", |d| {
+        let s = format!("services:\n  {}:\n    image: wharf-busybox:latest\n", "k".repeat(1 << 20));
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("numbers-out-of-range", |d| {
+        let s = "services:\n  a:\n    image: wharf-busybox:latest\n    scale: 99999999999999999999999\n    cpus: 1e400\n    mem_limit: -5\n    pids_limit: -99999999999999999999\n    ports: [\"99999:80\", \"-1:80\"]\n    ulimits: {nofile: 18446744073709551617}\n";
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("ports-60000", |d| {
+        let s = "services:\n  a:\n    image: wharf-busybox:latest\n    ports: [\"1000-61000:1000-61000\"]\n";
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("bad-durations-and-sizes", |d| {
+        let s = "services:\n  a:\n    image: wharf-busybox:latest\n    stop_grace_period: 5parsecs\n    shm_size: 12XB\n    healthcheck: {test: [CMD, \"true\"], interval: 99999999999999999h, timeout: -1s}\n    mem_limit: 1e99g\n";
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("extends-cycle-across-files", |d| {
+        std::fs::write(d.join("compose.yaml"), "services:\n  a:\n    extends: {file: b.yaml, service: b}\n").unwrap();
+        std::fs::write(d.join("b.yaml"), "services:\n  b:\n    extends: {file: compose.yaml, service: a}\n").unwrap();
+    }),
+    ("include-cycle-across-files", |d| {
+        std::fs::write(d.join("compose.yaml"), "include: [b.yaml]\nservices:\n  a: {image: wharf-busybox:latest}\n")
+            .unwrap();
+        std::fs::write(d.join("b.yaml"), "include: [compose.yaml]\nservices:\n  b: {image: wharf-busybox:latest}\n")
+            .unwrap();
+    }),
+    ("env-file-dev-zero", |d| {
+        std::fs::write(
+            d.join("compose.yaml"),
+            "services:\n  a:\n    image: wharf-busybox:latest\n    env_file: /dev/zero\n",
+        )
+        .unwrap();
+    }),
+    ("env-file-fifo", |d| {
+        let fifo = d.join("fifo.env");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        std::fs::write(
+            d.join("compose.yaml"),
+            "services:\n  a:\n    image: wharf-busybox:latest\n    env_file: fifo.env\n",
+        )
+        .unwrap();
+    }),
+    ("env-file-directory", |d| {
+        std::fs::create_dir(d.join("dir.env")).unwrap();
+        std::fs::write(
+            d.join("compose.yaml"),
+            "services:\n  a:\n    image: wharf-busybox:latest\n    env_file: dir.env\n",
+        )
+        .unwrap();
+    }),
+    ("dotenv-of-50-mb", |d| {
+        std::fs::write(d.join(".env"), big(50 << 20 >> 5, |i| format!("V{i:010}=0123456789abcdefghij\n"))).unwrap();
+        std::fs::write(d.join("compose.yaml"), "services:\n  a:\n    image: wharf-busybox:latest\n").unwrap();
+    }),
+    ("dotenv-is-dev-zero", |d| {
+        std::os::unix::fs::symlink("/dev/zero", d.join(".env")).unwrap();
+        std::fs::write(d.join("compose.yaml"), "services:\n  a:\n    image: wharf-busybox:latest\n").unwrap();
+    }),
+    ("symlink-loop", |d| {
+        std::os::unix::fs::symlink("compose.yaml", d.join("compose.yaml")).unwrap();
+    }),
+    ("env-file-symlink-loop", |d| {
+        std::os::unix::fs::symlink("b.env", d.join("a.env")).unwrap();
+        std::os::unix::fs::symlink("a.env", d.join("b.env")).unwrap();
+        std::fs::write(
+            d.join("compose.yaml"),
+            "services:\n  a:\n    image: wharf-busybox:latest\n    env_file: a.env\n",
+        )
+        .unwrap();
+    }),
+    ("interpolation-10000-deep", |d| {
+        let s = format!("services:\n  a:\n    image: \"{}busybox{}\"\n", "${X:-".repeat(10_000), "}".repeat(10_000));
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+    ("dollar-runs", |d| {
+        let s = format!("services:\n  a:\n    image: wharf-busybox:latest\n    command: \"{}\"\n", "$".repeat(1 << 20));
+        std::fs::write(d.join("compose.yaml"), s).unwrap();
+    }),
+];
+
+/// One hostile case through `config` and `up -d --dry-run`: an answer (a project, or an error
+/// with a message) in bounded time and memory, never a panic or a signal.
+fn hostile(name: &str, case: Case) -> Result<String, String> {
+    let dir = tempfile::tempdir().unwrap();
+    case(dir.path());
+    let project = format!("wharft-fault{}-hostile", std::process::id());
+    let mut said = Vec::new();
+    for args in [vec!["-p", &project, "config", "-q"], vec!["-p", &project, "--dry-run", "up", "-d"]] {
+        let (code, stderr, peak, took) = bounded(dir.path(), &args)?;
+        let verb = args[2..].join(" ");
+        if code < 0 || code == 101 || stderr.contains("panicked") {
+            return Err(format!(
+                "{verb}: {}",
+                if code < 0 { format!("killed by signal {}", -code) } else { format!("panicked: {stderr}") }
+            ));
+        }
+        if peak > PEAK_KIB {
+            return Err(format!("{verb}: peak memory {} MiB", peak / 1024));
+        }
+        if code != 0 && !stderr.contains("error") {
+            return Err(format!("{verb}: exit {code} without an error message: {stderr}"));
+        }
+        // Every refusal says where, except when there is no file to point at.
+        if code != 0 && !stderr.contains("  --> ") && !stderr.contains("no compose file found") {
+            return Err(format!("{verb}: exit {code} without naming the file: {stderr}"));
+        }
+        let first = stderr.lines().find(|l| l.starts_with("error")).unwrap_or("").chars().take(100).collect::<String>();
+        said.push(format!(
+            "{verb}: exit {code} in {took:.1} s, {} MiB{}",
+            peak / 1024,
+            if first.is_empty() { String::new() } else { format!(" ({first})") }
+        ));
+        let _ = name;
+    }
+    Ok(said.join("; "))
+}
+
+fn main() {
+    let only = std::env::var("WHARF_FAULT_ONLY").unwrap_or_default();
+    let trials: usize = std::env::var("WHARF_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let seed: u64 = std::env::var("WHARF_FAULT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
+    });
+    println!("faults: seed {seed} (WHARF_FAULT_SEED={seed} replays it), {trials} trial(s) of each random kind");
+    let mut total = 0;
+    let mut failed = Vec::new();
+    for (name, case) in HOSTILE {
+        let name = format!("hostile-{name}");
+        if !name.contains(&only) {
+            continue;
+        }
+        total += 1;
+        match hostile(&name, *case) {
+            Ok(said) => println!("{name} ... ok ({said})"),
+            Err(why) => {
+                println!("{name} ... FAILED: {why}");
+                failed.push(name);
+            }
+        }
+    }
+    let wanted: Vec<&(&str, TrialFn)> = RANDOM.iter().filter(|(n, _)| n.contains(&only)).collect();
+    if !wanted.is_empty() {
+        let mut ctx = Ctx { rng: Rng(seed), cold_up: measure_cold_up() };
+        println!("faults: a cold `up -d` of {SERVICES} services takes {} ms here", ctx.cold_up.as_millis());
+        for (name, trial) in wanted {
+            for n in 0..trials {
+                total += 1;
+                match trial(&mut ctx, n) {
+                    Ok(said) => println!("{name} #{n} ... ok {said}"),
+                    Err(why) => {
+                        println!("{name} #{n} ... FAILED: {why}");
+                        failed.push(format!("{name} #{n}"));
+                    }
+                }
+            }
+        }
+    }
+    println!("faults: {}/{total} trials hold", total - failed.len());
+    if !failed.is_empty() {
+        println!("failed: {}", failed.join(", "));
+        std::process::exit(1);
+    }
+}
