@@ -350,6 +350,9 @@ const RANDOM: &[(&str, TrialFn)] = &[
     ("up-vs-down", up_vs_down),
 ];
 
+/// Trials with no random part, run once.
+const ONCE: &[(&str, TrialFn)] = &[("secrets-stay-secret", secrets_stay_secret)];
+
 // ---------------------------------------------------------------------------------------------
 // Hostile input: each case through `config` and `up -d --dry-run`, bounded in time and memory.
 
@@ -584,6 +587,101 @@ fn hostile(name: &str, case: Case) -> Result<String, String> {
     Ok(said.join("; "))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Secrets: a secret's value never shows in wharf's output, plans, events or the container's
+// configuration, and its file in the container carries the declared owner and mode.
+
+fn secrets_stay_secret(_: &mut Ctx, n: usize) -> Result<String, String> {
+    let tag = format!("{}x{n}", std::process::id());
+    let (env_value, file_value, content_value) =
+        (format!("ENVMARKER{tag}"), format!("FILEMARKER{tag}"), format!("CONTENTMARKER{tag}"));
+    let compose = format!(
+        r#"services:
+  app:
+    image: wharf-busybox:latest
+    init: true
+    command: ["sleep", "3600"]
+    secrets:
+      - source: from_env
+        uid: "1000"
+        gid: "1001"
+        mode: 0400
+      - source: from_file
+      - source: from_content
+        target: /run/secrets/c
+        mode: 0440
+secrets:
+  from_env:
+    environment: SECRET_ENV
+  from_file:
+    file: ./secret.txt
+  from_content:
+    content: "{content_value}"
+"#
+    );
+    let p = Project::new("secrets", n, &compose);
+    std::fs::write(p.dir.path().join("secret.txt"), &file_value).unwrap();
+    let env = [("SECRET_ENV", env_value.as_str())];
+    let run = |args: &[&str]| {
+        let mut all = vec!["-p", p.name.as_str()];
+        all.extend_from_slice(args);
+        run_in(p.dir.path(), wharf_bin(), &all, &env)
+    };
+    // `config` prints the model as compose does: `content` is in the file, so it is printed;
+    // values read from the environment or a file are not.
+    let mut seen = Vec::new();
+    for (args, may_show_content) in [
+        (vec!["config"], true),
+        (vec!["config", "--format", "json"], true),
+        (vec!["--dry-run", "up", "-d"], false),
+        (vec!["--progress", "json", "up", "-d"], false),
+        (vec!["ps", "--format", "json"], false),
+        (vec!["--progress", "json", "up", "-d", "--force-recreate"], false),
+    ] {
+        let out = run(&args);
+        if out.code != 0 {
+            return Err(format!("`{}` exited {}:\n{}", args.join(" "), out.code, out.stderr));
+        }
+        let all = format!("{}{}", out.stdout, out.stderr);
+        for (what, v) in [("environment", &env_value), ("file", &file_value), ("content", &content_value)] {
+            if all.contains(v.as_str()) && !(what == "content" && may_show_content) {
+                seen.push(format!("the {what} secret's value in `{}`", args.join(" ")));
+            }
+        }
+    }
+    let name = format!("{}-app-1", p.name);
+    let inspect = docker(&["inspect", &name]);
+    for v in [&env_value, &file_value, &content_value] {
+        if inspect.contains(v.as_str()) {
+            seen.push(format!("a secret's value in `docker inspect {name}`"));
+        }
+    }
+    if !seen.is_empty() {
+        return Err(seen.join("; "));
+    }
+    let check = |path: &str, want_value: &str, want_stat: Option<&str>| -> Result<(), String> {
+        let got = docker(&["exec", &name, "cat", path]);
+        if got.trim() != want_value {
+            return Err(format!("{path} holds {got:?}"));
+        }
+        if let Some(want) = want_stat {
+            let st = docker(&["exec", &name, "stat", "-c", "%u %g %a", path]);
+            if st.trim() != want {
+                return Err(format!("{path}: owner and mode {:?}, declared {want:?}", st.trim()));
+            }
+        }
+        Ok(())
+    };
+    check("/run/secrets/from_env", &env_value, Some("1000 1001 400"))?;
+    check("/run/secrets/from_file", &file_value, None)?;
+    check("/run/secrets/c", &content_value, Some("0 0 440"))?;
+    let down = run(&["down", "-v", "-t", "1"]);
+    if down.code != 0 {
+        return Err(format!("`down -v` exited {}:\n{}", down.code, down.stderr));
+    }
+    Ok(String::new())
+}
+
 fn main() {
     let only = std::env::var("WHARF_FAULT_ONLY").unwrap_or_default();
     let trials: usize = std::env::var("WHARF_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
@@ -608,8 +706,19 @@ fn main() {
         }
     }
     let wanted: Vec<&(&str, TrialFn)> = RANDOM.iter().filter(|(n, _)| n.contains(&only)).collect();
+    let mut ctx = Ctx { rng: Rng(seed), cold_up: Duration::ZERO };
+    for (name, trial) in ONCE.iter().filter(|(n, _)| n.contains(&only)) {
+        total += 1;
+        match trial(&mut ctx, 0) {
+            Ok(said) => println!("{name} ... ok {said}"),
+            Err(why) => {
+                println!("{name} ... FAILED: {why}");
+                failed.push(name.to_string());
+            }
+        }
+    }
     if !wanted.is_empty() {
-        let mut ctx = Ctx { rng: Rng(seed), cold_up: measure_cold_up() };
+        ctx.cold_up = measure_cold_up();
         println!("faults: a cold `up -d` of {SERVICES} services takes {} ms here", ctx.cold_up.as_millis());
         for (name, trial) in wanted {
             for n in 0..trials {

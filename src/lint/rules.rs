@@ -465,7 +465,9 @@ pub fn correctness(project: &Project, sources: &[Source], facts: &Facts, out: &m
         Loc::default()
     };
     let all: Vec<(&String, &Service)> = project.services.iter().chain(project.disabled.iter()).collect();
-    let find = |name: &str| all.iter().find(|(n, _)| *n == name).map(|(_, s)| *s);
+    let find = |name: &str| project.services.get(name).or_else(|| project.disabled.get(name));
+    let image_checks: std::collections::BTreeSet<&str> =
+        facts.images.iter().filter(|i| i.healthcheck).map(|i| i.service.as_str()).collect();
     for (name, svc) in &all {
         let name = name.as_str();
         for (dep, d) in &svc.depends_on {
@@ -477,7 +479,7 @@ pub fn correctness(project: &Project, sources: &[Source], facts: &Facts, out: &m
                 .healthcheck
                 .as_ref()
                 .is_some_and(|h| h.disable != Some(true) && h.test.first().is_none_or(|t| t != "NONE"));
-            let in_image = facts.images.iter().any(|i| i.service == *dep && i.healthcheck);
+            let in_image = image_checks.contains(dep.as_str());
             let disabled = target
                 .healthcheck
                 .as_ref()

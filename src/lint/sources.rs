@@ -13,6 +13,8 @@ pub struct Source {
     pub file: PathBuf,
     pub tree: Node,
     pub text: String,
+    /// Where each line of `text` starts.
+    lines: Vec<usize>,
     /// Where relative paths in this file are resolved: the project directory for the
     /// project's own files, the file's directory for included and extended ones.
     pub dir: PathBuf,
@@ -46,7 +48,8 @@ pub fn read(config_files: &[PathBuf], project_dir: &Path) -> Vec<Source> {
             let d = f.parent().map(Path::to_path_buf).unwrap_or_else(|| here.clone());
             queue.push((f, d));
         }
-        out.push(Source { file, tree, text, dir });
+        let lines = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        out.push(Source { file, tree, text, lines, dir });
     }
     out
 }
@@ -74,8 +77,8 @@ impl Source {
     /// Whether `loc` is an alias (`*name`, `<<: *name`): the value was written at its anchor,
     /// where it is reported.
     pub fn is_alias(&self, loc: &crate::diag::Loc) -> bool {
-        let Some(line) = loc.line.checked_sub(1).and_then(|l| self.text.lines().nth(l)) else { return false };
-        line.chars().nth(loc.col.saturating_sub(1)) == Some('*')
+        let Some(&start) = loc.line.checked_sub(1).and_then(|l| self.lines.get(l)) else { return false };
+        self.text[start..].chars().take_while(|c| *c != '\n').nth(loc.col.saturating_sub(1)) == Some('*')
     }
 }
 
