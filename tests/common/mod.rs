@@ -3,6 +3,8 @@
 //! a failed assertion.
 #![allow(dead_code)]
 
+pub mod wedged;
+
 use std::process::Command;
 
 /// Fails the test, saying what to run, when the local test image is missing.

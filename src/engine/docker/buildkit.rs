@@ -96,11 +96,11 @@ pub(super) fn build(
     tokio::spawn(async move {
         let sent = match &socket {
             Socket::Unix(p) => match tokio::net::UnixStream::connect(p).await {
-                Ok(s) => send(s, &path, context, &tx, &subject).await,
+                Ok(s) => send(s, &path, context, &tx, &subject, &endpoint(&socket)).await,
                 Err(e) => Err(unreachable(&socket, e.to_string())),
             },
             Socket::Tcp(a) => match tokio::net::TcpStream::connect(a).await {
-                Ok(s) => send(s, &path, context, &tx, &subject).await,
+                Ok(s) => send(s, &path, context, &tx, &subject, &endpoint(&socket)).await,
                 Err(e) => Err(unreachable(&socket, e.to_string())),
             },
         };
@@ -111,12 +111,15 @@ pub(super) fn build(
     rx.boxed()
 }
 
-fn unreachable(socket: &Socket, reason: String) -> EngineError {
-    let endpoint = match socket {
+fn endpoint(socket: &Socket) -> String {
+    match socket {
         Socket::Unix(p) => format!("unix://{p}"),
         Socket::Tcp(a) => format!("tcp://{a}"),
-    };
-    EngineError::Unreachable { endpoint, reason }
+    }
+}
+
+fn unreachable(socket: &Socket, reason: String) -> EngineError {
+    EngineError::Unreachable { endpoint: endpoint(socket), reason }
 }
 
 /// Sends the request over `io` and forwards the progress records until the engine closes.
@@ -126,19 +129,46 @@ async fn send<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     context: ContextStream,
     tx: &futures::channel::mpsc::UnboundedSender<Result<BuildMessage>>,
     subject: &str,
+    endpoint: &str,
 ) -> Result<()> {
     let api =
         |message: String, status: u16| EngineError::Api { operation: format!("building {subject}"), status, message };
     let (mut sender, conn) =
         hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| api(e.to_string(), 0))?;
     tokio::spawn(conn);
-    let body = StreamBody::new(context.map(|chunk| chunk.map(Frame::data)));
+    // The engine answers once it has the context; until then, the upload itself is progress.
+    // An engine that takes neither another chunk nor answers within the deadline is wedged.
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+    let seen = progress.clone();
+    let body = StreamBody::new(context.map(move |chunk| {
+        if let Ok(mut t) = seen.lock() {
+            *t = tokio::time::Instant::now();
+        }
+        chunk.map(Frame::data)
+    }));
     let request = hyper::Request::post(path)
         .header(hyper::header::HOST, "docker")
         .header(hyper::header::CONTENT_TYPE, "application/x-tar")
         .body(body)
         .map_err(|e| api(e.to_string(), 0))?;
-    let response = sender.send_request(request).await.map_err(|e| api(e.to_string(), 0))?;
+    let deadline = Duration::from_secs(super::errors::TIMEOUT_S.load(std::sync::atomic::Ordering::Relaxed));
+    let response = sender.send_request(request);
+    tokio::pin!(response);
+    let response = loop {
+        let last = progress.lock().map(|t| *t).unwrap_or_else(|_| tokio::time::Instant::now());
+        tokio::select! {
+            r = &mut response => break r.map_err(|e| api(e.to_string(), 0))?,
+            () = tokio::time::sleep_until(last + deadline) => {
+                if progress.lock().map(|t| *t).unwrap_or(last) == last {
+                    return Err(EngineError::Timeout {
+                        endpoint: endpoint.to_string(),
+                        operation: format!("building {subject}"),
+                        waited_s: deadline.as_secs(),
+                    });
+                }
+            }
+        }
+    };
     let status = response.status().as_u16();
     let mut body = response.into_body();
     if status != 200 {
