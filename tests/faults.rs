@@ -372,10 +372,15 @@ const RANDOM: &[(&str, TrialFn)] = &[
     ("two-ups", two_ups),
     ("up-vs-compose", up_vs_compose),
     ("up-vs-down", up_vs_down),
+    ("kill-test-and-reaper", kill_test_and_reaper),
 ];
 
 /// Trials with no random part, run once.
-const ONCE: &[(&str, TrialFn)] = &[("secrets-stay-secret", secrets_stay_secret), ("wedged-engine", wedged_engine)];
+const ONCE: &[(&str, TrialFn)] = &[
+    ("secrets-stay-secret", secrets_stay_secret),
+    ("wedged-engine", wedged_engine),
+    ("signals-attached", signals_attached),
+];
 
 // ---------------------------------------------------------------------------------------------
 // Hostile input: each case through `config` and `up -d --dry-run`, bounded in time and memory.
@@ -704,6 +709,169 @@ secrets:
         return Err(format!("`down -v` exited {}:\n{}", down.code, down.stderr));
     }
     Ok(String::new())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals to an attached `up`, compose as the oracle: the same exit code and the same container
+// states afterwards (INT and TERM: a graceful stop; HUP: the process ends, containers run on;
+// INT twice: the second kills).
+
+/// Runs attached `up` with `tool`, sends `signals` once both services have printed, and returns
+/// (exit code, sorted container states).
+fn attached_then(p: &Project, tool: &str, signals: &[i32]) -> Result<(i32, Vec<String>), String> {
+    let out_path = p.dir.path().join(format!("{tool}.out"));
+    let file = std::fs::File::create(&out_path).unwrap();
+    let mut cmd = if tool == "compose" {
+        let mut c = Command::new("docker");
+        c.args(["compose", "-p", &p.name]);
+        c
+    } else {
+        let mut c = Command::new(wharf_bin());
+        c.args(["-p", &p.name]);
+        c
+    };
+    let mut child = cmd
+        .args(["up", "--no-color"])
+        .current_dir(p.dir.path())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let wait_for = |what: &dyn Fn(&str) -> bool| -> bool {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if what(&std::fs::read_to_string(&out_path).unwrap_or_default()) {
+                return true;
+            }
+            // Polling the output file for the moment to signal.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    };
+    if !wait_for(&|o| o.matches("ready").count() >= 2) {
+        sigkill(&mut child);
+        return Err(format!("{tool}: the services did not print within 60 s"));
+    }
+    for (i, sig) in signals.iter().enumerate() {
+        if i > 0 && !wait_for(&|o| o.to_ascii_lowercase().contains("stopping")) {
+            sigkill(&mut child);
+            return Err(format!("{tool}: no graceful stop began after the first signal"));
+        }
+        unsafe {
+            libc::kill(child.id() as i32, *sig);
+        }
+    }
+    let start = Instant::now();
+    let code = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0));
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            sigkill(&mut child);
+            return Err(format!("{tool}: still running 60 s after {signals:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut states: Vec<String> = p.containers().into_iter().map(|(_, s)| s).collect();
+    states.sort();
+    let _ = p.wharf(&["down", "-t", "0"]);
+    Ok((code, states))
+}
+
+fn signals_attached(_: &mut Ctx, n: usize) -> Result<String, String> {
+    // A service that ignores SIGTERM: a graceful stop takes its grace period, a kill does not.
+    let compose = "services:\n  a:\n    image: wharf-busybox:latest\n    init: true\n    stop_grace_period: 3s\n    command: [\"sh\", \"-c\", \"trap '' TERM; echo ready; sleep 3600\"]\n  b:\n    image: wharf-busybox:latest\n    init: true\n    command: [\"sh\", \"-c\", \"echo ready; sleep 3600\"]\n";
+    let p = Project::new("signals", n, compose);
+    let mut said = Vec::new();
+    for (name, signals) in [
+        ("INT", vec![libc::SIGINT]),
+        ("TERM", vec![libc::SIGTERM]),
+        ("HUP", vec![libc::SIGHUP]),
+        ("INT INT", vec![libc::SIGINT, libc::SIGINT]),
+    ] {
+        let want = attached_then(&p, "compose", &signals)?;
+        let got = attached_then(&p, "wharf", &signals)?;
+        if got != want {
+            return Err(format!(
+                "SIG{name}: wharf exited {} leaving {:?}; compose {} leaving {:?}",
+                got.0, got.1, want.0, want.1
+            ));
+        }
+        said.push(format!("SIG{name}: {} {:?}", got.0, got.1));
+    }
+    Ok(said.join(", "))
+}
+
+// ---------------------------------------------------------------------------------------------
+// `wharf test`'s owner and its reaper both SIGKILLed: `wharf gc` removes what is left.
+
+/// PIDs of `wharf __reap … --project NAME` processes.
+fn reapers(project: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmd.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        if args.iter().any(|a| a == "__reap") && args.windows(2).any(|w| w[0] == "--project" && w[1] == project) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn kill_test_and_reaper(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let compose = "services:\n  a:\n    image: wharf-busybox:latest\n    init: true\n    command: [\"sleep\", \"3600\"]\n  b:\n    image: wharf-busybox:latest\n    init: true\n    command: [\"sleep\", \"3600\"]\n    depends_on: [a]\n";
+    let p = Project::new("kill-test", n, compose);
+    let mut owner = p.spawn(wharf_bin(), &["test", "--", "sleep", "300"]);
+    let start = Instant::now();
+    let reaper = loop {
+        let running = p.containers().iter().filter(|(_, s)| s == "running").count();
+        let r = reapers(&p.name);
+        if running == 2 && !r.is_empty() {
+            break r;
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            sigkill(&mut owner);
+            return Err("the test stack did not come up within 90 s".into());
+        }
+        // Polling the engine and /proc for the moment the stack and its reaper exist.
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The order of the kills, at random: the reaper first, or the owner first (its reaper may
+    // then have begun removing the stack).
+    let order = c.rng.below(2);
+    let kill_reapers = || {
+        for pid in &reaper {
+            unsafe {
+                libc::kill(*pid, libc::SIGKILL);
+            }
+        }
+    };
+    match order {
+        0 => {
+            kill_reapers();
+            sigkill(&mut owner);
+        }
+        _ => {
+            unsafe {
+                libc::kill(owner.id() as i32, libc::SIGKILL);
+            }
+            kill_reapers();
+            let _ = owner.wait();
+        }
+    }
+    // The test command (`sleep 300`) was the owner's child: gone with its process group or not,
+    // it no longer holds anything of the engine's.
+    let gc = run_in(p.dir.path(), wharf_bin(), &["gc"], &[]);
+    if gc.code != 0 {
+        return Err(format!("`gc` exited {}:\n{}", gc.code, gc.stderr));
+    }
+    let left = p.leftovers();
+    if !left.is_empty() {
+        return Err(format!("left after `gc`: {left:?}"));
+    }
+    Ok(["reaper first", "owner first"][order as usize].to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
