@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 pub struct ProjectLock {
     file: File,
     path: PathBuf,
+    abandoned: Option<u32>,
 }
 
 impl Drop for ProjectLock {
@@ -51,7 +52,7 @@ fn open(path: &Path) -> io::Result<File> {
             let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777));
         }
     }
-    match OpenOptions::new().create(true).truncate(false).write(true).open(path) {
+    match OpenOptions::new().create(true).truncate(false).read(true).write(true).open(path) {
         Ok(f) => {
             #[cfg(unix)]
             {
@@ -159,15 +160,54 @@ impl ProjectLock {
             }
             // The holder before us removed the file as it let go: lock the one there now.
             if current(&file, path) {
-                return Ok(ProjectLock { file, path: path.to_path_buf() });
+                let abandoned = record_holder(&file);
+                return Ok(ProjectLock { file, path: path.to_path_buf(), abandoned });
             }
         }
     }
 }
 
+impl ProjectLock {
+    /// The PID of the holder before this one when it died holding the lock (killed: a holder
+    /// that lets go removes the file). Its requests may still be being carried out by the
+    /// engine, so the new holder lets them finish before it looks at the project.
+    pub fn abandoned(&self) -> Option<u32> {
+        self.abandoned
+    }
+}
+
+/// Writes this process's PID into the lock file just locked; returns the PID found there,
+/// when it is another process's (the holder that died with the lock).
+fn record_holder(file: &File) -> Option<u32> {
+    use std::io::{Read, Seek, Write};
+    let mut f = file;
+    let mut before = String::new();
+    let _ = f.seek(io::SeekFrom::Start(0)).and_then(|_| f.read_to_string(&mut before));
+    let previous = before.trim().parse::<u32>().ok().filter(|p| *p != std::process::id());
+    let _ = f.set_len(0);
+    let _ = f.seek(io::SeekFrom::Start(0)).and_then(|_| f.write_all(std::process::id().to_string().as_bytes()));
+    previous
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_left_by_a_dead_holder_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = [dir.path().to_path_buf()];
+        let clean = ProjectLock::acquire_in(&dirs, "unix:///x.sock", "p").unwrap();
+        assert_eq!(clean.abandoned(), None);
+        drop(clean);
+        // What a holder killed with the lock leaves: the file, with its PID.
+        let path = std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap();
+        assert_eq!(path, 0, "a holder that lets go removes the file");
+        let name = dir.path().join("p@unix____x_sock.lock");
+        std::fs::write(&name, "4194999").unwrap();
+        let after_crash = ProjectLock::acquire_in(&dirs, "unix:///x.sock", "p").unwrap();
+        assert_eq!(after_crash.abandoned(), Some(4194999));
+    }
 
     #[test]
     fn regression_two_spellings_of_one_socket_share_a_lock() {

@@ -404,6 +404,9 @@ impl<E: Engine> Engine for DryRun<E> {
         }
         self.inner.tag_image(image, target).await
     }
+    async fn recent_events(&self, project: &str, since_s: i64) -> Result<Vec<Event>> {
+        self.inner.recent_events(project, since_s).await
+    }
     fn events(&self, project: &str) -> EngineStream<Event> {
         let real = self.inner.events(project);
         match &self.shared {

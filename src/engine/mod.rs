@@ -525,6 +525,9 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn tag_image(&self, image: &str, target: &str) -> impl Future<Output = Result<()>> + Send;
     /// Container events of `project` from now on (one subscription serves a whole run).
     fn events(&self, project: &str) -> EngineStream<Event>;
+    /// Container events of `project` since `since_s` (seconds since the epoch) until now, as
+    /// far back as the engine keeps them.
+    fn recent_events(&self, project: &str, since_s: i64) -> impl Future<Output = Result<Vec<Event>>> + Send;
     /// A container's output.
     fn logs(&self, id: &str, opts: &LogOptions) -> EngineStream<LogChunk>;
     /// Runs `cmd` in a running container and waits for it to finish.

@@ -383,6 +383,9 @@ impl<E: Engine> Engine for Traced<E> {
     async fn tag_image(&self, image: &str, target: &str) -> Result<()> {
         timed!(self, "tag_image", image.to_string(), self.inner.tag_image(image, target))
     }
+    async fn recent_events(&self, project: &str, since_s: i64) -> Result<Vec<Event>> {
+        timed!(self, "recent_events", project.to_string(), self.inner.recent_events(project, since_s))
+    }
     fn events(&self, project: &str) -> EngineStream<Event> {
         let stream = self.inner.events(project);
         let Some(log) = self.log.clone() else { return stream };

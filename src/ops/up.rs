@@ -85,7 +85,13 @@ pub async fn prepare<E: Engine>(engine: &E, project: &Project, req: &UpRequest) 
         )
         .await?;
     }
-    let observed = observe(engine, project).await?;
+    if lock.as_ref().is_some_and(|l| l.abandoned().is_some()) {
+        crate::scheduler::settle_after_crash(engine, project, &req.report).await;
+    }
+    let mut observed = observe(engine, project).await?;
+    if crate::scheduler::settle_pending_stops(engine, project, &observed).await? {
+        observed = observe(engine, project).await?;
+    }
     let plan = reconcile(project, &observed, &req.options)?;
     Ok(Prepared { plan, lock })
 }

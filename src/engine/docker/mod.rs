@@ -460,6 +460,34 @@ impl Engine for DockerEngine {
             .boxed()
     }
 
+    async fn recent_events(&self, project: &str, since_s: i64) -> Result<Vec<super::Event>> {
+        use futures::StreamExt;
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("label".to_string(), vec![format!("{PROJECT}={project}")]),
+        ]);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let opts = bollard::query_parameters::EventsOptions {
+            since: Some(since_s.to_string()),
+            until: Some(format!("{}.{:09}", now.as_secs(), now.subsec_nanos())),
+            filters: Some(filters),
+        };
+        let mut out = Vec::new();
+        let mut stream = self.docker.events(Some(opts));
+        while let Some(m) = stream.next().await {
+            let m = m.map_err(|e| map_err(e, "reading", "engine events"))?;
+            let actor = m.actor.unwrap_or_default();
+            let attributes = btree(actor.attributes);
+            out.push(super::Event {
+                kind: super::EventKind::parse(m.action.as_deref().unwrap_or_default(), &attributes),
+                id: actor.id.unwrap_or_default(),
+                attributes,
+                time_nano: m.time_nano.unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+
     fn logs(&self, id: &str, opts: &super::LogOptions) -> super::EngineStream<super::LogChunk> {
         use bollard::container::LogOutput;
         use futures::StreamExt;
