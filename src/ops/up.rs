@@ -85,11 +85,16 @@ pub async fn prepare<E: Engine>(engine: &E, project: &Project, req: &UpRequest) 
         )
         .await?;
     }
+    let mut observed;
     if lock.as_ref().is_some_and(|l| l.abandoned().is_some()) {
+        // The last holder was killed: its requests finish first, and the stops it left
+        // pending. Only then: an ordinary `up` makes no extra engine call for this.
         crate::scheduler::settle_after_crash(engine, project, &req.report).await;
-    }
-    let mut observed = observe(engine, project).await?;
-    if crate::scheduler::settle_pending_stops(engine, project, &observed).await? {
+        observed = observe(engine, project).await?;
+        if crate::scheduler::settle_pending_stops(engine, project, &observed).await? {
+            observed = observe(engine, project).await?;
+        }
+    } else {
         observed = observe(engine, project).await?;
     }
     let plan = reconcile(project, &observed, &req.options)?;
