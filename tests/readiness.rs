@@ -122,8 +122,10 @@ services:
 
 #[test]
 fn start_interval_is_emulated_on_an_engine_without_it() {
-    // The engine's first probe runs one interval (60 s) after start; wharf's own probes every
-    // 100 ms during the start period make db count as healthy long before that.
+    // The engine's first probe runs one interval (300 s) after start; wharf's own probes every
+    // 100 ms during the start period make db count as healthy long before that. (With 60 s, one
+    // CI run on a loaded engine saw its `up` take over 60 s, so the engine had probed by then;
+    // the failure message now says how long the `up` took.)
     let s = Stack::new(
         "startinterval",
         &format!(
@@ -134,8 +136,8 @@ services:
     command: {HTTPD}
     healthcheck:
       test: {PROBE}
-      interval: 60s
-      start_period: 120s
+      interval: 300s
+      start_period: 600s
       start_interval: 100ms
   app:
     image: wharf-busybox:latest
@@ -146,13 +148,15 @@ services:
 "#
         ),
     );
+    let started = std::time::Instant::now();
     let (ok, _, err) = s.wharf(&["up", "-d"]);
+    let took = started.elapsed();
     assert!(ok, "{err}");
     assert_eq!(s.inspect("{{.State.Status}}", &s.container("app", 1)), "running");
     assert_eq!(
         s.inspect("{{.State.Health.Status}}", &s.container("db", 1)),
         "starting",
-        "the engine has not probed yet: app's start came from wharf's own probe"
+        "the engine has not probed yet: app's start came from wharf's own probe (the up took {took:?}):\n{err}"
     );
 }
 
