@@ -226,6 +226,15 @@ fn phantom_endpoint(p: &Project, err: &str) -> bool {
         && left.is_empty()
 }
 
+/// The `up -d` a trial starts from.
+fn up_first(p: &Project) -> Result<(), String> {
+    let up = p.wharf(&["up", "-d"]);
+    if up.code != 0 {
+        return Err(format!("the first `up -d` exited {}:\n{}", up.code, up.stderr));
+    }
+    Ok(())
+}
+
 fn sigkill(child: &mut Child) {
     unsafe {
         libc::kill(child.id() as i32, libc::SIGKILL);
@@ -282,10 +291,7 @@ fn kill_up_cold(c: &mut Ctx, n: usize) -> Result<String, String> {
 /// SIGKILL an `up -d` that recreates every container after a config change.
 fn kill_up_recreate(c: &mut Ctx, n: usize) -> Result<String, String> {
     let p = Project::new("kill-up-recreate", n, &stack("a"));
-    let up = p.wharf(&["up", "-d"]);
-    if up.code != 0 {
-        return Err(format!("the first `up -d` exited {}:\n{}", up.code, up.stderr));
-    }
+    up_first(&p)?;
     p.write(&stack("b"));
     let at = c.kill_point();
     kill_after(&p, wharf_bin(), &["up", "-d", "-t", "1"], at);
@@ -295,10 +301,7 @@ fn kill_up_recreate(c: &mut Ctx, n: usize) -> Result<String, String> {
 /// SIGKILL a `down`, then converge.
 fn kill_down(c: &mut Ctx, n: usize) -> Result<String, String> {
     let p = Project::new("kill-down", n, &stack("a"));
-    let up = p.wharf(&["up", "-d"]);
-    if up.code != 0 {
-        return Err(format!("`up -d` exited {}:\n{}", up.code, up.stderr));
-    }
+    up_first(&p)?;
     let at = c.kill_point();
     kill_after(&p, wharf_bin(), &["down", "-v", "-t", "1"], at);
     holds(&p, "a").map(|()| format!("killed at {} ms", at.as_millis()))
@@ -307,10 +310,7 @@ fn kill_down(c: &mut Ctx, n: usize) -> Result<String, String> {
 /// SIGKILL a `scale` that adds replicas; the next `up -d` goes back to the file's count.
 fn kill_scale(c: &mut Ctx, n: usize) -> Result<String, String> {
     let p = Project::new("kill-scale", n, &stack("a"));
-    let up = p.wharf(&["up", "-d"]);
-    if up.code != 0 {
-        return Err(format!("`up -d` exited {}:\n{}", up.code, up.stderr));
-    }
+    up_first(&p)?;
     let at = c.kill_point();
     kill_after(&p, wharf_bin(), &["scale", "s1=3", "s7=3", "s12=2"], at);
     holds(&p, "a").map(|()| format!("killed at {} ms", at.as_millis()))
@@ -350,10 +350,7 @@ fn up_vs_compose(_: &mut Ctx, n: usize) -> Result<String, String> {
 /// `up -d` racing `down`: whatever order they land in, the next `up -d` converges.
 fn up_vs_down(c: &mut Ctx, n: usize) -> Result<String, String> {
     let p = Project::new("up-vs-down", n, &stack("a"));
-    let first = p.wharf(&["up", "-d"]);
-    if first.code != 0 {
-        return Err(format!("`up -d` exited {}:\n{}", first.code, first.stderr));
-    }
+    up_first(&p)?;
     p.write(&stack("b"));
     let a = p.spawn(wharf_bin(), &["up", "-d", "-t", "1"]);
     // Fault injection: how far the `up` got before the `down` lands.

@@ -3,6 +3,7 @@
 //! petgraph does validation and ordering; [`Graph::walk`] orders the run-time work of up,
 //! start, stop, restart and down.
 
+mod render;
 pub mod view;
 mod walk;
 

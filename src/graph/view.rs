@@ -1,6 +1,6 @@
 //! What `wharf graph` shows: the scheduling graph of a project as plain data (services with
-//! their start wave, labelled edges, the networks and volumes they use), and its renderings as
-//! a tree for the terminal, Graphviz DOT, Mermaid and JSON.
+//! their start wave, labelled edges, the networks and volumes they use). Its renderings are in
+//! [`super::render`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,6 +9,7 @@ use indexmap::{IndexMap, IndexSet};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+pub use super::render::Show;
 use super::{Edge, Graph};
 use crate::model::{Condition, Project, Service};
 
@@ -169,7 +170,7 @@ impl View {
         View { project: project.name.clone(), services, edges, networks, volumes }
     }
 
-    fn service(&self, name: &str) -> Option<&ServiceNode> {
+    pub(super) fn service(&self, name: &str) -> Option<&ServiceNode> {
         self.services.iter().find(|s| s.name == name)
     }
 
@@ -262,296 +263,12 @@ fn service_node(name: &str, svc: &Service, depth: usize, active: bool, dir: &std
     }
 }
 
-/// What the text renderings add to each service.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Show {
-    pub networks: bool,
-    pub volumes: bool,
-    pub ports: bool,
-    /// ANSI colour (the tree only).
-    pub color: bool,
-}
-
-struct Paint(bool);
-
-impl Paint {
-    fn wrap(&self, code: &str, s: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
-    }
-}
-
-impl View {
-    /// A tree per service nothing else needs, its dependencies below it (as `cargo tree`:
-    /// a subtree already printed is shown once and then marked `(*)`), then the start waves.
-    pub fn tree(&self, show: Show) -> String {
-        let paint = Paint(show.color);
-        let needed: IndexSet<&str> = self.edges.iter().map(|e| e.to.as_str()).collect();
-        let mut roots: Vec<&ServiceNode> = self.services.iter().filter(|s| !needed.contains(s.name.as_str())).collect();
-        if roots.is_empty() {
-            roots = self.services.iter().collect();
-        }
-        let mut out = String::new();
-        let mut printed = IndexSet::new();
-        for root in roots {
-            self.tree_node(root, None, "", "", &show, &paint, &mut printed, &mut out);
-        }
-        if !self.services.is_empty() {
-            out.push('\n');
-            out.push_str(&paint.wrap("1", "start order"));
-            out.push('\n');
-            for (i, wave) in self.waves().iter().enumerate() {
-                let names: Vec<String> = wave
-                    .iter()
-                    .map(|n| match self.service(n) {
-                        Some(s) if !s.active => paint.wrap("2", &format!("{n} (not enabled)")),
-                        _ => n.to_string(),
-                    })
-                    .collect();
-                let _ = writeln!(out, "  {}. {}", i + 1, names.join(", "));
-            }
-        }
-        out
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn tree_node(
-        &self,
-        svc: &ServiceNode,
-        via: Option<&EdgeView>,
-        first: &str,
-        rest: &str,
-        show: &Show,
-        paint: &Paint,
-        printed: &mut IndexSet<String>,
-        out: &mut String,
-    ) {
-        let mut line =
-            format!("{first}{}", if svc.active { paint.wrap("1", &svc.name) } else { paint.wrap("2", &svc.name) });
-        if let Some(e) = via {
-            let label = format!("[{}]", e.label());
-            line.push(' ');
-            line.push_str(&if e.implied() { paint.wrap("33", &label) } else { paint.wrap("36", &label) });
-        }
-        if !svc.active {
-            line.push(' ');
-            line.push_str(&paint.wrap("2", &format!("(profile {}, not enabled)", svc.profiles.join(", "))));
-        }
-        let children: Vec<&EdgeView> = self.edges.iter().filter(|e| e.from == svc.name).collect();
-        let again = !children.is_empty() && printed.contains(&svc.name);
-        if again {
-            line.push_str(" (*)");
-        } else {
-            for extra in self.extras(svc, show) {
-                line.push_str("  ");
-                line.push_str(&paint.wrap("2", &extra));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-        if again {
-            return;
-        }
-        printed.insert(svc.name.clone());
-        for (i, e) in children.iter().enumerate() {
-            let Some(child) = self.service(&e.to) else { continue };
-            let last = i + 1 == children.len();
-            let (f, r) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
-            self.tree_node(child, Some(e), &format!("{rest}{f}"), &format!("{rest}{r}"), show, paint, printed, out);
-        }
-    }
-
-    fn extras(&self, svc: &ServiceNode, show: &Show) -> Vec<String> {
-        let mut v = Vec::new();
-        if show.ports && !svc.ports.is_empty() {
-            v.push(format!("ports: {}", svc.ports.join(", ")));
-        }
-        if show.networks && !svc.networks.is_empty() {
-            v.push(format!("networks: {}", svc.networks.join(", ")));
-        }
-        if show.volumes && !svc.volumes.is_empty() {
-            v.push(format!("volumes: {}", svc.volumes.join(", ")));
-        }
-        v
-    }
-
-    /// Graphviz DOT: an arrow from each service to what it needs, one rank per start wave,
-    /// implied edges dashed, optional ones dotted, inactive services grey.
-    pub fn dot(&self, show: Show) -> String {
-        let mut out = format!("digraph {} {{\n", quote(&self.project));
-        out.push_str("  rankdir=BT;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n");
-        out.push_str("  edge [fontname=\"Helvetica\", fontsize=10];\n");
-        for s in &self.services {
-            let mut label = s.name.clone();
-            for extra in self.extras(s, &Show { networks: false, volumes: false, ..show }) {
-                label.push('\n');
-                label.push_str(&extra);
-            }
-            let style = if s.active {
-                String::new()
-            } else {
-                ", style=\"rounded,dashed\", fontcolor=gray50, color=gray50".into()
-            };
-            let _ = writeln!(out, "  {} [label={}{style}];", quote(&s.name), quote(&label));
-        }
-        for wave in self.waves() {
-            let names: Vec<String> = wave.iter().map(|n| quote(n)).collect();
-            let _ = writeln!(out, "  {{ rank=same; {}; }}", names.join("; "));
-        }
-        for e in &self.edges {
-            let mut attrs = vec![format!("label={}", quote(&e.label()))];
-            if e.implied() {
-                attrs.push("style=dashed".into());
-            } else if !e.required {
-                attrs.push("style=dotted".into());
-            }
-            if e.restart {
-                attrs.push("penwidth=2".into());
-            }
-            let _ = writeln!(out, "  {} -> {} [{}];", quote(&e.from), quote(&e.to), attrs.join(", "));
-        }
-        if show.networks {
-            for n in &self.networks {
-                let _ = writeln!(
-                    out,
-                    "  {} [label={}, shape=hexagon, style=\"\"];",
-                    quote(&format!("network:{n}")),
-                    quote(n)
-                );
-            }
-            for s in &self.services {
-                for n in s.networks.iter().filter(|n| self.networks.contains(n)) {
-                    let _ = writeln!(
-                        out,
-                        "  {} -> {} [arrowhead=none, color=gray50];",
-                        quote(&s.name),
-                        quote(&format!("network:{n}"))
-                    );
-                }
-            }
-        }
-        if show.volumes {
-            for v in &self.volumes {
-                let _ = writeln!(
-                    out,
-                    "  {} [label={}, shape=cylinder, style=\"\"];",
-                    quote(&format!("volume:{v}")),
-                    quote(v)
-                );
-            }
-            for s in &self.services {
-                for v in s.volumes.iter().filter_map(|m| m.split_once(':').map(|(src, _)| src)) {
-                    if self.volumes.iter().any(|x| x == v) {
-                        let _ = writeln!(
-                            out,
-                            "  {} -> {} [arrowhead=none, color=gray50];",
-                            quote(&s.name),
-                            quote(&format!("volume:{v}"))
-                        );
-                    }
-                }
-            }
-        }
-        out.push_str("}\n");
-        out
-    }
-
-    /// A Mermaid flowchart (GitHub renders these in Markdown): dependents above what they need,
-    /// implied edges dotted, `restart: true` thick, inactive services dashed.
-    pub fn mermaid(&self, show: Show) -> String {
-        let ids = mermaid_ids(self);
-        let mut out = String::from("flowchart TD\n");
-        for s in &self.services {
-            let mut label = s.name.clone();
-            for extra in self.extras(s, &Show { networks: false, volumes: false, ..show }) {
-                label.push_str("<br/>");
-                label.push_str(&extra);
-            }
-            let _ = writeln!(out, "  {}[\"{}\"]", ids[&s.name], mermaid_text(&label));
-        }
-        for e in &self.edges {
-            let arrow = if e.implied() || !e.required {
-                "-.->"
-            } else if e.restart {
-                "==>"
-            } else {
-                "-->"
-            };
-            let _ = writeln!(out, "  {} {arrow}|{}| {}", ids[&e.from], mermaid_text(&e.label()), ids[&e.to]);
-        }
-        if show.networks {
-            for n in &self.networks {
-                let _ = writeln!(out, "  {}{{{{\"{}\"}}}}", ids[&format!("network:{n}")], mermaid_text(n));
-            }
-            for s in &self.services {
-                for n in s.networks.iter().filter(|n| self.networks.contains(n)) {
-                    let _ = writeln!(out, "  {} --- {}", ids[&s.name], ids[&format!("network:{n}")]);
-                }
-            }
-        }
-        if show.volumes {
-            for v in &self.volumes {
-                let _ = writeln!(out, "  {}[(\"{}\")]", ids[&format!("volume:{v}")], mermaid_text(v));
-            }
-            for s in &self.services {
-                for v in s.volumes.iter().filter_map(|m| m.split_once(':').map(|(src, _)| src)) {
-                    if let Some(id) = ids.get(&format!("volume:{v}")) {
-                        let _ = writeln!(out, "  {} --- {id}", ids[&s.name]);
-                    }
-                }
-            }
-        }
-        let inactive: Vec<&str> = self.services.iter().filter(|s| !s.active).map(|s| ids[&s.name].as_str()).collect();
-        if !inactive.is_empty() {
-            out.push_str("  classDef inactive stroke-dasharray: 5 5,color:#888;\n");
-            let _ = writeln!(out, "  class {} inactive", inactive.join(","));
-        }
-        out
-    }
-
-    pub fn json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
-    }
-}
-
-/// A DOT string literal.
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n"))
-}
-
-/// Text inside a Mermaid `"…"` label: quotes as entities.
-fn mermaid_text(s: &str) -> String {
-    s.replace('"', "#quot;")
-}
-
-/// Mermaid node ids: letters, digits and `_` only, unique.
-fn mermaid_ids(v: &View) -> IndexMap<String, String> {
-    let mut ids = IndexMap::new();
-    let mut used = IndexSet::new();
-    let keys = v
-        .services
-        .iter()
-        .map(|s| s.name.clone())
-        .chain(v.networks.iter().map(|n| format!("network:{n}")))
-        .chain(v.volumes.iter().map(|n| format!("volume:{n}")));
-    for key in keys {
-        let base: String = key.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        let mut id = base.clone();
-        let mut n = 2;
-        while !used.insert(id.clone()) {
-            id = format!("{base}_{n}");
-            n += 1;
-        }
-        ids.insert(key, id);
-    }
-    ids
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::model::DependsOn;
 
-    fn project() -> Project {
+    pub(in crate::graph) fn project() -> Project {
         let mut p = Project { name: "shop".into(), ..Project::default() };
         let dep = |c, required, restart| DependsOn { condition: c, required, restart };
         let healthcheck = crate::model::Healthcheck { test: vec!["CMD".into(), "true".into()], ..Default::default() };
@@ -621,15 +338,5 @@ mod tests {
         let tree = View::new(&p, &ViewOptions::default()).tree(Show::default());
         assert_eq!(tree.matches("api [").count(), 2, "{tree}");
         assert_eq!(tree.matches("(*)").count(), 1, "{tree}");
-    }
-
-    #[test]
-    fn names_are_quoted_for_each_format() {
-        assert_eq!(quote("a\"b"), "\"a\\\"b\"");
-        let mut p = Project { name: "x".into(), ..Project::default() };
-        p.services.insert("my-app".into(), Service::default());
-        p.services.insert("my.app".into(), Service::default());
-        let ids = mermaid_ids(&View::new(&p, &ViewOptions::default()));
-        assert_eq!(ids.values().collect::<Vec<_>>(), vec!["my_app", "my_app_2"]);
     }
 }

@@ -93,6 +93,41 @@ fn project_filter(project: &str) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![format!("{PROJECT}={project}")])])
 }
 
+/// Now as the engine's `since`/`until` take it: seconds and nanoseconds.
+fn now_stamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}", now.as_secs(), now.subsec_nanos())
+}
+
+/// `project`'s container events from `since` (and until `until`, when given: the stream then
+/// ends), typed as they enter.
+fn event_stream(
+    docker: &Docker,
+    project: &str,
+    since: String,
+    until: Option<String>,
+) -> super::EngineStream<super::Event> {
+    use futures::StreamExt;
+    let filters = HashMap::from([
+        ("type".to_string(), vec!["container".to_string()]),
+        ("label".to_string(), vec![format!("{PROJECT}={project}")]),
+    ]);
+    let opts = bollard::query_parameters::EventsOptions { since: Some(since), until, filters: Some(filters) };
+    docker
+        .events(Some(opts))
+        .map(|r| {
+            let m = r.map_err(|e| map_err(e, "reading", "engine events"))?;
+            let actor = m.actor.unwrap_or_default();
+            let attributes = btree(actor.attributes);
+            Ok(super::Event {
+                kind: super::EventKind::parse(m.action.as_deref().unwrap_or_default(), &attributes),
+                id: actor.id.unwrap_or_default(),
+                attributes,
+                time_nano: m.time_nano.unwrap_or_default(),
+            })
+        })
+        .boxed()
+}
 fn btree(m: Option<HashMap<String, String>>) -> BTreeMap<String, String> {
     m.unwrap_or_default().into_iter().collect()
 }
@@ -430,62 +465,14 @@ impl Engine for DockerEngine {
     }
 
     fn events(&self, project: &str) -> super::EngineStream<super::Event> {
-        use futures::StreamExt;
-        let filters = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("label".to_string(), vec![format!("{PROJECT}={project}")]),
-        ]);
         // `since` now: the request goes out when the stream is first polled, and the engine
         // replays what happened in between, so nothing after this call is missed.
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let since = format!("{}.{:09}", now.as_secs(), now.subsec_nanos());
-        let opts = bollard::query_parameters::EventsOptions {
-            since: Some(since),
-            filters: Some(filters),
-            ..Default::default()
-        };
-        self.docker
-            .events(Some(opts))
-            .map(|r| {
-                let m = r.map_err(|e| map_err(e, "reading", "engine events"))?;
-                let actor = m.actor.unwrap_or_default();
-                let attributes = btree(actor.attributes);
-                Ok(super::Event {
-                    kind: super::EventKind::parse(m.action.as_deref().unwrap_or_default(), &attributes),
-                    id: actor.id.unwrap_or_default(),
-                    attributes,
-                    time_nano: m.time_nano.unwrap_or_default(),
-                })
-            })
-            .boxed()
+        event_stream(&self.docker, project, now_stamp(), None)
     }
 
     async fn recent_events(&self, project: &str, since_s: i64) -> Result<Vec<super::Event>> {
-        use futures::StreamExt;
-        let filters = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("label".to_string(), vec![format!("{PROJECT}={project}")]),
-        ]);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        let opts = bollard::query_parameters::EventsOptions {
-            since: Some(since_s.to_string()),
-            until: Some(format!("{}.{:09}", now.as_secs(), now.subsec_nanos())),
-            filters: Some(filters),
-        };
-        let mut out = Vec::new();
-        let mut stream = self.docker.events(Some(opts));
-        while let Some(m) = stream.next().await {
-            let m = m.map_err(|e| map_err(e, "reading", "engine events"))?;
-            let actor = m.actor.unwrap_or_default();
-            let attributes = btree(actor.attributes);
-            out.push(super::Event {
-                kind: super::EventKind::parse(m.action.as_deref().unwrap_or_default(), &attributes),
-                id: actor.id.unwrap_or_default(),
-                attributes,
-                time_nano: m.time_nano.unwrap_or_default(),
-            });
-        }
-        Ok(out)
+        use futures::TryStreamExt;
+        event_stream(&self.docker, project, since_s.to_string(), Some(now_stamp())).try_collect().await
     }
 
     fn logs(&self, id: &str, opts: &super::LogOptions) -> super::EngineStream<super::LogChunk> {
