@@ -66,6 +66,52 @@ fn open(path: &Path) -> io::Result<File> {
     }
 }
 
+/// This machine's view of process `pid`: `<pid namespace inode>:<start time in ticks>`.
+pub fn owner_identity(pid: u32) -> Option<String> {
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?.display().to_string();
+    let ns = ns.trim_start_matches("pid:[").trim_end_matches(']').to_string();
+    Some(format!("{ns}:{}", start_time(pid)?))
+}
+
+/// Field 22 of `/proc/PID/stat`: when the process started (after the command, which may hold
+/// spaces and parentheses, so counted from its closing parenthesis).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// What `wharf gc` may conclude about a test stack's owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// Running: the stack is in use.
+    Alive,
+    /// Provably gone (same PID namespace; the PID is free or now another process).
+    Gone,
+    /// Cannot be told from here (another PID namespace, or no identity recorded): kept.
+    Unknown,
+}
+
+/// Judges the owner recorded as `pid` and `id` (the [`OWNER_ID`] label) from this process.
+pub fn owner_state(pid: u32, id: Option<&str>) -> Owner {
+    let (Some(id), Some(here)) = (id, owner_identity(std::process::id())) else { return Owner::Unknown };
+    let (Some((ns, started)), Some((here_ns, _))) = (id.split_once(':'), here.split_once(':')) else {
+        return Owner::Unknown;
+    };
+    if ns != here_ns {
+        return Owner::Unknown;
+    }
+    match start_time(pid) {
+        Some(t) if t.to_string() == started => Owner::Alive,
+        _ => Owner::Gone,
+    }
+}
+
+/// The lock file's name for `project` on the engine at `endpoint`.
+fn file_name(endpoint: &str, project: &str) -> String {
+    let key: String = endpoint.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("{project}@{key}.lock")
+}
+
 /// Whether `file` is still what `path` names (it was not removed by its last holder).
 fn current(file: &File, path: &Path) -> bool {
     #[cfg(unix)]
@@ -118,12 +164,11 @@ impl ProjectLock {
     /// [`ProjectLock::acquire`] in the first of `dirs` that can hold it (a warning says when a
     /// later one had to be used).
     pub fn acquire_in(dirs: &[PathBuf], endpoint: &str, project: &str) -> io::Result<ProjectLock> {
-        let key: String = endpoint.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-        let name = format!("{project}@{key}.lock");
+        let name = file_name(endpoint, project);
         let mut first_error: Option<io::Error> = None;
         for (i, dir) in dirs.iter().enumerate() {
             let path = dir.join(&name);
-            match Self::lock_at(&path, project) {
+            match Self::lock_at(&path, project, true) {
                 Ok(lock) => {
                     if let Some(e) = &first_error {
                         eprintln!(
@@ -142,13 +187,38 @@ impl ProjectLock {
         Err(io::Error::other("no directory to lock in"))
     }
 
-    fn lock_at(path: &Path, project: &str) -> io::Result<ProjectLock> {
+    /// [`ProjectLock::acquire`] without waiting: `None` while another process holds it.
+    pub fn try_acquire(endpoint: &str, project: &str) -> io::Result<Option<ProjectLock>> {
+        let path = dirs()[0].join(file_name(endpoint, project));
+        match Self::lock_at(&path, project, false) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The live process that holds the lock of `project` now, told from the PID its holder
+    /// wrote, without touching the lock (a holder that died left its PID behind, which no
+    /// longer names a process: not held).
+    pub fn holder(endpoint: &str, project: &str) -> Option<u32> {
+        dirs().iter().find_map(|d| {
+            std::fs::read_to_string(d.join(file_name(endpoint, project)))
+                .ok()
+                .and_then(|pid| pid.trim().parse::<u32>().ok())
+                .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        })
+    }
+
+    fn lock_at(path: &Path, project: &str, wait: bool) -> io::Result<ProjectLock> {
         let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         let mut said = false;
         loop {
             let file = open(path).map_err(named)?;
             match file.try_lock() {
                 Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) if !wait => {
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "held by another process"));
+                }
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if !said {
                         eprintln!("waiting for another wharf working on project `{project}` to finish…");

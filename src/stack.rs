@@ -34,45 +34,7 @@ pub const OWNER: &str = "dev.wharf.test.owner";
 /// own PID namespace, where the same number is someone else) or from a reused PID.
 pub const OWNER_ID: &str = "dev.wharf.test.owner-id";
 
-/// This machine's view of process `pid`: `<pid namespace inode>:<start time in ticks>`.
-pub fn owner_identity(pid: u32) -> Option<String> {
-    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?.display().to_string();
-    let ns = ns.trim_start_matches("pid:[").trim_end_matches(']').to_string();
-    Some(format!("{ns}:{}", start_time(pid)?))
-}
-
-/// Field 22 of `/proc/PID/stat`: when the process started (after the command, which may hold
-/// spaces and parentheses, so counted from its closing parenthesis).
-fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// What `wharf gc` may conclude about a test stack's owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    /// Running: the stack is in use.
-    Alive,
-    /// Provably gone (same PID namespace; the PID is free or now another process).
-    Gone,
-    /// Cannot be told from here (another PID namespace, or no identity recorded): kept.
-    Unknown,
-}
-
-/// Judges the owner recorded as `pid` and `id` (the [`OWNER_ID`] label) from this process.
-pub fn owner_state(pid: u32, id: Option<&str>) -> Owner {
-    let (Some(id), Some(here)) = (id, owner_identity(std::process::id())) else { return Owner::Unknown };
-    let (Some((ns, started)), Some((here_ns, _))) = (id.split_once(':'), here.split_once(':')) else {
-        return Owner::Unknown;
-    };
-    if ns != here_ns {
-        return Owner::Unknown;
-    }
-    match start_time(pid) {
-        Some(t) if t.to_string() == started => Owner::Alive,
-        _ => Owner::Gone,
-    }
-}
+pub use crate::lock::{Owner, owner_identity, owner_state};
 
 /// What [`gc`] did with one test stack.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,10 +43,12 @@ pub enum Collected {
     Removed { project: String, owner: u32 },
     /// Its owner cannot be checked from here: kept.
     Kept { project: String, owner: u32 },
+    /// A warm pool's copy whose filler or claimer died (see [`crate::ops::pool`]): removed.
+    PoolCopy { project: String },
 }
 
-/// `wharf gc`: removes the test stacks whose owning process is provably gone; those whose
-/// owner cannot be checked from here are kept (and listed).
+/// `wharf gc`: removes the test stacks whose owning process is provably gone (those whose
+/// owner cannot be checked from here are kept, and listed) and abandoned warm-pool copies.
 pub async fn gc<E: Engine>(engine: &E, report: &Report) -> Result<Vec<Collected>, Error> {
     let mut owners: std::collections::BTreeMap<String, (u32, Option<String>)> = Default::default();
     for c in engine.list_projects().await? {
@@ -102,6 +66,10 @@ pub async fn gc<E: Engine>(engine: &E, report: &Report) -> Result<Vec<Collected>
                 out.push(Collected::Removed { project, owner });
             }
         }
+    }
+    let endpoint = crate::lock::default_endpoint();
+    for (project, _) in crate::ops::pool::gc(engine, None, &endpoint, report).await?.removed {
+        out.push(Collected::PoolCopy { project });
     }
     Ok(out)
 }
@@ -145,6 +113,9 @@ pub enum Error {
     /// The `develop.watch` loop could not run (its rules, or the host watcher).
     #[error("watching project `{project}`: {source}")]
     Watch { project: String, source: crate::ops::watch::WatchError },
+    /// The project's warm pool could not be used.
+    #[error(transparent)]
+    Pool(Box<crate::ops::pool::PoolError>),
 }
 
 pub use crate::ops::unique_name;
@@ -159,6 +130,7 @@ pub struct StackBuilder {
     wait_timeout: Option<u64>,
     reaper: Option<PathBuf>,
     parallel: Option<usize>,
+    pool: Option<usize>,
     report: Report,
 }
 
@@ -201,6 +173,15 @@ impl StackBuilder {
         self
     }
 
+    /// Claims a ready copy from the project's warm pool (see [`crate::ops::pool`]; fill it with
+    /// `wharf pool fill`) instead of bringing a stack up, and falls back to a cold start when
+    /// none is ready. With [`StackBuilder::reaper`], the pool is refilled to `size` in the
+    /// background by that binary (`pool fill`); without it, it is not refilled.
+    pub fn pool(mut self, size: usize) -> Self {
+        self.pool = Some(size.clamp(1, crate::ops::pool::MAX_SIZE));
+        self
+    }
+
     /// Loads the project, converges it on the Docker Engine (`DOCKER_HOST`), and waits until it
     /// is ready. On failure, what was created is removed again.
     pub async fn up(self) -> Result<Stack, Error> {
@@ -223,6 +204,27 @@ impl StackBuilder {
             ..Default::default()
         };
         let load = |o: &crate::LoadOptions| crate::load(o).map_err(Error::Load).map(|l| l.project);
+        if let Some(size) = self.pool {
+            let base = load(&opts)?;
+            let claimed = claim_from_pool(&engine, &base, self.wait_timeout).await?;
+            // After the claim, so the refill counts the copy just taken as gone.
+            if let Some(bin) = &self.reaper {
+                refill(bin, &file, &base.name, size, &self.env)?;
+            }
+            if let Some(claimed) = claimed {
+                let project = load(&crate::LoadOptions { project_name: Some(claimed.project.clone()), ..opts.clone() })?;
+                let reaper = match &self.reaper {
+                    Some(bin) => Some(start_reaper(bin, &project.name)?),
+                    None => None,
+                };
+                let since = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0);
+                let report = self.report.clone();
+                return Ok(Stack { engine, project, reaper, warnings: Vec::new(), report, since, done: false, claim: Some(claimed) });
+            }
+        }
         let mut project = load(&opts)?;
         if self.name.is_none() {
             // Loaded again under the unique name, so network and volume names follow it.
@@ -237,7 +239,7 @@ impl StackBuilder {
         let report = self.report.clone();
         let since =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), report, since, done: false };
+        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), report, since, done: false, claim: None };
         let req = UpRequest {
             environment,
             parallel: self.parallel,
@@ -253,6 +255,51 @@ impl StackBuilder {
         }
         Ok(stack)
     }
+}
+
+/// A ready copy of `base`'s pool, claimed (`None` when none is ready).
+async fn claim_from_pool<E: Engine>(
+    engine: &E,
+    base: &Project,
+    wait_timeout: Option<u64>,
+) -> Result<Option<crate::ops::pool::Claimed>, Error> {
+    use crate::ops::pool;
+    let prepare = pool::Prepare::from_project(base).map_err(|e| Error::Pool(Box::new(e)))?;
+    let images = pool::images(engine, base).await?;
+    let req = pool::ClaimRequest {
+        pool: base.name.clone(),
+        key: pool::key(base, &pool::image_ids(&images), prepare.as_ref()),
+        probes: pool::probes(base, &images),
+        timeout: std::time::Duration::from_secs(wait_timeout.unwrap_or(60)),
+        endpoint: crate::lock::default_endpoint(),
+    };
+    Ok(pool::claim(engine, &req).await?.ok())
+}
+
+/// Starts `bin -f FILE pool fill --size N` in the background (with the builder's variables),
+/// in a process group of its own, its output appended to `$TMPDIR/wharf-pools/POOL.log`.
+fn refill(bin: &Path, file: &Path, pool: &str, size: usize, env: &[(String, String)]) -> Result<(), Error> {
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join("wharf-pools");
+    let _ = std::fs::create_dir_all(&dir);
+    let log = dir.join(format!("{pool}.log"));
+    let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log);
+    let (out, err) = match (open(), open()) {
+        (Ok(o), Ok(e)) => (std::process::Stdio::from(o), std::process::Stdio::from(e)),
+        _ => (std::process::Stdio::null(), std::process::Stdio::null()),
+    };
+    std::process::Command::new(bin)
+        .arg("-f")
+        .arg(file)
+        .args(["-p", pool, "--progress", "quiet", "pool", "fill", "--size", &size.to_string()])
+        .envs(env.iter().cloned())
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map(drop)
+        .map_err(|e| Error::Reaper { binary: bin.to_path_buf(), reason: e.to_string() })
 }
 
 /// Labels every service, network and volume of `project` with its owner's PID and identity.
@@ -297,6 +344,8 @@ pub struct Stack<E: Engine = DockerEngine> {
     /// When it was brought up (seconds since the epoch): attached output starts there.
     since: i64,
     done: bool,
+    /// The pool copy it is, with its lock (released once the copy is removed).
+    claim: Option<crate::ops::pool::Claimed>,
 }
 
 impl Stack {
@@ -310,6 +359,7 @@ impl Stack {
             wait_timeout: Some(120),
             reaper: None,
             parallel: None,
+            pool: None,
             report: Report::silent(),
         }
     }
@@ -449,6 +499,9 @@ impl<E: Engine> Stack<E> {
         self.done = true;
         let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(0), rmi: None };
         let r = down(&self.engine, &self.project, &opts, &self.report).await;
+        if let Some(claim) = self.claim.take() {
+            claim.release();
+        }
         if let Some(mut reaper) = self.reaper.take() {
             let _ = reaper.kill();
             let _ = reaper.wait();
@@ -480,12 +533,14 @@ impl<E: Engine> Drop for Stack<E> {
         }
         let (engine, project, report) = (self.engine.clone(), self.project.clone(), self.report.clone());
         let mut reaper = self.reaper.take();
+        let claim = self.claim.take();
         // A runtime of its own on a thread of its own: drop may run inside another runtime.
         let _ = std::thread::spawn(move || {
             if let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 let opts = DownOptions { volumes: true, remove_orphans: true, timeout: Some(0), rmi: None };
                 let _ = rt.block_on(down(&engine, &project, &opts, &report));
             }
+            drop(claim);
             if let Some(r) = reaper.as_mut() {
                 let _ = r.kill();
                 let _ = r.wait();

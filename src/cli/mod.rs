@@ -124,8 +124,10 @@ pub enum Command {
     Wait(commands::verbs::WaitArgs),
     /// Bring up a fresh stack, run CMD against it, and always remove the stack
     Test(commands::testenv::TestArgs),
-    /// Remove test stacks whose owning process is gone
+    /// Remove test stacks and pool copies whose owning process is gone
     Gc,
+    /// Warm pools: copies of the project kept ready and paused for `wharf test --pool`
+    Pool(commands::pool::PoolArgs),
     /// Print the public port for a port binding
     Port(commands::verbs::PortArgs),
     /// Execute a command in a running container
@@ -191,6 +193,7 @@ pub fn run() -> ExitCode {
         Command::Wait(a) => commands::verbs::wait(&cli.global, a),
         Command::Test(a) => commands::testenv::test(&cli.global, a),
         Command::Gc => commands::testenv::gc(&cli.global),
+        Command::Pool(a) => commands::pool::run(&cli.global, a),
         Command::Port(a) => commands::verbs::port(&cli.global, a),
         Command::Exec(a) => commands::verbs::exec(&cli.global, a),
         Command::Commit(a) => commands::capture::commit(&cli.global, a),

@@ -159,6 +159,14 @@ impl<E: Engine> Engine for DryRun<E> {
         self.remember(&list);
         Ok(list)
     }
+    async fn list_labelled(&self, label: &str) -> Result<Vec<ContainerInfo>> {
+        let list = self.inner.list_labelled(label).await?;
+        self.remember(&list);
+        Ok(list)
+    }
+    async fn labelled_leftovers(&self, label: &str) -> Result<Vec<std::collections::BTreeMap<String, String>>> {
+        self.inner.labelled_leftovers(label).await
+    }
     async fn list_networks(&self, project: &str) -> Result<Vec<NetworkInfo>> {
         self.inner.list_networks(project).await
     }

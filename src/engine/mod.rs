@@ -333,6 +333,9 @@ pub struct ImageInfo {
     pub env: Vec<String>,
     /// Whether the image's config declares a `HEALTHCHECK` (other than `NONE`).
     pub healthcheck: bool,
+    /// That healthcheck's test as the engine keeps it (`["CMD", …]`, `["CMD-SHELL", "…"]`);
+    /// empty without one.
+    pub health_test: Vec<String>,
 }
 
 /// The caller's side of an attached container or TTY exec.
@@ -446,6 +449,11 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn list_containers(&self, project: &str) -> impl Future<Output = Result<Vec<ContainerInfo>>> + Send;
     /// Every project with containers on the engine: (name, states of its containers, config files).
     fn list_projects(&self) -> impl Future<Output = Result<Vec<ContainerInfo>>> + Send;
+    /// Every container carrying `label` (`KEY` or `KEY=VALUE`), running or not: one list call.
+    fn list_labelled(&self, label: &str) -> impl Future<Output = Result<Vec<ContainerInfo>>> + Send;
+    /// The labels of every network and volume that carries `label`: what a stack killed before
+    /// its first container leaves.
+    fn labelled_leftovers(&self, label: &str) -> impl Future<Output = Result<Vec<BTreeMap<String, String>>>> + Send;
     fn list_networks(&self, project: &str) -> impl Future<Output = Result<Vec<NetworkInfo>>> + Send;
     fn list_volumes(&self, project: &str) -> impl Future<Output = Result<Vec<VolumeInfo>>> + Send;
     /// `Ok(None)` when the network does not exist.

@@ -256,6 +256,12 @@ impl<E: Engine> Engine for Traced<E> {
     async fn list_projects(&self) -> Result<Vec<ContainerInfo>> {
         timed!(self, "list_projects", String::new(), self.inner.list_projects())
     }
+    async fn list_labelled(&self, label: &str) -> Result<Vec<ContainerInfo>> {
+        timed!(self, "list_labelled", label.to_string(), self.inner.list_labelled(label))
+    }
+    async fn labelled_leftovers(&self, label: &str) -> Result<Vec<std::collections::BTreeMap<String, String>>> {
+        timed!(self, "labelled_leftovers", label.to_string(), self.inner.labelled_leftovers(label))
+    }
     async fn list_networks(&self, project: &str) -> Result<Vec<NetworkInfo>> {
         timed!(self, "list_networks", project.to_string(), self.inner.list_networks(project))
     }

@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod lint;
 pub mod logs;
+pub mod pool;
 pub mod run;
 pub mod test;
 pub mod up;

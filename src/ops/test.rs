@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::Error;
 use super::up::UpRequest;
-use crate::engine::{Engine, EngineError, State};
+use crate::engine::{ContainerInfo, Engine, EngineError, State};
 use crate::model::Project;
 use crate::model::labels::{NUMBER, SERVICE};
 use crate::progress::Report;
@@ -49,7 +49,6 @@ pub async fn run<E: Engine>(
     req: &TestRequest,
     reaper_stdin: Option<&mut std::process::ChildStdin>,
 ) -> Result<Ran, Error> {
-    use tokio::signal::unix::{SignalKind, signal};
     let dry = req.dry_run;
     let up = UpRequest {
         environment: std::env::vars().collect(),
@@ -63,13 +62,26 @@ pub async fn run<E: Engine>(
     if dry {
         return Ok(Ran::DryRun { variables: env.len() });
     }
-    let Some((program, args)) = req.cmd.split_first() else {
+    run_command(engine, &project.name, &env, &req.cmd, reaper_stdin).await
+}
+
+/// Runs `cmd` with `env` (what [`environment`] gives) against the running project `name`, as
+/// [`run`] does once the stack is ready.
+pub async fn run_command<E: Engine>(
+    engine: &E,
+    name: &str,
+    env: &BTreeMap<String, String>,
+    cmd: &[String],
+    reaper_stdin: Option<&mut std::process::ChildStdin>,
+) -> Result<Ran, Error> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Some((program, args)) = cmd.split_first() else {
         return Ok(Ran::Exited { code: 0, failed: Vec::new() });
     };
     use std::io::IsTerminal;
     let own_group = !std::io::stdin().is_terminal();
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args).envs(&env);
+    cmd.args(args).envs(env);
     if own_group {
         cmd.process_group(0);
     } else {
@@ -106,7 +118,7 @@ pub async fn run<E: Engine>(
     };
     let mut failed = Vec::new();
     if code != 0 {
-        let list = engine.list_containers(&project.name).await.unwrap_or_default();
+        let list = engine.list_containers(name).await.unwrap_or_default();
         for c in list.iter().filter(|c| c.state != State::Running || c.status.contains("unhealthy")) {
             let lines = crate::scheduler::readiness::last_lines(engine, &c.id, 10).await;
             failed.push((c.name.clone(), c.status.clone(), lines));
@@ -129,8 +141,13 @@ pub fn env_key(s: &str) -> String {
 /// The variables for `project` as it runs now.
 pub async fn environment<E: Engine>(engine: &E, project: &Project) -> Result<BTreeMap<String, String>, EngineError> {
     let list = engine.list_containers(&project.name).await?;
+    Ok(environment_of(&project.name, &list))
+}
+
+/// [`environment`] of the project `name` from its containers as listed.
+pub fn environment_of(name: &str, list: &[ContainerInfo]) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
-    env.insert("COMPOSE_PROJECT_NAME".into(), project.name.clone());
+    env.insert("COMPOSE_PROJECT_NAME".into(), name.to_string());
     for c in list.iter().filter(|c| c.label(NUMBER) == Some("1")) {
         let svc = env_key(c.label(SERVICE).unwrap_or(""));
         for p in &c.ports {
@@ -147,7 +164,7 @@ pub async fn environment<E: Engine>(engine: &E, project: &Project) -> Result<BTr
             env.entry(key).or_insert_with(|| public.to_string());
         }
     }
-    Ok(env)
+    env
 }
 
 /// Warnings for ports published on a fixed host port: parallel runs of one file collide.

@@ -9,6 +9,7 @@ pub mod images;
 pub mod inspect;
 pub mod lifecycle;
 pub mod lint;
+pub mod pool;
 pub mod run;
 pub mod testenv;
 pub mod verbs;

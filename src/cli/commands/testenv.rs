@@ -21,6 +21,10 @@ pub struct TestArgs {
     /// Maximum seconds to wait for the stack to be running|healthy
     #[arg(long, default_value_t = 120)]
     pub wait_timeout: u64,
+    /// Claim a ready copy from the project's warm pool (`wharf pool fill`) instead of starting
+    /// one, and refill the pool in the background; without a ready copy, start cold
+    #[arg(long)]
+    pub pool: bool,
     /// The command to run against the stack
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -39,6 +43,11 @@ fn alive(pid: u32) -> bool {
 }
 
 pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
+    if a.pool && !g.dry_run {
+        if let Some(code) = pooled(g, a)? {
+            return Ok(code);
+        }
+    }
     let mut project = g.load(&[], false)?.project;
     if g.project_name.is_none() {
         // Loaded again under the unique name, so network and volume names follow it.
@@ -71,19 +80,7 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
         } else if let Err(e) = crate::ops::test::teardown(&engine, &project, &g.report()).await {
             eprintln!("warning: tearing down `{}`: {}", project.name, CliError::from(e).render().trim());
         }
-        match ran? {
-            Ran::DryRun { variables } => {
-                let what = format!("run `{}`", a.cmd.join(" "));
-                println!("{what:<48} (dry run: with {variables} variables set)");
-                Ok::<i64, CliError>(0)
-            }
-            Ran::Exited { code, failed } => {
-                for (name, status, lines) in failed {
-                    eprintln!("{name} ({status}):{lines}");
-                }
-                Ok(code)
-            }
-        }
+        Ok::<i64, CliError>(shown(a, ran?))
     });
     if let Some(r) = reaper.as_mut() {
         let _ = r.kill();
@@ -91,6 +88,87 @@ pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
     }
     let code = result?;
     Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// Prints how the command ended; its exit code.
+fn shown(a: &TestArgs, ran: Ran) -> i64 {
+    match ran {
+        Ran::DryRun { variables } => {
+            let what = format!("run `{}`", a.cmd.join(" "));
+            println!("{what:<48} (dry run: with {variables} variables set)");
+            0
+        }
+        Ran::Exited { code, failed } => {
+            for (name, status, lines) in failed {
+                eprintln!("{name} ({status}):{lines}");
+            }
+            code
+        }
+    }
+}
+
+/// `test --pool`: claims a ready copy of the project's pool, runs the command against it and
+/// removes it, refilling the pool in the background. `None` when no copy was ready: the
+/// caller starts cold (the refill has been started either way).
+fn pooled(g: &GlobalArgs, a: &TestArgs) -> Result<Option<ExitCode>, CliError> {
+    use crate::ops::pool;
+    let base = g.load(&[], false)?.project;
+    let exe = std::env::current_exe().map_err(|e| CliError::msg(format!("cannot find the wharf binary: {e}")))?;
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let engine = g.engine().await?;
+        let prepare = pool::Prepare::from_project(&base)?;
+        let images = pool::images(&engine, &base).await?;
+        let req = pool::ClaimRequest {
+            pool: base.name.clone(),
+            key: pool::key(&base, &pool::image_ids(&images), prepare.as_ref()),
+            probes: pool::probes(&base, &images),
+            timeout: Duration::from_secs(a.wait_timeout),
+            endpoint: crate::lock::default_endpoint(),
+        };
+        let claimed = match pool::claim(&engine, &req).await? {
+            Ok(c) => c,
+            Err(none) => {
+                let log = super::pool::refill(g, &base.name, none.size.unwrap_or(pool::DEFAULT_SIZE))?;
+                eprintln!(
+                    "pool `{}`: {}; starting cold (refilling in the background, log: {})",
+                    base.name,
+                    none.describe(),
+                    log.display()
+                );
+                return Ok::<Option<i64>, CliError>(None);
+            }
+        };
+        let mut reaper = start_reaper(&exe, &claimed.project).map_err(|e| CliError::msg(e.to_string()))?;
+        eprintln!(
+            "claimed {} from pool `{}` ({} ms)",
+            claimed.project,
+            base.name,
+            claimed.took.as_millis()
+        );
+        // Started beside the command, not before it.
+        let (g2, name, size) = (g.clone(), base.name.clone(), claimed.size);
+        let refill = std::thread::spawn(move || super::pool::refill(&g2, &name, size));
+        let env = crate::ops::test::environment_of(&claimed.project, &claimed.containers);
+        let ran =
+            crate::ops::test::run_command(&engine, &claimed.project, &env, &a.cmd, reaper.stdin.as_mut()).await;
+        if a.keep {
+            eprintln!(
+                "kept project `{}`: remove it with `wharf -p {} down -v` (`wharf pool gc` removes it too)",
+                claimed.project, claimed.project
+            );
+        } else if let Err(e) = crate::scheduler::purge(&engine, &claimed.project, &g.report()).await {
+            eprintln!("warning: removing `{}`: {}", claimed.project, CliError::from(e).render().trim());
+        }
+        claimed.release();
+        if let Ok(Err(e)) = refill.join() {
+            eprintln!("warning: {}", e.render().trim());
+        }
+        let _ = reaper.kill();
+        let _ = reaper.wait();
+        Ok(Some(shown(a, ran?)))
+    });
+    Ok(result?.map(|code| ExitCode::from(code.clamp(0, 255) as u8)))
 }
 
 /// The hidden reaper: waits for `--parent` to die, then removes everything of `--project`.
@@ -134,6 +212,9 @@ pub fn gc(g: &GlobalArgs) -> Result<ExitCode, CliError> {
                 ),
                 Collected::Removed { project, owner } => {
                     println!("removed test stack {project} (its owner, process {owner}, is gone)")
+                }
+                Collected::PoolCopy { project } => {
+                    println!("removed pool copy {project} (its filler or claimer is gone)")
                 }
             }
         }

@@ -179,6 +179,24 @@ impl Engine for DockerEngine {
         self.containers_labelled(PROJECT).await
     }
 
+    async fn list_labelled(&self, label: &str) -> Result<Vec<ContainerInfo>> {
+        self.containers_labelled(label).await
+    }
+
+    async fn labelled_leftovers(&self, label: &str) -> Result<Vec<BTreeMap<String, String>>> {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
+        let nets = ListNetworksOptionsBuilder::new().filters(&filters).build();
+        let vols = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let (nets, vols) = tokio::join!(self.docker.list_networks(Some(nets)), self.docker.list_volumes(Some(vols)));
+        let nets = nets.map_err(|e| map_err(e, "listing", "networks"))?;
+        let vols = vols.map_err(|e| map_err(e, "listing", "volumes"))?;
+        Ok(nets
+            .into_iter()
+            .map(|n| n.labels.unwrap_or_default().into_iter().collect())
+            .chain(vols.volumes.unwrap_or_default().into_iter().map(|v| v.labels.into_iter().collect()))
+            .collect())
+    }
+
     async fn list_networks(&self, project: &str) -> Result<Vec<NetworkInfo>> {
         let opts = ListNetworksOptionsBuilder::new().filters(&project_filter(project)).build();
         let list = self.docker.list_networks(Some(opts)).await.map_err(|e| map_err(e, "listing", "networks"))?;
@@ -545,6 +563,13 @@ impl Engine for DockerEngine {
                     .and_then(|h| h.test.as_ref())
                     .and_then(|t| t.first())
                     .is_some_and(|t| t != "NONE"),
+                health_test: i
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.healthcheck.as_ref())
+                    .and_then(|h| h.test.clone())
+                    .filter(|t| t.first().is_some_and(|f| f != "NONE"))
+                    .unwrap_or_default(),
                 labels: btree(i.config.and_then(|c| c.labels)),
                 tagged: i
                     .metadata

@@ -189,6 +189,35 @@ impl Engine for FakeEngine {
         Ok(st.containers.values().filter(|c| c.spec.labels.contains_key(PROJECT)).map(|c| st.info(c)).collect())
     }
 
+    async fn list_labelled(&self, label: &str) -> Result<Vec<ContainerInfo>> {
+        self.pause().await;
+        let st = self.call("list_labelled", label)?;
+        let (key, value) = match label.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (label, None),
+        };
+        let matches = |l: &BTreeMap<String, String>| l.get(key).is_some_and(|v| value.is_none_or(|want| v == want));
+        Ok(st.containers.values().filter(|c| matches(&c.spec.labels)).map(|c| st.info(c)).collect())
+    }
+
+    async fn labelled_leftovers(&self, label: &str) -> Result<Vec<BTreeMap<String, String>>> {
+        self.pause().await;
+        let st = self.call("labelled_leftovers", label)?;
+        let (key, value) = match label.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (label, None),
+        };
+        let matches = |l: &BTreeMap<String, String>| l.get(key).is_some_and(|v| value.is_none_or(|want| v == want));
+        Ok(st
+            .networks
+            .values()
+            .map(|n| &n.labels)
+            .chain(st.volumes.values().map(|v| &v.labels))
+            .filter(|l| matches(l))
+            .cloned()
+            .collect())
+    }
+
     async fn list_networks(&self, project: &str) -> Result<Vec<NetworkInfo>> {
         self.pause().await;
         let st = self.call("list_networks", project)?;
@@ -552,6 +581,7 @@ impl Engine for FakeEngine {
             labels: Default::default(),
             env: Vec::new(),
             healthcheck: false,
+            health_test: Vec::new(),
         }))
     }
 
