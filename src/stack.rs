@@ -212,7 +212,8 @@ impl StackBuilder {
                 refill(bin, &file, &base.name, size, &self.env)?;
             }
             if let Some(claimed) = claimed {
-                let project = load(&crate::LoadOptions { project_name: Some(claimed.project.clone()), ..opts.clone() })?;
+                let project =
+                    load(&crate::LoadOptions { project_name: Some(claimed.project.clone()), ..opts.clone() })?;
                 let reaper = match &self.reaper {
                     Some(bin) => Some(start_reaper(bin, &project.name)?),
                     None => None,
@@ -222,7 +223,16 @@ impl StackBuilder {
                     .map(|d| d.as_secs() as i64)
                     .unwrap_or(0);
                 let report = self.report.clone();
-                return Ok(Stack { engine, project, reaper, warnings: Vec::new(), report, since, done: false, claim: Some(claimed) });
+                return Ok(Stack {
+                    engine,
+                    project,
+                    reaper,
+                    warnings: Vec::new(),
+                    report,
+                    since,
+                    done: false,
+                    claim: Some(claimed),
+                });
             }
         }
         let mut project = load(&opts)?;
@@ -239,7 +249,8 @@ impl StackBuilder {
         let report = self.report.clone();
         let since =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let mut stack = Stack { engine, project, reaper, warnings: Vec::new(), report, since, done: false, claim: None };
+        let mut stack =
+            Stack { engine, project, reaper, warnings: Vec::new(), report, since, done: false, claim: None };
         let req = UpRequest {
             environment,
             parallel: self.parallel,
@@ -273,7 +284,7 @@ async fn claim_from_pool<E: Engine>(
         timeout: std::time::Duration::from_secs(wait_timeout.unwrap_or(60)),
         endpoint: crate::lock::default_endpoint(),
     };
-    Ok(pool::claim(engine, &req).await?.ok())
+    Ok(pool::claim(engine, &req, true, |_| {}).await?.ok())
 }
 
 /// Starts `bin -f FILE pool fill --size N` in the background (with the builder's variables),

@@ -26,6 +26,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "ops",
         &[
             "model",
+            "diag",
+            "hash",
             "graph",
             "load",
             "lock",

@@ -14,10 +14,11 @@
 //! count and image ID, the networks and volumes, and the prepare step. A copy whose key is not
 //! the project's current one is stale: never handed out, removed by `pool gc` and the next fill.
 //!
-//! Claiming is atomic across processes without a shared file: the claimer takes the copy's
-//! project lock without waiting, then unpauses the copy's key container (the first by name of
-//! those not exited). The engine unpauses a container only if it is paused, under the
-//! container's own lock, so of two claimers exactly one succeeds; the other moves on.
+//! Claiming is atomic across processes: the claimer takes the copy's project lock without
+//! waiting (claimers on one machine exclude each other there), then unpauses the copy's key
+//! container (the first by name of those not exited) with the others. The engine unpauses a
+//! container only if it is paused, under the container's own lock, so even of two claimers
+//! that share no lock directory (two CI containers on one engine) exactly one succeeds.
 //!
 //! Measured on Docker 20.10: pausing sets a container's health to `unhealthy` at once (no
 //! event), and after unpause it stays so until the engine's next probe, one `interval` later.
@@ -31,10 +32,10 @@ use sha2::{Digest, Sha256};
 
 use crate::engine::{ContainerInfo, Engine, EngineError, ImageInfo, State};
 use crate::lock::ProjectLock;
+use crate::lock::{Owner, owner_identity, owner_state};
 use crate::model::Project;
 use crate::model::labels::{NUMBER, PROJECT, SERVICE};
 use crate::progress::Report;
-use crate::lock::{Owner, owner_identity, owner_state};
 
 /// The pool a copy belongs to: the project's own name.
 pub const POOL: &str = "dev.wharf.pool";
@@ -69,13 +70,27 @@ pub enum PoolError {
         source: Box<super::Error>,
     },
     /// The prepare step failed in a copy (it was removed again).
-    #[error("filling pool `{pool}`: the prepare step `{command}` in service `{service}` of copy {copy} exited {code}:\n{output}")]
-    Prepare { pool: String, copy: String, service: String, command: String, code: i64, output: String },
+    #[error(transparent)]
+    Prepare(Box<PrepareFailed>),
     #[error(transparent)]
     Engine(#[from] EngineError),
     /// The pool's fill lock could not be taken.
     #[error("cannot take the fill lock of pool `{pool}`: {reason}")]
     Lock { pool: String, reason: String },
+}
+
+/// A prepare step that failed, with its output.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "filling pool `{pool}`: the prepare step `{command}` in service `{service}` of copy {copy} exited {code}:\n{output}"
+)]
+pub struct PrepareFailed {
+    pub pool: String,
+    pub copy: String,
+    pub service: String,
+    pub command: String,
+    pub code: i64,
+    pub output: String,
 }
 
 impl PoolError {
@@ -84,8 +99,9 @@ impl PoolError {
         match self {
             PoolError::Refused { hint, .. } => Some(hint.clone()),
             PoolError::Copy { source, .. } => source.hint(),
-            PoolError::Prepare { .. } => Some(
-                "run the step by hand in a stack of its own: `wharf up -d --wait` then `wharf exec SERVICE CMD…`".into(),
+            PoolError::Prepare(_) => Some(
+                "run the step by hand in a stack of its own: `wharf up -d --wait` then `wharf exec SERVICE CMD…`"
+                    .into(),
             ),
             PoolError::Engine(e) => e.hint(),
             _ => None,
@@ -116,7 +132,9 @@ impl Prepare {
             }
             _ => Err(PoolError::Refused {
                 project: project.name.clone(),
-                reason: "`x-wharf.pool.prepare` must be a list of strings: the service, then the command and its arguments".into(),
+                reason:
+                    "`x-wharf.pool.prepare` must be a list of strings: the service, then the command and its arguments"
+                        .into(),
                 hint: "write `x-wharf: {pool: {prepare: [db, sh, -c, \"./migrate\"]}}`".into(),
             }),
         }
@@ -137,7 +155,8 @@ pub fn key(project: &Project, images: &BTreeMap<String, String>, prepare: Option
         let id = images.get(&image).map(String::as_str).unwrap_or("");
         h.update(format!("{name}\t{}\t{}\t{id}\n", crate::hash::service_hash(svc), svc.replicas()).as_bytes());
     }
-    let json = |v: serde_json::Result<serde_json::Value>| v.map(|v| crate::hash::canonical_json(&v)).unwrap_or_default();
+    let json =
+        |v: serde_json::Result<serde_json::Value>| v.map(|v| crate::hash::canonical_json(&v)).unwrap_or_default();
     h.update(json(serde_json::to_value(&project.networks)).as_bytes());
     h.update(json(serde_json::to_value(&project.volumes)).as_bytes());
     if let Some(p) = prepare {
@@ -149,9 +168,8 @@ pub fn key(project: &Project, images: &BTreeMap<String, String>, prepare: Option
 /// What stops `project` from being pooled: copies exist side by side, so nothing may have a
 /// fixed name or a fixed host port.
 pub fn refusal(project: &Project) -> Option<PoolError> {
-    let refuse = |reason: String, hint: String| {
-        Some(PoolError::Refused { project: project.name.clone(), reason, hint })
-    };
+    let refuse =
+        |reason: String, hint: String| Some(PoolError::Refused { project: project.name.clone(), reason, hint });
     for (name, svc) in &project.services {
         if let Some(c) = &svc.container_name {
             return refuse(
@@ -284,12 +302,12 @@ pub async fn copies<E: Engine>(engine: &E, pool: Option<&str>, endpoint: &str) -
 }
 
 /// The images `project` runs, inspected: by image name, `None` for one that is not there.
-pub async fn images<E: Engine>(engine: &E, project: &Project) -> Result<BTreeMap<String, Option<ImageInfo>>, EngineError> {
-    let mut names: Vec<String> = project
-        .services
-        .iter()
-        .map(|(n, s)| crate::plan::spec::image_name(&project.name, n, s))
-        .collect();
+pub async fn images<E: Engine>(
+    engine: &E,
+    project: &Project,
+) -> Result<BTreeMap<String, Option<ImageInfo>>, EngineError> {
+    let mut names: Vec<String> =
+        project.services.iter().map(|(n, s)| crate::plan::spec::image_name(&project.name, n, s)).collect();
     names.sort();
     names.dedup();
     let found = futures::future::try_join_all(names.iter().map(|n| engine.image_info(n))).await?;
@@ -397,10 +415,40 @@ pub struct ClaimRequest {
 }
 
 /// Hands out a ready copy of the current configuration, oldest first: takes its lock, unpauses
-/// it (the key container first: that is the atomic claim), and checks it is ready. A copy that
-/// fails the check is removed and the next one tried.
-pub async fn claim<E: Engine>(engine: &E, req: &ClaimRequest) -> Result<Result<Claimed, NoCopy>, EngineError> {
+/// it (the key container's unpause is the atomic claim), and checks it is ready. A copy that
+/// fails the check is removed and the next one tried. With none ready but some of this
+/// configuration being filled, and `wait_for_filling`, it waits for one of those (it started
+/// before a cold start would, so it is ready sooner), as long as any is still filling and at
+/// most `req.timeout`.
+pub async fn claim<E: Engine>(
+    engine: &E,
+    req: &ClaimRequest,
+    wait_for_filling: bool,
+    mut waiting: impl FnMut(&NoCopy),
+) -> Result<Result<Claimed, NoCopy>, EngineError> {
     let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + req.timeout;
+    let mut said = false;
+    loop {
+        match claim_once(engine, req, started).await? {
+            Err(none) if wait_for_filling && none.filling > 0 && tokio::time::Instant::now() < deadline => {
+                if !said {
+                    waiting(&none);
+                    said = true;
+                }
+                // The engine tells no "copy ready" event of its own: look again shortly.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+async fn claim_once<E: Engine>(
+    engine: &E,
+    req: &ClaimRequest,
+    started: Instant,
+) -> Result<Result<Claimed, NoCopy>, EngineError> {
     let all = copies(engine, Some(&req.pool), &req.endpoint).await?;
     let mut none = NoCopy { size: all.iter().map(|c| c.size).max(), ..Default::default() };
     for copy in all {
@@ -418,22 +466,34 @@ pub async fn claim<E: Engine>(engine: &E, req: &ClaimRequest) -> Result<Result<C
         }
         let Ok(Some(lock)) = ProjectLock::try_acquire(&req.endpoint, &copy.project) else { continue };
         let Some(first) = key_container(&copy.containers) else { continue };
-        if engine.unpause_container(&first.id).await.is_err() {
+        // All unpaused at once; the key container's unpause decides whose copy it is. (Only a
+        // claimer that shares no lock directory with this one can race it here; the loser may
+        // have unpaused some of the winner's containers, which the winner takes as done.)
+        let deadline = tokio::time::Instant::now() + req.timeout;
+        let (key_ok, others) = futures::future::join(
+            engine.unpause_container(&first.id),
+            futures::future::join_all(
+                copy.containers.iter().filter(|c| c.id != first.id && c.state == State::Paused).map(|c| async {
+                    match engine.unpause_container(&c.id).await {
+                        Ok(()) | Err(EngineError::Conflict { .. }) => true,
+                        Err(_) => false,
+                    }
+                }),
+            ),
+        )
+        .await;
+        if key_ok.is_err() {
             // Another claimer was first.
             continue;
         }
-        // Each of the others is unpaused, and each container's test run the moment it runs.
-        let deadline = tokio::time::Instant::now() + req.timeout;
+        // Each container's test, the moment all run.
         let checks = copy.containers.iter().filter(|c| !finished(c)).map(|c| async {
-            if c.id != first.id && c.state == State::Paused && engine.unpause_container(&c.id).await.is_err() {
-                return false;
-            }
             match c.label(SERVICE).and_then(|s| req.probes.get(s)) {
                 Some(cmd) => passes(engine, &c.id, cmd, deadline).await,
                 None => true,
             }
         });
-        let ready = futures::future::join_all(checks).await.into_iter().all(|ok| ok);
+        let ready = others.iter().all(|ok| *ok) && futures::future::join_all(checks).await.into_iter().all(|ok| ok);
         if !ready {
             let _ = crate::scheduler::purge(engine, &copy.project, &Report::silent()).await;
             none.failed.push(copy.project.clone());
@@ -448,11 +508,15 @@ pub async fn claim<E: Engine>(engine: &E, req: &ClaimRequest) -> Result<Result<C
     Ok(Err(none))
 }
 
+/// The longest one readiness test after unpausing may take before it is tried again.
+const ATTEMPT: Duration = Duration::from_secs(5);
+
 /// Runs a container's readiness test `cmd` now, and again 50 ms after each failure, until it
 /// passes or the deadline.
 async fn passes<E: Engine>(engine: &E, id: &str, cmd: &[String], deadline: tokio::time::Instant) -> bool {
     loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        // One attempt may not take the whole deadline: a test that hangs is tried again.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).min(ATTEMPT);
         if let Ok(Ok(out)) = tokio::time::timeout(left, engine.exec(id, cmd)).await
             && out.exit_code == 0
         {
@@ -516,7 +580,11 @@ pub async fn fill<E: Engine>(engine: &E, opts: &crate::LoadOptions, req: &FillRe
             hint: format!("name one of: {}", base.services.keys().cloned().collect::<Vec<_>>().join(", ")),
         });
     }
-    let wrap = |copy: &str, e: super::Error| PoolError::Copy { pool: base.name.clone(), copy: copy.into(), source: Box::new(e) };
+    let wrap = |copy: &str, e: super::Error| PoolError::Copy {
+        pool: base.name.clone(),
+        copy: copy.into(),
+        source: Box::new(e),
+    };
     crate::build::ensure::images(engine, &base, &opts.environment, &[], &req.images, 4, &req.report)
         .await
         .map_err(|e| wrap("(images)", e.into()))?;
@@ -572,12 +640,13 @@ async fn make_copy<E: Engine>(
     let opts = crate::LoadOptions { project_name: Some(name.clone()), ..opts.clone() };
     let mut project = crate::load(&opts).map_err(PoolError::Load)?.project;
     label_copy(&mut project, &base.name, key, size);
-    // Built images are built once, under the pool's own name, for every copy.
     for (svc_name, svc) in project.services.iter_mut() {
+        // Built images are built once, under the pool's own name, for every copy.
         if svc.image.is_none() {
             svc.image = Some(crate::plan::spec::image_name(&base.name, svc_name, svc));
         }
         svc.build = None;
+        early_probes(svc, req.wait_timeout);
     }
     let up = super::up::UpRequest {
         environment: opts.environment.clone(),
@@ -588,9 +657,11 @@ async fn make_copy<E: Engine>(
         ..super::up::UpRequest::detached_wait(&[], Some(req.wait_timeout))
     };
     let result = async {
-        super::up::up(engine, &project, &up)
-            .await
-            .map_err(|e| PoolError::Copy { pool: base.name.clone(), copy: name.clone(), source: Box::new(e) })?;
+        super::up::up(engine, &project, &up).await.map_err(|e| PoolError::Copy {
+            pool: base.name.clone(),
+            copy: name.clone(),
+            source: Box::new(e),
+        })?;
         let list = engine.list_containers(&name).await?;
         if let Some(p) = prepare {
             let target = list
@@ -599,17 +670,19 @@ async fn make_copy<E: Engine>(
                 .min_by_key(|c| c.label(NUMBER).and_then(|n| n.parse::<u32>().ok()).unwrap_or(u32::MAX));
             let out = match target {
                 Some(c) => engine.exec(&c.id, &p.command).await?,
-                None => crate::engine::ExecOutput { exit_code: -1, output: "the service has no running container".into() },
+                None => {
+                    crate::engine::ExecOutput { exit_code: -1, output: "the service has no running container".into() }
+                }
             };
             if out.exit_code != 0 {
-                return Err(PoolError::Prepare {
+                return Err(PoolError::Prepare(Box::new(PrepareFailed {
                     pool: base.name.clone(),
                     copy: name.clone(),
                     service: p.service.clone(),
                     command: p.command.join(" "),
                     code: out.exit_code,
                     output: out.output,
-                });
+                })));
             }
         }
         let list = engine.list_containers(&name).await?;
@@ -628,6 +701,21 @@ async fn make_copy<E: Engine>(
             let _ = crate::scheduler::purge(engine, &name, &Report::silent()).await;
             Err(e)
         }
+    }
+}
+
+/// A copy is ready once its healthchecks pass, not one `interval` after start: each
+/// healthcheck without a `start_interval` gets one of 100 ms (emulated through exec on engines
+/// older than API 1.44, as for `up`), with a `start_period` of the fill's wait timeout where it
+/// has none. Only copies get this; the claim runs the tests again anyway.
+fn early_probes(svc: &mut crate::model::Service, wait_timeout: u64) {
+    let Some(h) = svc.healthcheck.as_mut() else { return };
+    if h.disable == Some(true) || h.test.first().is_some_and(|t| t == "NONE") || h.start_interval.is_some() {
+        return;
+    }
+    h.start_interval = Some(crate::model::Duration::from_nanos(100_000_000));
+    if h.start_period.is_none_or(|p| p.as_secs() == 0) {
+        h.start_period = Some(crate::model::Duration::from_secs(wait_timeout.max(1) as i64));
     }
 }
 
@@ -715,7 +803,8 @@ pub async fn list<E: Engine>(
     current: Option<(&str, &str)>,
     endpoint: &str,
 ) -> Result<Vec<Listed>, EngineError> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let all = copies(engine, None, endpoint).await?;
     let memory = futures::future::join_all(all.iter().map(|c| async move {
         let live = c.containers.iter().filter(|c| !finished(c));
@@ -777,10 +866,18 @@ mod tests {
 
     #[test]
     fn the_key_container_stays_the_same_while_a_copy_is_claimed() {
-        let paused = [container("p-web-1", State::Paused), container("p-db-1", State::Paused), container("p-a-1", State::Exited)];
+        let paused = [
+            container("p-web-1", State::Paused),
+            container("p-db-1", State::Paused),
+            container("p-a-1", State::Exited),
+        ];
         assert_eq!(key_container(&paused).unwrap().name, "p-db-1");
         // Halfway through a claim: the key container runs, the others are still paused.
-        let claiming = [container("p-web-1", State::Paused), container("p-db-1", State::Running), container("p-a-1", State::Exited)];
+        let claiming = [
+            container("p-web-1", State::Paused),
+            container("p-db-1", State::Running),
+            container("p-a-1", State::Exited),
+        ];
         assert_eq!(key_container(&claiming).unwrap().name, "p-db-1");
     }
 
@@ -806,12 +903,15 @@ mod tests {
         assert_ne!(k, key(&p, &rebuilt, None), "a rebuilt image makes older copies stale");
         let changed = project("services:\n  db:\n    image: img\n  web:\n    image: img\n    command: [b]\n");
         assert_ne!(k, key(&changed, &ids, None), "a changed file makes older copies stale");
-        let scaled = project("services:\n  db:\n    image: img\n  web:\n    image: img\n    command: [a]\n    scale: 2\n");
+        let scaled =
+            project("services:\n  db:\n    image: img\n  web:\n    image: img\n    command: [a]\n    scale: 2\n");
         assert_ne!(k, key(&scaled, &ids, None));
         let prep = Prepare { service: "db".into(), command: vec!["seed".into()] };
         assert_ne!(k, key(&p, &ids, Some(&prep)));
         // What does not change a container does not change the key.
-        let same = project("services:\n  db:\n    image: img\n  web:\n    image: img\n    command: [a]\n    depends_on: [db]\n");
+        let same = project(
+            "services:\n  db:\n    image: img\n  web:\n    image: img\n    command: [a]\n    depends_on: [db]\n",
+        );
         assert_eq!(k, key(&same, &ids, None));
     }
 
@@ -829,9 +929,14 @@ mod tests {
 
     #[test]
     fn the_prepare_step_is_read_from_x_wharf() {
-        let p = project("services:\n  db:\n    image: img\nx-wharf:\n  pool:\n    prepare: [db, sh, -c, \"echo seeded\"]\n");
+        let p = project(
+            "services:\n  db:\n    image: img\nx-wharf:\n  pool:\n    prepare: [db, sh, -c, \"echo seeded\"]\n",
+        );
         let prep = Prepare::from_project(&p).unwrap().unwrap();
-        assert_eq!(prep, Prepare { service: "db".into(), command: vec!["sh".into(), "-c".into(), "echo seeded".into()] });
+        assert_eq!(
+            prep,
+            Prepare { service: "db".into(), command: vec!["sh".into(), "-c".into(), "echo seeded".into()] }
+        );
         let bad = project("services:\n  db:\n    image: img\nx-wharf:\n  pool:\n    prepare: db\n");
         assert!(Prepare::from_project(&bad).unwrap_err().to_string().contains("must be a list of strings"));
         assert_eq!(Prepare::from_project(&project("services:\n  db:\n    image: img\n")).unwrap(), None);

@@ -92,6 +92,9 @@ fn fill(g: &GlobalArgs, a: &FillArgs) -> Result<ExitCode, CliError> {
         report: g.report(),
     };
     let opts = g.load_options(&[], false);
+    if g.dry_run {
+        return dry_fill(g, a.size);
+    }
     runtime()?.block_on(async {
         let engine = crate::engine::docker::DockerEngine::connect().await?;
         let done = pool::fill(&engine, &opts, &req).await?;
@@ -102,6 +105,36 @@ fn fill(g: &GlobalArgs, a: &FillArgs) -> Result<ExitCode, CliError> {
             println!("{c} ready and paused ({:.1} s)", took.as_secs_f64());
         }
         println!("pool {}: {} ready (configuration {})", done.pool, done.ready, done.key);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `pool fill --dry-run`: what a fill would do, from what the engine shows; nothing changes.
+fn dry_fill(g: &GlobalArgs, size: usize) -> Result<ExitCode, CliError> {
+    let base = g.load(&[], false)?.project;
+    if let Some(refused) = pool::refusal(&base) {
+        return Err(refused.into());
+    }
+    runtime()?.block_on(async {
+        let engine = g.engine().await?;
+        let cur = current(g, &engine).await;
+        let copies = pool::copies(&engine, Some(&base.name), &crate::lock::default_endpoint()).await?;
+        let current_key = cur.as_ref().map(|(_, k)| k.as_str());
+        let ready =
+            copies.iter().filter(|c| c.state == pool::CopyState::Ready && Some(c.key.as_str()) == current_key).count();
+        for c in &copies {
+            let stale = c.state == pool::CopyState::Ready && Some(c.key.as_str()) != current_key;
+            if c.state == pool::CopyState::Abandoned || stale {
+                println!("remove {} ({}) (dry run)", c.project, if stale { "stale" } else { "abandoned" });
+            }
+        }
+        let wanted = size.clamp(1, pool::MAX_SIZE);
+        println!(
+            "fill pool `{}`: {ready} ready, would bring up {} cop{} (dry run)",
+            base.name,
+            wanted.saturating_sub(ready),
+            if wanted.saturating_sub(ready) == 1 { "y" } else { "ies" }
+        );
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -118,8 +151,9 @@ fn ls(g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let engine = crate::engine::docker::DockerEngine::connect().await?;
         let cur = current(g, &engine).await;
-        let rows = pool::list(&engine, cur.as_ref().map(|(p, k)| (p.as_str(), k.as_str())), &crate::lock::default_endpoint())
-            .await?;
+        let rows =
+            pool::list(&engine, cur.as_ref().map(|(p, k)| (p.as_str(), k.as_str())), &crate::lock::default_endpoint())
+                .await?;
         if a.format == "json" {
             println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
             return Ok(ExitCode::SUCCESS);
@@ -146,10 +180,11 @@ fn ls(g: &GlobalArgs, a: &LsArgs) -> Result<ExitCode, CliError> {
 fn rm(g: &GlobalArgs) -> Result<ExitCode, CliError> {
     let name = g.load(&[], false)?.project.name;
     runtime()?.block_on(async {
-        let engine = crate::engine::docker::DockerEngine::connect().await?;
+        let engine = g.engine().await?;
         let swept = pool::remove(&engine, &name, &crate::lock::default_endpoint(), &g.report()).await?;
+        let removed = if g.dry_run { "would remove" } else { "removed" };
         for (c, _) in &swept.removed {
-            println!("removed {c}");
+            println!("{removed} {c}");
         }
         for c in &swept.kept {
             eprintln!("kept {c}: in use (its claimer removes it when its command ends)");
@@ -160,16 +195,17 @@ fn rm(g: &GlobalArgs) -> Result<ExitCode, CliError> {
 
 fn gc(g: &GlobalArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
-        let engine = crate::engine::docker::DockerEngine::connect().await?;
+        let engine = g.engine().await?;
         let cur = current(g, &engine).await.ok_or_else(|| {
             CliError::msg("cannot tell which copies are stale: the project does not load or its images are missing")
         })?;
         let swept =
             pool::gc(&engine, Some((cur.0.as_str(), cur.1.as_str())), &crate::lock::default_endpoint(), &g.report())
                 .await?;
+        let removed = if g.dry_run { "would remove" } else { "removed" };
         for (c, state) in &swept.removed {
             let why = if *state == pool::CopyState::Abandoned { "abandoned" } else { "stale" };
-            println!("removed {c} ({why})");
+            println!("{removed} {c} ({why})");
         }
         Ok(ExitCode::SUCCESS)
     })

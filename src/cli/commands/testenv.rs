@@ -25,6 +25,9 @@ pub struct TestArgs {
     /// one, and refill the pool in the background; without a ready copy, start cold
     #[arg(long)]
     pub pool: bool,
+    /// With `--pool`: leave the pool as it is (no background refill)
+    #[arg(long, requires = "pool")]
+    pub no_refill: bool,
     /// The command to run against the stack
     #[arg(last = true, required = true, value_name = "CMD")]
     pub cmd: Vec<String>,
@@ -43,10 +46,11 @@ fn alive(pid: u32) -> bool {
 }
 
 pub fn test(g: &GlobalArgs, a: &TestArgs) -> Result<ExitCode, CliError> {
-    if a.pool && !g.dry_run {
-        if let Some(code) = pooled(g, a)? {
-            return Ok(code);
-        }
+    if a.pool
+        && !g.dry_run
+        && let Some(code) = pooled(g, a)?
+    {
+        return Ok(code);
     }
     let mut project = g.load(&[], false)?.project;
     if g.project_name.is_none() {
@@ -126,8 +130,16 @@ fn pooled(g: &GlobalArgs, a: &TestArgs) -> Result<Option<ExitCode>, CliError> {
             timeout: Duration::from_secs(a.wait_timeout),
             endpoint: crate::lock::default_endpoint(),
         };
-        let claimed = match pool::claim(&engine, &req).await? {
+        let name = base.name.clone();
+        let waiting = |none: &pool::NoCopy| {
+            eprintln!("pool `{name}`: no ready copy; waiting for one of the {} being filled", none.filling)
+        };
+        let claimed = match pool::claim(&engine, &req, true, waiting).await? {
             Ok(c) => c,
+            Err(none) if a.no_refill => {
+                eprintln!("pool `{}`: {}; starting cold", base.name, none.describe());
+                return Ok::<Option<i64>, CliError>(None);
+            }
             Err(none) => {
                 let log = super::pool::refill(g, &base.name, none.size.unwrap_or(pool::DEFAULT_SIZE))?;
                 eprintln!(
@@ -136,22 +148,16 @@ fn pooled(g: &GlobalArgs, a: &TestArgs) -> Result<Option<ExitCode>, CliError> {
                     none.describe(),
                     log.display()
                 );
-                return Ok::<Option<i64>, CliError>(None);
+                return Ok(None);
             }
         };
         let mut reaper = start_reaper(&exe, &claimed.project).map_err(|e| CliError::msg(e.to_string()))?;
-        eprintln!(
-            "claimed {} from pool `{}` ({} ms)",
-            claimed.project,
-            base.name,
-            claimed.took.as_millis()
-        );
+        eprintln!("claimed {} from pool `{}` ({} ms)", claimed.project, base.name, claimed.took.as_millis());
         // Started beside the command, not before it.
-        let (g2, name, size) = (g.clone(), base.name.clone(), claimed.size);
-        let refill = std::thread::spawn(move || super::pool::refill(&g2, &name, size));
+        let (g2, name, size, wanted) = (g.clone(), base.name.clone(), claimed.size, !a.no_refill);
+        let refill = std::thread::spawn(move || wanted.then(|| super::pool::refill(&g2, &name, size)));
         let env = crate::ops::test::environment_of(&claimed.project, &claimed.containers);
-        let ran =
-            crate::ops::test::run_command(&engine, &claimed.project, &env, &a.cmd, reaper.stdin.as_mut()).await;
+        let ran = crate::ops::test::run_command(&engine, &claimed.project, &env, &a.cmd, reaper.stdin.as_mut()).await;
         if a.keep {
             eprintln!(
                 "kept project `{}`: remove it with `wharf -p {} down -v` (`wharf pool gc` removes it too)",
@@ -161,7 +167,7 @@ fn pooled(g: &GlobalArgs, a: &TestArgs) -> Result<Option<ExitCode>, CliError> {
             eprintln!("warning: removing `{}`: {}", claimed.project, CliError::from(e).render().trim());
         }
         claimed.release();
-        if let Ok(Err(e)) = refill.join() {
+        if let Ok(Some(Err(e))) = refill.join() {
             eprintln!("warning: {}", e.render().trim());
         }
         let _ = reaper.kill();
