@@ -275,6 +275,12 @@ impl<E: Engine> Engine for DryRun<E> {
         }
         self.inner.rename_container(id, name).await
     }
+    async fn running_execs(&self, id: &str) -> Result<usize> {
+        if is_fake(id) {
+            return Ok(0);
+        }
+        self.inner.running_execs(id).await
+    }
     async fn inspect_container(&self, id: &str) -> Result<ContainerDetails> {
         if let Some(s) = &self.shared
             && is_fake(id)

@@ -475,6 +475,9 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn remove_container(&self, id: &str, force: bool, volumes: bool) -> impl Future<Output = Result<()>> + Send;
     fn rename_container(&self, id: &str, name: &str) -> impl Future<Output = Result<()>> + Send;
     fn inspect_container(&self, id: &str) -> impl Future<Output = Result<ContainerDetails>> + Send;
+    /// How many processes exec'd into the container run now (the engine's own health probes
+    /// too; an exec created but never started does not count).
+    fn running_execs(&self, id: &str) -> impl Future<Output = Result<usize>> + Send;
     /// A tar archive of `path` in a container (its last component at the archive's top).
     fn download_archive(&self, id: &str, path: &str) -> impl Future<Output = Result<Vec<u8>>> + Send;
     /// Extracts a tar archive into directory `dir` of a (created or running) container.

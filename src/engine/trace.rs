@@ -317,6 +317,9 @@ impl<E: Engine> Engine for Traced<E> {
     async fn rename_container(&self, id: &str, name: &str) -> Result<()> {
         timed!(self, "rename_container", self.subject(id), self.inner.rename_container(id, name))
     }
+    async fn running_execs(&self, id: &str) -> Result<usize> {
+        timed!(self, "running_execs", id.to_string(), self.inner.running_execs(id))
+    }
     async fn inspect_container(&self, id: &str) -> Result<ContainerDetails> {
         timed!(self, "inspect_container", self.subject(id), self.inner.inspect_container(id))
     }

@@ -417,6 +417,17 @@ impl Engine for DockerEngine {
         })
     }
 
+    async fn running_execs(&self, id: &str) -> Result<usize> {
+        let c = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| map_err(e, "inspecting", &format!("container `{id}`")))?;
+        let ids = c.exec_ids.unwrap_or_default();
+        let execs = futures::future::join_all(ids.iter().map(|x| self.docker.inspect_exec(x))).await;
+        Ok(execs.into_iter().filter_map(|e| e.ok()).filter(|e| e.running == Some(true)).count())
+    }
+
     async fn upload_archive(&self, id: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
         let opts = UploadToContainerOptionsBuilder::new().path(dir).build();
         let body = bollard::body_stream(futures::stream::once(async move { bytes::Bytes::from(tar) }));

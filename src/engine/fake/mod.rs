@@ -459,6 +459,13 @@ impl Engine for FakeEngine {
         })
     }
 
+    async fn running_execs(&self, id: &str) -> Result<usize> {
+        self.pause().await;
+        let mut st = self.call("running_execs", &self.name_of(id))?;
+        st.get(id)?;
+        Ok(0)
+    }
+
     async fn upload_archive(&self, id: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
         self.pause().await;
         let mut st = self.call("upload_archive", &format!("{} {dir}", self.name_of(id)))?;
