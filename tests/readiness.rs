@@ -149,7 +149,7 @@ services:
         ),
     );
     let started = std::time::Instant::now();
-    let (ok, _, err) = s.wharf(&["up", "-d"]);
+    let (ok, _, err) = s.wharf_within(120, &["up", "-d"]);
     let took = started.elapsed();
     assert!(ok, "{err}");
     assert_eq!(s.inspect("{{.State.Status}}", &s.container("app", 1)), "running");

@@ -24,6 +24,8 @@ struct Seen {
     last_probe: Option<String>,
     exited: Option<i64>,
     inspected: bool,
+    /// The engine's `start` event has been seen (it resets the health to `starting`).
+    started: bool,
 }
 
 /// The shared view of the run's containers.
@@ -62,6 +64,7 @@ impl Readiness {
                             EventKind::Health(h) => s.health = Some(h.as_str().to_string()),
                             EventKind::Die { exit_code } => s.exited = Some(exit_code.unwrap_or(-1)),
                             EventKind::Start => {
+                                s.started = true;
                                 s.exited = None;
                                 if s.health.is_some() {
                                     s.health = Some("starting".into());
@@ -202,12 +205,16 @@ impl Readiness {
                 if tokio::time::Instant::now() > deadline {
                     return;
                 }
+                // Done once healthy after the engine's `start` event: that event, which may
+                // arrive after a quick first probe, sets the health back to `starting`, and a
+                // probe that had stopped then would leave the dependents waiting for the
+                // engine's own probe (regression: one `up` of tests/readiness.rs waited 300 s).
                 let done = me
                     .seen
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .get(&id)
-                    .is_some_and(|s| s.exited.is_some() || s.health.as_deref() == Some("healthy"));
+                    .is_some_and(|s| s.exited.is_some() || (s.started && s.health.as_deref() == Some("healthy")));
                 if done {
                     return;
                 }
@@ -217,7 +224,6 @@ impl Readiness {
                     me.seen.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default().health =
                         Some("healthy".into());
                     me.bump.send_modify(|t| *t = t.map(|n| n + 1));
-                    return;
                 }
             }
         });
