@@ -594,8 +594,12 @@ pub async fn fill<E: Engine>(engine: &E, opts: &crate::LoadOptions, req: &FillRe
         .map_err(|e| PoolError::Lock { pool: base.name.clone(), reason: e.to_string() })?;
     let size = req.size.clamp(1, MAX_SIZE);
     let mut done = Filled { pool: base.name.clone(), key: key.clone(), ..Default::default() };
-    // Claims may take copies while this fills: count again after each round, a few rounds at most.
-    for _ in 0..4 {
+    // Claims may take copies while this fills: the copies are counted again whenever one is
+    // done and every 200 ms, and new ones started at once to keep `size` ready or on their
+    // way (at most 4 × size in one fill; the fills queued behind this one go on from there).
+    let mut flying = futures::stream::FuturesUnordered::new();
+    let mut started = 0;
+    loop {
         let all = copies(engine, Some(&base.name), &req.endpoint).await?;
         let mut ready = 0;
         for c in &all {
@@ -608,17 +612,20 @@ pub async fn fill<E: Engine>(engine: &E, opts: &crate::LoadOptions, req: &FillRe
             }
         }
         done.ready = ready;
-        if ready >= size {
+        let wanted = size.saturating_sub(ready + flying.len()).min((4 * size).saturating_sub(started));
+        for _ in 0..wanted {
+            flying.push(make_copy(engine, opts, &base, &key, size, prepare.as_ref(), req));
+            started += 1;
+        }
+        if flying.is_empty() {
             break;
         }
-        let made = futures::future::join_all(
-            (ready..size).map(|_| make_copy(engine, opts, &base, &key, size, prepare.as_ref(), req)),
-        )
-        .await;
-        for m in made {
-            let (copy, took) = m?;
-            done.created.push((copy, took));
-            done.ready += 1;
+        tokio::select! {
+            Some(made) = futures::StreamExt::next(&mut flying) => {
+                let (copy, took) = made?;
+                done.created.push((copy, took));
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
     Ok(done)
