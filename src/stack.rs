@@ -209,7 +209,9 @@ impl StackBuilder {
             let claimed = claim_from_pool(&engine, &base, self.wait_timeout).await?;
             // After the claim, so the refill counts the copy just taken as gone.
             if let Some(bin) = &self.reaper {
-                refill(bin, &file, &base.name, size, &self.env)?;
+                let args = ["-f".into(), file.clone().into_os_string(), "-p".into(), base.name.clone().into()];
+                crate::ops::pool::spawn_refill(bin, &args, &self.env, &base.name, size)
+                    .map_err(|e| Error::Reaper { binary: bin.clone(), reason: e.to_string() })?;
             }
             if let Some(claimed) = claimed {
                 let project =
@@ -287,42 +289,10 @@ async fn claim_from_pool<E: Engine>(
     Ok(pool::claim(engine, &req, true, |_| {}).await?.ok())
 }
 
-/// Starts `bin -f FILE pool fill --size N` in the background (with the builder's variables),
-/// in a process group of its own, its output appended to `$TMPDIR/wharf-pools/POOL.log`.
-fn refill(bin: &Path, file: &Path, pool: &str, size: usize, env: &[(String, String)]) -> Result<(), Error> {
-    use std::os::unix::process::CommandExt;
-    let dir = std::env::temp_dir().join("wharf-pools");
-    let _ = std::fs::create_dir_all(&dir);
-    let log = dir.join(format!("{pool}.log"));
-    let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log);
-    let (out, err) = match (open(), open()) {
-        (Ok(o), Ok(e)) => (std::process::Stdio::from(o), std::process::Stdio::from(e)),
-        _ => (std::process::Stdio::null(), std::process::Stdio::null()),
-    };
-    std::process::Command::new(bin)
-        .arg("-f")
-        .arg(file)
-        .args(["-p", pool, "--progress", "quiet", "pool", "fill", "--size", &size.to_string()])
-        .envs(env.iter().cloned())
-        .stdin(std::process::Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map(drop)
-        .map_err(|e| Error::Reaper { binary: bin.to_path_buf(), reason: e.to_string() })
-}
-
 /// Labels every service, network and volume of `project` with its owner's PID and identity.
 pub fn label_owner(project: &mut Project, pid: u32) {
     let id = owner_identity(pid);
-    let labels = project
-        .services
-        .values_mut()
-        .map(|s| &mut s.labels)
-        .chain(project.networks.values_mut().map(|n| &mut n.labels))
-        .chain(project.volumes.values_mut().map(|v| &mut v.labels));
-    for l in labels {
+    for l in project.labels_mut() {
         l.insert(OWNER.into(), pid.to_string());
         if let Some(id) = &id {
             l.insert(OWNER_ID.into(), id.clone());

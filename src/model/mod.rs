@@ -170,6 +170,15 @@ pub struct FileObject {
 }
 
 impl Project {
+    /// The labels of every service, network and volume, for labelling them all alike.
+    pub fn labels_mut(&mut self) -> impl Iterator<Item = &mut IndexMap<String, String>> {
+        self.services
+            .values_mut()
+            .map(|s| &mut s.labels)
+            .chain(self.networks.values_mut().map(|n| &mut n.labels))
+            .chain(self.volumes.values_mut().map(|v| &mut v.labels))
+    }
+
     /// The engine name of network `key` (the loader sets `name` on every declared network).
     pub fn network_name(&self, key: &str) -> String {
         self.networks.get(key).and_then(|n| n.name.clone()).unwrap_or_else(|| format!("{}_{key}", self.name))

@@ -757,13 +757,7 @@ fn early_probes(svc: &mut crate::model::Service, wait_timeout: u64) {
 fn label_copy(project: &mut Project, pool: &str, key: &str, size: usize) {
     let pid = std::process::id();
     let id = owner_identity(pid);
-    let labels = project
-        .services
-        .values_mut()
-        .map(|s| &mut s.labels)
-        .chain(project.networks.values_mut().map(|n| &mut n.labels))
-        .chain(project.volumes.values_mut().map(|v| &mut v.labels));
-    for l in labels {
+    for l in project.labels_mut() {
         l.insert(POOL.into(), pool.into());
         l.insert(KEY.into(), key.into());
         l.insert(SIZE.into(), size.to_string());
@@ -772,6 +766,38 @@ fn label_copy(project: &mut Project, pool: &str, key: &str, size: usize) {
             l.insert(FILLER_ID.into(), id.clone());
         }
     }
+}
+
+/// Starts `bin ARGS… --progress quiet pool fill --size N` (with the variables `env` on top of
+/// this process's) in the background, in a process group of its own (a Ctrl-C aimed at a test
+/// does not stop it), its output appended to `$TMPDIR/wharf-pools/POOL.log`, whose path it
+/// returns.
+pub fn spawn_refill(
+    bin: &std::path::Path,
+    args: &[std::ffi::OsString],
+    env: &[(String, String)],
+    pool: &str,
+    size: usize,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::process::CommandExt;
+    let dir = std::env::temp_dir().join("wharf-pools");
+    let _ = std::fs::create_dir_all(&dir);
+    let log = dir.join(format!("{pool}.log"));
+    let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log);
+    let (out, err) = match (open(), open()) {
+        (Ok(o), Ok(e)) => (std::process::Stdio::from(o), std::process::Stdio::from(e)),
+        _ => (std::process::Stdio::null(), std::process::Stdio::null()),
+    };
+    std::process::Command::new(bin)
+        .args(args)
+        .args(["--progress", "quiet", "pool", "fill", "--size", &size.to_string()])
+        .envs(env.iter().cloned())
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()?;
+    Ok(log)
 }
 
 /// What `pool gc` or `pool rm` removed and kept.

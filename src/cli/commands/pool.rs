@@ -235,28 +235,10 @@ fn global_args(g: &GlobalArgs) -> Vec<OsString> {
     out
 }
 
-/// Starts `wharf pool fill --size N` for this project in the background, in a process group
-/// of its own (a Ctrl-C aimed at the test does not stop it), its output appended to
-/// `$TMPDIR/wharf-pools/POOL.log`. Returns that log's path.
+/// Starts `wharf pool fill --size N` for this project in the background (see
+/// [`pool::spawn_refill`]); returns the path of its log.
 pub fn refill(g: &GlobalArgs, pool_name: &str, size: usize) -> Result<std::path::PathBuf, CliError> {
-    use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().map_err(|e| CliError::msg(format!("cannot find the wharf binary: {e}")))?;
-    let dir = std::env::temp_dir().join("wharf-pools");
-    let _ = std::fs::create_dir_all(&dir);
-    let log = dir.join(format!("{pool_name}.log"));
-    let open = || std::fs::OpenOptions::new().create(true).append(true).open(&log);
-    let (out, err) = match (open(), open()) {
-        (Ok(o), Ok(e)) => (std::process::Stdio::from(o), std::process::Stdio::from(e)),
-        _ => (std::process::Stdio::null(), std::process::Stdio::null()),
-    };
-    std::process::Command::new(exe)
-        .args(global_args(g))
-        .args(["--progress", "quiet", "pool", "fill", "--size", &size.to_string()])
-        .stdin(std::process::Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .spawn()
-        .map_err(|e| CliError::msg(format!("cannot start the refill of pool `{pool_name}`: {e}")))?;
-    Ok(log)
+    pool::spawn_refill(&exe, &global_args(g), &[], pool_name, size)
+        .map_err(|e| CliError::msg(format!("cannot start the refill of pool `{pool_name}`: {e}")))
 }
