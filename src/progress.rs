@@ -38,6 +38,9 @@ pub trait Reporter: Send + Sync {
     fn line(&self, text: &str);
     /// Something the user should know that did not stop the work (`a volume is kept: …`).
     fn warning(&self, text: &str);
+    /// A line a lifecycle hook printed in container `short` (`web-1`) of `service`. Shown by
+    /// attached runs only (as compose), so nothing by default.
+    fn hook_output(&self, _short: &str, _service: &str, _text: &str) {}
 }
 
 /// A shareable handle on a reporter, passed down to everything that reports.
@@ -80,6 +83,27 @@ impl Report {
     /// A warning for the user.
     pub fn warning(&self, text: &str) {
         self.0.warning(text);
+    }
+    /// A line a hook printed in container `short` of `service`.
+    pub fn hook_output(&self, short: &str, service: &str, text: &str) {
+        self.0.hook_output(short, service, text);
+    }
+}
+
+/// A reporter that passes everything on to another one: the base of reporters that handle one
+/// kind of report themselves.
+impl Reporter for Report {
+    fn event(&self, event: &ProgressEvent) {
+        self.0.event(event);
+    }
+    fn line(&self, text: &str) {
+        self.0.line(text);
+    }
+    fn warning(&self, text: &str) {
+        self.0.warning(text);
+    }
+    fn hook_output(&self, short: &str, service: &str, text: &str) {
+        self.0.hook_output(short, service, text);
     }
 }
 

@@ -49,7 +49,7 @@ async fn a_container_exit_aborts_the_run_with_its_code() {
     let (outcome, shown) = attached(&e, &p, req, rx).await;
     assert_eq!(outcome, Outcome { code: 3, interrupted: false });
     assert!(shown.contains(&Shown::Attaching(vec!["job-1".into(), "web-1".into()])), "{shown:?}");
-    let exit = Shown::Exited { short: "job-1".into(), service: "job".into(), code: 3 };
+    let exit = Shown::Exited { short: "job-1".into(), service: "job".into(), code: 3, restarting: false };
     let abort = Shown::Message("Aborting on container exit...".into());
     let at = |s: &Shown| shown.iter().position(|x| x == s).unwrap_or_else(|| panic!("no {s:?} in {shown:?}"));
     assert!(at(&exit) < at(&abort), "{shown:?}");

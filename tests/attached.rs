@@ -92,8 +92,8 @@ services:
     let (ok, out, err) = s.wharf(&["up", "--exit-code-from", "job", "--no-color"]);
     assert!(!ok);
     let out_lines: Vec<&str> = out.lines().collect();
-    assert!(out_lines.contains(&"job-1 | working"), "{out}\n{err}");
-    assert!(out_lines.contains(&"db-1  | db ready"), "prefixes are aligned: {out}");
+    assert!(out_lines.contains(&"job-1  | working"), "{out}\n{err}");
+    assert!(out_lines.contains(&"db-1   | db ready"), "prefixes are aligned: {out}");
     assert!(out.contains("job-1 exited with code 3"), "{out}");
     let code = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(["-p", &s.project, "up", "--exit-code-from", "job"])
@@ -213,7 +213,7 @@ volumes:
     assert_eq!(merged.lines().collect::<Vec<_>>(), ["a1", "b1", "a2", "b2"]);
     let (_, prefixed, _) = s.wharf(&["logs", "--no-color", "-t", "a"]);
     let first = prefixed.lines().next().unwrap();
-    assert!(first.starts_with("a-1 | 20") && first.ends_with(" a1"), "prefix and timestamp: {first}");
+    assert!(first.starts_with("a-1  | 20") && first.ends_with(" a1"), "prefix and timestamp: {first}");
     let (_, tail, _) = s.wharf(&["logs", "--no-log-prefix", "--tail", "1", "a"]);
     assert_eq!(tail.trim(), "a2");
 
@@ -312,7 +312,7 @@ services:
         ],
         "{out}"
     );
-    assert_eq!(out.matches("crash-1 | crashing").count(), 4, "each run's line once: {out}");
+    assert_eq!(out.matches("crash-1  | crashing").count(), 4, "each run's line once: {out}");
     // While attached, wharf owned the restarts; afterwards the engine has its policy back.
     let f = "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}";
     let policy = s.inspect(f, &s.container("crash", 1));
@@ -341,7 +341,7 @@ services:
     let rx = lines(&mut child);
     let seen = until(&rx, "unhealthy: restarting in 100 ms (attempt 1)", Duration::from_secs(30));
     assert_eq!(seen.iter().filter(|l| l.ends_with("| up")).count(), 1);
-    until(&rx, "flaky-1 | up", Duration::from_secs(15));
+    until(&rx, "flaky-1  | up", Duration::from_secs(15));
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 130);
 }

@@ -125,7 +125,10 @@ fn unhealthy_dependency_stops_its_dependents_and_names_why() {
         execute(&e, &p, plan, None, false, &wharf::progress::Report::silent()).await.unwrap_err()
     });
     let msg = err.to_string();
-    assert!(msg.contains("web") && msg.contains("`db` is unhealthy") && msg.contains("probe says unhealthy"), "{msg}");
+    assert!(
+        msg.contains("web") && msg.contains("container demo-db-1 is unhealthy") && msg.contains("probe says unhealthy"),
+        "{msg}"
+    );
     assert_eq!(e.container("demo-web-1").unwrap().state, State::Created, "web was never started");
     // worker only needs db started, so it runs.
     assert_eq!(e.container("demo-worker-1").unwrap().state, State::Running);
@@ -453,7 +456,10 @@ services:
     });
     assert_eq!(e.container("demo-app-1").unwrap().state, State::Running, "required: false");
     assert_eq!(e.container("demo-strict-1").unwrap().state, State::Created);
-    assert!(err.to_string().contains("strict") && err.to_string().contains("exited with code 1"), "{err}");
+    assert!(
+        err.to_string().contains("strict") && err.to_string().contains("\"seed\" didn't complete successfully: exit 1"),
+        "{err}"
+    );
 }
 
 #[test]

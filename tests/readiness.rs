@@ -64,7 +64,10 @@ services:
     );
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(!ok);
-    assert!(err.contains("service `app`") && err.contains("`migrate` exited with code 2"), "{err}");
+    assert!(
+        err.contains("service `app`") && err.contains("service \"migrate\" didn't complete successfully: exit 2"),
+        "{err}"
+    );
     assert!(err.contains("migration 7 failed: no table users"), "its last lines: {err}");
     assert_eq!(s.inspect("{{.State.Status}}", &s.container("app", 1)), "created", "never started");
 }
@@ -92,7 +95,8 @@ services:
     );
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(!ok);
-    assert!(err.contains("`db` is unhealthy") && err.contains("db: connection refused"), "{err}");
+    let unhealthy = format!("dependency failed to start: container {} is unhealthy", s.container("db", 1));
+    assert!(err.contains(&unhealthy) && err.contains("db: connection refused"), "{err}");
     let (ok, _, err) = s.wharf(&["up", "--wait", "db"]);
     assert!(!ok);
     assert!(err.contains(&format!("{} is unhealthy", s.container("db", 1))), "{err}");
@@ -115,7 +119,7 @@ services:
     );
     let (ok, _, err) = s.wharf(&["up", "--wait", "--wait-timeout", "1"]);
     assert!(!ok);
-    assert!(err.contains("not ready within 1 s"), "{err}");
+    assert!(err.contains("application not healthy after 1s"), "{err}");
     assert!(err.contains(&s.container("slow", 1)) && err.contains("health starting"), "{err}");
     assert!(err.contains("warming up"), "last lines: {err}");
 }

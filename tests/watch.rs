@@ -232,9 +232,9 @@ fn up_watch_syncs_while_streaming_logs() {
         "    init: true\n    command: [\"sh\", \"-c\", \"while true; do cat /srv/src/index.txt; echo; sleep 0.2; done\"]\n",
     ));
     let w = Watching::start(&s, &["up", "--watch", "--no-color"]);
-    assert!(eventually(Duration::from_secs(10), || w.output().contains("web-1 | v1")), "{}", w.output());
+    assert!(eventually(Duration::from_secs(10), || w.output().contains("web-1  | v1")), "{}", w.output());
     s.file("app/src/index.txt", "v2");
-    assert!(eventually(Duration::from_secs(10), || w.output().contains("web-1 | v2")), "{}", w.output());
+    assert!(eventually(Duration::from_secs(10), || w.output().contains("web-1  | v2")), "{}", w.output());
 }
 
 #[test]

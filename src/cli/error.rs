@@ -55,7 +55,7 @@ impl From<RunError> for CliError {
         match e {
             RunError::Engine(e) => e.into(),
             RunError::Service { service, reason } => CliError::msg(format!("service `{service}`: {reason}")),
-            e @ RunError::NotReady { .. } => CliError::msg(e.to_string()),
+            e @ (RunError::NotReady { .. } | RunError::Hook { .. }) => CliError::msg(e.to_string()),
             RunError::InService { service, error } => {
                 CliError::Message { message: format!("service `{service}`: {error}"), hint: error.hint(), code: 1 }
             }

@@ -288,6 +288,7 @@ impl<E: Engine> Engine for DryRun<E> {
             let started = lock(&s.started).contains_key(id);
             return Ok(ContainerDetails {
                 id: id.to_string(),
+                name: lock(&s.names).get(id).cloned().unwrap_or_default(),
                 labels: lock(&s.names).get(id).map(|n| [("name".to_string(), n.clone())].into()).unwrap_or_default(),
                 state: if started { State::Exited } else { State::Created },
                 health: started.then(|| "healthy".to_string()),

@@ -23,8 +23,9 @@ pub enum EngineError {
     Unreachable { endpoint: String, reason: String },
     #[error("{what} not found")]
     NotFound { what: String },
-    #[error("{what} already exists")]
-    Conflict { what: String },
+    /// The engine's 409: a name taken, a container already paused, not running, being removed…
+    #[error("{what}: {message}")]
+    Conflict { what: String, message: String },
     #[error("image `{image}` is not available locally and cannot be pulled: {reason}")]
     ImageMissing { image: String, reason: String },
     #[error("host port {port} is already allocated")]
@@ -172,6 +173,8 @@ impl ContainerInfo {
 pub struct ContainerDetails {
     /// The container's full ID.
     pub id: String,
+    /// Its name, without the engine's leading `/`.
+    pub name: String,
     pub labels: BTreeMap<String, String>,
     pub state: State,
     /// `starting`, `healthy`, `unhealthy`, or `None` without a healthcheck.

@@ -58,8 +58,9 @@ pub enum Shown {
     Joined(String),
     /// A line a container printed.
     Line(Line),
-    /// A container exited.
-    Exited { short: String, service: String, code: i64 },
+    /// A container exited; `restarting`: the engine restarts it (its restart policy), and its
+    /// output goes on.
+    Exited { short: String, service: String, code: i64, restarting: bool },
     /// What supervision does about a container (`restarting in 100 ms (attempt 1 of 3)`).
     Note { short: String, service: String, text: String },
     /// About the whole run (`Aborting on container exit...`, `waiting for web-1 to stop…`).
@@ -83,10 +84,14 @@ enum Msg {
         short: String,
         service: String,
         code: i64,
+        restarting: bool,
         note: Option<Shown>,
     },
     /// A supervised restart was carried out (`true`) or could not be (`false`).
-    Restarted(bool),
+    Restarted {
+        id: String,
+        started: bool,
+    },
 }
 
 /// After `up` converged: streams the attached services' output to `show` until they have all
@@ -105,7 +110,10 @@ where
     E: Engine,
     I: Stream<Item = ()> + Unpin,
 {
-    let (selected, since, report) = (&o.services, o.since, &o.report);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
+    // Hooks run by the stops below print among the containers' lines, as compose shows them.
+    let report = &Report::new(std::sync::Arc::new(HookLines { inner: o.report.clone(), tx: tx.clone() }));
+    let (selected, since) = (&o.services, o.since);
     let mut events = events;
     let mut interrupts = interrupts;
     let all = e.list_containers(&project.name).await?;
@@ -126,7 +134,6 @@ where
     attached.sort_by_key(short_name);
     show(Shown::Attaching(attached.iter().map(short_name).collect()));
 
-    let (tx, mut rx) = mpsc::unbounded_channel::<Msg>();
     let (line_tx, mut line_rx) = mpsc::unbounded_channel::<Line>();
     let opts = LogOptions { follow: true, timestamps: true, since: Some(since), ..LogOptions::default() };
     let mut done: HashMap<String, tokio::sync::oneshot::Receiver<()>> = HashMap::new();
@@ -181,27 +188,23 @@ where
     let mut interrupted = 0;
     let mut outcome: Option<i64> = None; // the exit code decided by an abort
     let mut stopping: Option<tokio::task::JoinHandle<()>> = None;
+    let mut stop_done = false;
+    // Exits whose last lines are being read (each ends in a `Msg::Exited`).
+    let mut exits_pending = 0usize;
     let mut waiting = tokio::time::interval(Duration::from_secs(2));
     waiting.tick().await;
     loop {
         tokio::select! {
             Some(m) = rx.recv() => match m {
-                Msg::Line(l) => {
-                    // A container attached again (after a restart) repeats the lines of the
-                    // second it restarted in: print each line once.
-                    let key = l.sort_key();
-                    let last = printed.entry(l.short_name.clone()).or_insert((i64::MIN, 0));
-                    if l.time.is_none() || key > *last {
-                        *last = key;
-                        show(Shown::Line(l));
-                    }
-                }
-                Msg::Exited { short, service, code, note } => {
-                    show(Shown::Exited { short, service: service.clone(), code });
+                Msg::Line(l) => show_once(&mut printed, l, &mut show),
+                Msg::Exited { short, service, code, restarting, note } => {
+                    exits_pending = exits_pending.saturating_sub(1);
+                    show(Shown::Exited { short, service: service.clone(), code, restarting });
                     if let Some(n) = note {
                         show(n);
                     }
-                    if stopping.is_some() {
+                    // A container the engine restarts is no exit to act on (as compose).
+                    if stopping.is_some() || restarting {
                         continue;
                     }
                     let from = o.exit_code_from.as_deref();
@@ -218,8 +221,13 @@ where
                         break;
                     }
                 }
-                Msg::Restarted(started) => {
+                Msg::Restarted { id, started } => {
                     pending = pending.saturating_sub(1);
+                    // Running again, whether or not its `start` event has been read yet (an
+                    // exit read before that event must not end the run).
+                    if started && ids.contains(&id) {
+                        running.insert(id);
+                    }
                     // Once started, the container's own events decide; if it could not start,
                     // nothing more will come from it.
                     if !started && running.is_empty() && pending == 0 && stopping.is_none() {
@@ -275,7 +283,7 @@ where
                                 let _ = e.stop_container(&id, t).await;
                             }
                             let started = go() && e.start_container(&id).await.is_ok();
-                            let _ = tx.send(Msg::Restarted(started));
+                            let _ = tx.send(Msg::Restarted { id, started });
                         });
                     }
                     Some((crate::scheduler::supervise::Decision::GiveUp { attempts }, why, _)) => {
@@ -296,23 +304,20 @@ where
                 }
                 match &ev.kind {
                     EventKind::Die { exit_code } => {
-                        running.remove(&ev.id);
-                        let code = exit_code.unwrap_or(-1);
-                        let (short, service) = (short.clone(), svc.clone());
-                        let logs_done = done.remove(&ev.id);
-                        // The run's log once more, once the followed stream is done: a run that
-                        // ended before its stream was attached is not lost (lines already
-                        // printed are dropped by their timestamps).
+                        // The engine restarts it when its restart policy says so: it marks the
+                        // container restarting before it sends the event (or has restarted it
+                        // already). Its output is then followed on, as compose does.
+                        let engine_restarts = stopping.is_none()
+                            && !wharf_restarts(&svc)
+                            && matches!(e.inspect_container(&ev.id).await.map(|d| d.state), Ok(State::Restarting | State::Running));
+                        // One wharf stopped to restart it stays too.
+                        if !engine_restarts && !restarting.contains(&ev.id) {
+                            running.remove(&ev.id);
+                        }
+                        let exit = Msg::Exited { short: short.clone(), service: svc.clone(), code: exit_code.unwrap_or(-1), restarting: engine_restarts, note };
                         let from = run_since.get(&ev.id).copied().unwrap_or(since);
-                        let again = e.logs(&ev.id, &LogOptions { follow: false, since: Some(from), ..opts.clone() });
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            if let Some(d) = logs_done {
-                                let _ = tokio::time::timeout(Duration::from_secs(2), d).await;
-                            }
-                            crate::logs::pump(again, &short, &service, |l| tx.send(Msg::Line(l)).is_ok()).await;
-                            let _ = tx.send(Msg::Exited { short, service, code, note });
-                        });
+                        follow_exit(e, &ev.id, done.remove(&ev.id), from, &opts, tx.clone(), exit);
+                        exits_pending += 1;
                     }
                     EventKind::Start if shown.contains(ev.label(SERVICE).unwrap_or(""))
                         && stopping.is_none()
@@ -351,6 +356,11 @@ where
                     kill_all(e, project, &everything, report).await;
                 }
             }
+            // The stop is done: nothing is left to wait for.
+            _ = async { if let Some(h) = stopping.as_mut() { let _ = h.await; } }, if stopping.is_some() && !stop_done => {
+                stop_done = true;
+                break;
+            }
             _ = waiting.tick(), if stopping.is_some() => {
                 if stopping.as_ref().is_some_and(|h| h.is_finished()) {
                     break;
@@ -370,7 +380,38 @@ where
         }
     }
     if let Some(h) = stopping {
-        let _ = h.await;
+        if !stop_done {
+            let _ = h.await;
+        }
+        // Everything stopped: what the attached containers printed last, and their exits, are
+        // still on their way (compose shows them too). Containers whose `die` was not seen yet
+        // are followed to their end here.
+        for c in attached.iter().filter(|c| running.contains(&c.id)) {
+            let code = e.inspect_container(&c.id).await.ok().and_then(|d| d.exit_code).unwrap_or(-1);
+            let (short, service) = (short_name(c), c.label(SERVICE).unwrap_or("").to_string());
+            let exit = Msg::Exited { short, service, code, restarting: false, note: None };
+            let from = run_since.get(&c.id).copied().unwrap_or(since);
+            follow_exit(e, &c.id, done.remove(&c.id), from, &opts, tx.clone(), exit);
+            exits_pending += 1;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while exits_pending > 0 {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(Msg::Line(l))) => show_once(&mut printed, l, &mut show),
+                Ok(Some(Msg::Exited { short, service, code, restarting, note })) => {
+                    exits_pending -= 1;
+                    show(Shown::Exited { short, service, code, restarting });
+                    if let Some(n) = note {
+                        show(n);
+                    }
+                }
+                Ok(Some(Msg::Restarted { .. })) => {}
+                _ => break,
+            }
+        }
+        while let Ok(Msg::Line(l)) = rx.try_recv() {
+            show_once(&mut printed, l, &mut show);
+        }
     }
     // The engine takes its restart policies back.
     for (id, policy) in handed_over {
@@ -400,6 +441,69 @@ where
         (None, None) => 0,
     };
     Ok(Outcome { code, interrupted: false })
+}
+
+/// Shows `l` unless it was shown already: a container attached again (after a restart) repeats
+/// the lines of the second it restarted in (`printed`: the last line shown per container).
+fn show_once(printed: &mut HashMap<String, (i64, u32)>, l: Line, show: &mut impl FnMut(Shown)) {
+    let key = l.sort_key();
+    let last = printed.entry(l.short_name.clone()).or_insert((i64::MIN, 0));
+    if l.time.is_none() || key > *last {
+        *last = key;
+        show(Shown::Line(l));
+    }
+}
+
+/// Once container `id` exited: its run's log once more after its followed stream (`logs_done`)
+/// ended, so that a run that ended before its stream was attached is not lost (lines already
+/// printed are dropped by their timestamps), then `exit`.
+fn follow_exit<E: Engine>(
+    e: &E,
+    id: &str,
+    logs_done: Option<tokio::sync::oneshot::Receiver<()>>,
+    from: i64,
+    opts: &LogOptions,
+    tx: mpsc::UnboundedSender<Msg>,
+    exit: Msg,
+) {
+    let again = e.logs(id, &LogOptions { follow: false, since: Some(from), ..opts.clone() });
+    tokio::spawn(async move {
+        if let Some(d) = logs_done {
+            let _ = tokio::time::timeout(Duration::from_secs(2), d).await;
+        }
+        if let Msg::Exited { short, service, .. } = &exit {
+            crate::logs::pump(again, short, service, |l| tx.send(Msg::Line(l)).is_ok()).await;
+        }
+        let _ = tx.send(exit);
+    });
+}
+
+/// Passes reports on, but for the lines hooks print: those join the attached output.
+struct HookLines {
+    inner: Report,
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl crate::progress::Reporter for HookLines {
+    fn event(&self, event: &crate::progress::ProgressEvent) {
+        self.inner.event(event);
+    }
+    fn line(&self, text: &str) {
+        self.inner.line(text);
+    }
+    fn warning(&self, text: &str) {
+        self.inner.warning(text);
+    }
+    fn hook_output(&self, short: &str, service: &str, text: &str) {
+        let line = Line {
+            short_name: format!("{short} ->"),
+            service: service.to_string(),
+            stream: crate::engine::LogStream::Stdout,
+            time: None,
+            text: text.to_string(),
+        };
+        let _ = self.tx.send(Msg::Line(line));
+    }
 }
 
 /// Stops the stack in the background (dependents first).

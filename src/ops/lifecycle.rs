@@ -9,6 +9,7 @@ use futures::StreamExt;
 use super::Error;
 use crate::engine::{Engine, EventKind, State};
 use crate::model::Project;
+use crate::model::labels::SERVICE;
 use crate::progress::Report;
 use crate::scheduler::{DownOptions, Rmi};
 
@@ -50,20 +51,35 @@ pub async fn down<E: Engine>(engine: &E, project: &Project, req: &DownRequest) -
     Ok(crate::scheduler::down(engine, project, &opts, &req.report).await?)
 }
 
-/// `wait SERVICE…`: blocks until the services' containers have exited (with `down_project`,
-/// until the first one has, then takes the project down); the first exit code.
+/// A container `wait` saw end, and its exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exited {
+    pub id: String,
+    pub code: i64,
+}
+
+/// `wait SERVICE…`: blocks until the services' containers (their one-offs too, as compose)
+/// have exited; with `down_project`, until the first one has, then takes the project down.
+/// The containers in the order they ended; the caller's exit code is the last one's, as
+/// compose's. Unlike compose, a container that had already exited counts (compose refuses when
+/// none is running, which makes `up -d` followed by `wait` a race for a short job).
 pub async fn wait<E: Engine>(
     engine: &E,
     project: &Project,
     services: &[String],
     down_project: Option<&DownRequest>,
-) -> Result<i64, Error> {
+) -> Result<Vec<Exited>, Error> {
     let mut events = engine.events(&project.name);
-    let list = crate::plan::select::targets(project, engine.list_containers(&project.name).await?, services);
+    let list: Vec<_> = engine
+        .list_containers(&project.name)
+        .await?
+        .into_iter()
+        .filter(|c| services.iter().any(|s| c.label(SERVICE) == Some(s.as_str())))
+        .collect();
     if list.is_empty() {
         return Err(Error::NoContainer { project: project.name.clone(), services: services.to_vec() });
     }
-    let mut first: Option<i64> = None;
+    let mut ended = Vec::new();
     let mut running = HashSet::new();
     for c in &list {
         let d = engine.inspect_container(&c.id).await?;
@@ -71,18 +87,14 @@ pub async fn wait<E: Engine>(
             State::Running | State::Restarting | State::Paused | State::Created => {
                 running.insert(c.id.clone());
             }
-            _ => {
-                first.get_or_insert(d.exit_code.unwrap_or(0));
-            }
+            _ => ended.push(Exited { id: c.id.clone(), code: d.exit_code.unwrap_or(0) }),
         }
     }
-    while !running.is_empty() {
+    // With `down_project`, the first exit is enough.
+    while !running.is_empty() && (down_project.is_none() || ended.is_empty()) {
         match events.next().await {
             Some(Ok(ev)) if matches!(ev.kind, EventKind::Die { .. }) && running.remove(&ev.id) => {
-                first.get_or_insert(ev.exit_code().unwrap_or(-1));
-                if down_project.is_some() {
-                    break;
-                }
+                ended.push(Exited { code: ev.exit_code().unwrap_or(-1), id: ev.id });
             }
             Some(_) => {}
             None => return Err(Error::EventsEnded { project: project.name.clone() }),
@@ -91,7 +103,7 @@ pub async fn wait<E: Engine>(
     if let Some(req) = down_project {
         down(engine, project, req).await?;
     }
-    Ok(first.unwrap_or(0))
+    Ok(ended)
 }
 
 /// The services `restart SERVICE…` restarts: the named ones and, unless `no_deps`, the

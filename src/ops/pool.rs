@@ -735,7 +735,10 @@ async fn freeze<E: Engine>(engine: &E, id: &str) -> Result<(), EngineError> {
         }
         engine.unpause_container(id).await?;
     }
-    Err(EngineError::Conflict { what: format!("container `{id}`: an exec was always running when it was paused") })
+    Err(EngineError::Conflict {
+        what: format!("container `{id}`"),
+        message: "an exec was always running when it was paused".into(),
+    })
 }
 
 /// A copy is ready once its healthchecks pass, not one `interval` after start: each

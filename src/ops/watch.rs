@@ -220,7 +220,9 @@ async fn flush<E: Engine>(
         for (r, _) in matched.iter().filter(|(r, _)| r.action == Action::SyncExec) {
             let Some(hook) = &r.exec else { continue };
             for id in &ids {
-                match crate::scheduler::run_hooks(e, id, std::slice::from_ref(hook)).await {
+                let site = crate::scheduler::HookSite { kind: "exec", service, short: id };
+                let silent = crate::progress::Report::silent();
+                match crate::scheduler::run_hooks(e, id, site, std::slice::from_ref(hook), &silent).await {
                     Ok(()) => {}
                     Err(err) => say(opts, &format!("watch: service `{service}`: exec failed: {err}")),
                 }

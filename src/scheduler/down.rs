@@ -108,7 +108,11 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions, r: &R
             }
         }
     }
-    remove_in_order(e, project, containers, opts.timeout, opts.volumes, r).await?;
+    // A failed `pre_stop` hook does not stop the down: it is returned once everything is gone.
+    let hook_failed = match remove_in_order(e, project, containers, opts.timeout, opts.volumes, r).await {
+        Err(hook @ RunError::Hook { .. }) => Some(hook),
+        other => other.map(|()| None)?,
+    };
     // Networks and volumes once every container is gone. (Removing a network while other
     // containers are still being removed gained nothing measurable at 50 services.)
     let mut set = JoinSet::new();
@@ -134,7 +138,7 @@ pub async fn down<E: Engine>(e: &E, project: &Project, opts: &DownOptions, r: &R
             }
         }
     }
-    Ok(())
+    hook_failed.map_or(Ok(()), Err)
 }
 
 /// Stops and removes `containers` (with their anonymous volumes when `anonymous_volumes`), each
@@ -168,37 +172,52 @@ pub async fn remove_in_order<E: Engine>(
             }
             // Dependencies may stop once this service's containers have stopped; removing them
             // runs alongside.
-            let stopped = futures::future::try_join_all(list.iter().map(|c| stop(&e, c, t, &hooks, &r))).await;
+            let stopped = futures::future::try_join_all(list.iter().map(|c| stop(&e, &svc, c, t, &hooks, &r))).await;
             if let Some(turn) = turn {
                 turn.done(());
             }
             let removed = match stopped {
-                Ok(_) => futures::future::try_join_all(list.iter().map(|c| remove(&e, c, anonymous_volumes, &r))).await,
+                Ok(hooks) => futures::future::try_join_all(list.iter().map(|c| remove(&e, c, anonymous_volumes, &r)))
+                    .await
+                    .map(|_| hooks),
                 Err(err) => Err(err),
             };
-            removed.map(|_| ()).map_err(|error| RunError::InService { service: svc.clone(), error })
+            match removed
+                .map_err(|error| RunError::InService { service: svc.clone(), error })?
+                .into_iter()
+                .flatten()
+                .next()
+            {
+                Some(error) => Err(RunError::Hook { service: svc.clone(), error: Box::new(error) }),
+                None => Ok(()),
+            }
         });
     }
     drop(walk);
     super::join_all(set).await
 }
 
+/// Stops `c` (of `service`) if it is up; a `pre_stop` hook that failed is returned.
 async fn stop<E: Engine>(
     e: &E,
+    service: &str,
     c: &ContainerInfo,
     t: Option<i64>,
     hooks: &[crate::model::Hook],
     r: &Report,
-) -> Result<(), EngineError> {
+) -> Result<Option<super::HookError>, EngineError> {
+    let mut failed = None;
     if matches!(c.state, State::Running | State::Paused | State::Restarting) {
         r.state("Container", &c.name, "Stopping");
-        match super::stop_gracefully(e, &c.id, &c.name, t, hooks, r).await {
-            Ok(()) | Err(EngineError::NotFound { .. }) => {}
+        let short = crate::logs::short_name(c);
+        match super::stop_gracefully(e, &c.id, (service, &c.name, &short), t, hooks, r).await {
+            Ok(hook) => failed = hook,
+            Err(EngineError::NotFound { .. }) => {}
             Err(err) => return Err(err),
         }
         r.state("Container", &c.name, "Stopped");
     }
-    Ok(())
+    Ok(failed)
 }
 
 async fn remove<E: Engine>(e: &E, c: &ContainerInfo, volumes: bool, r: &Report) -> Result<(), EngineError> {

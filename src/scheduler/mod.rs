@@ -40,6 +40,9 @@ pub enum RunError {
     /// An engine call for one service failed.
     #[error("service `{service}`: {error}")]
     InService { service: String, error: EngineError },
+    /// A `post_start` or `pre_stop` hook of the service failed.
+    #[error("{error}")]
+    Hook { service: String, error: Box<HookError> },
 }
 
 /// Reads what exists of `project` on the engine: one list call per resource kind, run
@@ -249,7 +252,7 @@ async fn run_service<E: Engine>(
     no_start: bool,
     r: &Report,
 ) -> Result<Vec<String>, RunError> {
-    let stop_timeout = how.stop_timeout;
+    let (stop_timeout, service) = (how.stop_timeout, name);
     if let Some(mut gate) = gate {
         let _ = gate.wait_for(|pending| *pending == 0).await;
     }
@@ -278,7 +281,7 @@ async fn run_service<E: Engine>(
             Action::Restart { id, name, .. } => to_restart.push((id, name)),
             Action::Remove { id, name, .. } => {
                 r.state("Container", &name, "Stopping");
-                let _ = stop_gracefully(e, &id, &name, stop_timeout, &how.pre_stop, r).await;
+                let _ = stop_gracefully(e, &id, (service, &name, &name), stop_timeout, &how.pre_stop, r).await;
                 remove_stopped(e, &id, false).await?;
                 r.state("Container", &name, "Removed");
             }
@@ -288,7 +291,10 @@ async fn run_service<E: Engine>(
     // 2. Old containers make way for their replacements (the new one exists already).
     for (new_id, name, old_id, _old_name) in swaps {
         let _permit = sem.acquire().await;
-        stop_gracefully(e, &old_id, &name, stop_timeout, &how.pre_stop, r).await.or_else(ignore_not_found)?;
+        match stop_gracefully(e, &old_id, (service, &name, &name), stop_timeout, &how.pre_stop, r).await {
+            Ok(_) | Err(EngineError::NotFound { .. }) => {}
+            Err(err) => return Err(err.into()),
+        }
         remove_stopped(e, &old_id, false).await?;
         e.rename_container(&new_id, &name).await?;
         r.state("Container", &name, "Recreated");
@@ -323,7 +329,7 @@ async fn run_service<E: Engine>(
     for (id, cname) in to_restart {
         let _permit = sem.acquire().await;
         r.state("Container", &cname, "Restarting");
-        stop_gracefully(e, &id, &cname, stop_timeout, &how.pre_stop, r).await?;
+        stop_gracefully(e, &id, (service, &cname, &cname), stop_timeout, &how.pre_stop, r).await?;
         to_start.push((id, cname));
     }
     let mut ids = Vec::new();
@@ -335,7 +341,7 @@ async fn run_service<E: Engine>(
         if let Some(h) = &how.early {
             ready.probe_early(e, &id, h);
         }
-        post_start(e, &id, &cname, &how.post_start, r).await?;
+        post_start(e, &id, (service, &cname), &how.post_start, r).await?;
         ids.push(id);
     }
     Ok(ids)
@@ -371,7 +377,7 @@ async fn create_once<E: Engine>(e: &E, spec: &crate::engine::ContainerSpec) -> R
             Err(err) => return Err(err),
         }
     }
-    Err(EngineError::Conflict { what: format!("container `{}`", spec.name) })
+    Err(EngineError::Conflict { what: format!("container `{}`", spec.name), message: "already exists".into() })
 }
 
 /// Copies secrets and configs into a created container, as one archive extracted at `/`.
@@ -407,17 +413,38 @@ pub fn tar_of(files: &[crate::engine::FileCopy]) -> std::io::Result<Vec<u8>> {
     b.into_inner()
 }
 
-/// A lifecycle hook (`post_start`, `pre_stop`, a watch rule's `exec`) that failed.
+/// A lifecycle hook (`post_start`, `pre_stop`, a watch rule's `exec`) that failed. The first
+/// words are compose's (`web hook exited with status 3`), then which hook it was and what it
+/// printed.
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("hook `{command}` exited with code {code}: {output}")]
-    Failed { command: String, code: i64, output: String },
-    #[error("hook `{command}`: {error}")]
-    Engine { command: String, error: EngineError },
+    #[error("{service} hook exited with status {code} ({kind} `{command}`){}", printed(output))]
+    Failed { service: String, kind: &'static str, command: String, code: i64, output: String },
+    #[error("{service}: {kind} hook `{command}`: {error}")]
+    Engine { service: String, kind: &'static str, command: String, error: EngineError },
+}
+
+fn printed(output: &str) -> String {
+    if output.is_empty() { String::new() } else { format!(", which printed: {output}") }
+}
+
+/// Where hooks run: their kind (`post_start`, …), the service, and the container's short name
+/// (`web-1`), under which their output is reported (attached runs show it, as compose does).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HookSite<'a> {
+    pub kind: &'static str,
+    pub service: &'a str,
+    pub short: &'a str,
 }
 
 /// Runs `hooks` in container `id`, in order; the first that fails is returned as an error.
-pub(crate) async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model::Hook]) -> Result<(), HookError> {
+pub(crate) async fn run_hooks<E: Engine>(
+    e: &E,
+    id: &str,
+    site: HookSite<'_>,
+    hooks: &[crate::model::Hook],
+    r: &Report,
+) -> Result<(), HookError> {
     for h in hooks {
         let opts = crate::engine::ExecOptions {
             user: h.user.clone(),
@@ -427,22 +454,28 @@ pub(crate) async fn run_hooks<E: Engine>(e: &E, id: &str, hooks: &[crate::model:
             ..Default::default()
         };
         let command = h.command.join(" ");
+        let (service, kind) = (site.service.to_string(), site.kind);
         let out = match e.exec_with(id, &h.command, &opts).await {
             Ok(out) => out,
-            Err(error) => return Err(HookError::Engine { command, error }),
+            Err(error) => return Err(HookError::Engine { service, kind, command, error }),
         };
+        for line in out.output.lines() {
+            r.hook_output(site.short, site.service, line);
+        }
         if out.exit_code != 0 {
-            return Err(HookError::Failed { command, code: out.exit_code, output: out.output.trim().to_string() });
+            let output = out.output.trim().to_string();
+            return Err(HookError::Failed { service, kind, command, code: out.exit_code, output });
         }
     }
     Ok(())
 }
 
-/// `post_start` hooks, right after the container started; a failing hook fails the service.
+/// `post_start` hooks, right after the container `name` of `service` started; a failing hook
+/// fails the service.
 async fn post_start<E: Engine>(
     e: &E,
     id: &str,
-    name: &str,
+    (service, name): (&str, &str),
     hooks: &[crate::model::Hook],
     r: &Report,
 ) -> Result<(), RunError> {
@@ -450,27 +483,33 @@ async fn post_start<E: Engine>(
         return Ok(());
     }
     r.state("Container", name, "Running post_start");
-    run_hooks(e, id, hooks)
+    let site = HookSite { kind: "post_start", service, short: name };
+    run_hooks(e, id, site, hooks, r)
         .await
-        .map_err(|why| RunError::Service { service: name.to_string(), reason: format!("post_start {why}") })
+        .map_err(|error| RunError::Hook { service: service.to_string(), error: Box::new(error) })
 }
 
-/// `pre_stop` hooks (a failure is reported, the stop goes on), then the stop itself.
+/// `pre_stop` hooks, then the stop itself, which goes on when a hook failed: the failure is
+/// reported and returned (`Ok(Some)`), for the verb to exit non-zero once everything stopped.
 pub(crate) async fn stop_gracefully<E: Engine>(
     e: &E,
     id: &str,
-    name: &str,
+    (service, name, short): (&str, &str, &str),
     timeout: Option<i64>,
     pre_stop: &[crate::model::Hook],
     r: &Report,
-) -> Result<(), EngineError> {
+) -> Result<Option<HookError>, EngineError> {
+    let mut failed = None;
     if !pre_stop.is_empty() {
         r.state("Container", name, "Running pre_stop");
-        if let Err(why) = run_hooks(e, id, pre_stop).await {
-            r.detail("Container", name, "Warning", &format!("pre_stop {why}"));
+        let site = HookSite { kind: "pre_stop", service, short };
+        if let Err(why) = run_hooks(e, id, site, pre_stop, r).await {
+            r.detail("Container", name, "Error", &why.to_string());
+            failed = Some(why);
         }
     }
-    e.stop_container(id, timeout).await
+    e.stop_container(id, timeout).await?;
+    Ok(failed)
 }
 
 /// Removes a container that was just stopped. Not forced: forced removals racing each other

@@ -20,6 +20,8 @@ use crate::progress::Report;
 /// What the engine last said about one container.
 #[derive(Debug, Clone, Default)]
 struct Seen {
+    /// The container's name, from its first inspect.
+    name: String,
     health: Option<String>,
     last_probe: Option<String>,
     exited: Option<i64>,
@@ -128,11 +130,16 @@ impl Readiness {
                         );
                     }
                     match done {
-                        Err(NotReady::Exited { who, code, .. }) => {
-                            return Err(NotReady::Exited { who, code, lines: Some(last_lines(e, id, 10).await) });
+                        Err(NotReady::DependencyExited { container, code, .. }) => {
+                            let lines = Some(last_lines(e, id, 10).await);
+                            return Err(NotReady::DependencyExited { container, code, lines });
                         }
-                        Err(NotReady::Unhealthy { who, .. }) => {
-                            return Err(NotReady::Unhealthy { who, probe: probe_output(e, id).await? });
+                        Err(NotReady::NotCompleted { service, code, .. }) => {
+                            let lines = Some(last_lines(e, id, 10).await);
+                            return Err(NotReady::NotCompleted { service, code, lines });
+                        }
+                        Err(NotReady::DependencyUnhealthy { container, .. }) => {
+                            return Err(NotReady::DependencyUnhealthy { container, probe: probe_output(e, id).await? });
                         }
                         other => other?,
                     }
@@ -165,6 +172,7 @@ impl Readiness {
         let mut t = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let s = t.entry(id.to_string()).or_default();
         s.inspected = true;
+        s.name = d.name.clone();
         s.last_probe = d.last_health_output.clone();
         if s.health.is_none() || d.health.as_deref() != Some("starting") {
             s.health = d.health.clone();
@@ -230,23 +238,24 @@ impl Readiness {
     }
 }
 
-/// `Some(Ok)` when the condition is met, `Some(Err)` when it never will be, `None` to wait.
+/// `Some(Ok)` when the condition is met, `Some(Err)` when it never will be, `None` to wait. An
+/// exit is judged before the health: the engine calls a stopped container unhealthy.
 fn judge(dep: &str, s: &Seen, cond: Condition) -> Option<Result<(), NotReady>> {
     match cond {
         Condition::ServiceStarted => Some(Ok(())),
         Condition::ServiceHealthy => match (s.health.as_deref(), s.exited) {
+            (_, Some(code)) => Some(Err(NotReady::DependencyExited { container: s.name.clone(), code, lines: None })),
             (Some("healthy"), _) => Some(Ok(())),
-            (Some("unhealthy"), _) => Some(Err(NotReady::Unhealthy {
-                who: Who::Dependency(dep.into()),
+            (Some("unhealthy"), _) => Some(Err(NotReady::DependencyUnhealthy {
+                container: s.name.clone(),
                 probe: s.last_probe.clone().unwrap_or_default().trim().to_string(),
             })),
-            (_, Some(code)) => Some(Err(NotReady::Exited { who: Who::Dependency(dep.into()), code, lines: None })),
             (None, None) if s.inspected => Some(Err(NotReady::NoHealthcheck { service: dep.into() })),
             _ => None,
         },
         Condition::ServiceCompletedSuccessfully => match s.exited {
             Some(0) => Some(Ok(())),
-            Some(code) => Some(Err(NotReady::Exited { who: Who::Dependency(dep.into()), code, lines: None })),
+            Some(code) => Some(Err(NotReady::NotCompleted { service: dep.into(), code, lines: None })),
             None => None,
         },
     }
@@ -263,12 +272,12 @@ impl Readiness {
             match (s.exited, s.health.as_deref()) {
                 (Some(0), _) => return Ok(()),
                 (Some(code), _) => {
-                    return Err(NotReady::Exited { who: Who::Container(name.into()), code, lines: None });
+                    return Err(NotReady::Exited { container: name.into(), code, lines: None });
                 }
                 (None, None | Some("healthy")) => return Ok(()),
                 (None, Some("unhealthy")) => {
                     let probe = probe_output(e, id).await?;
-                    return Err(NotReady::Unhealthy { who: Who::Container(name.into()), probe });
+                    return Err(NotReady::Unhealthy { container: name.into(), probe });
                 }
                 (None, Some(_)) => {}
             }
@@ -287,43 +296,45 @@ impl Readiness {
     }
 }
 
-/// Whose readiness failed: a dependency that others wait on, or a container `up --wait` waits
-/// for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Who {
-    Dependency(String),
-    Container(String),
-}
-
-impl std::fmt::Display for Who {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Who::Dependency(s) => write!(f, "dependency `{s}`"),
-            Who::Container(c) => f.write_str(c),
-        }
-    }
-}
-
-/// Why a container will not become ready.
+/// Why a container will not become ready. The first line of each says it as compose does
+/// (`dependency failed to start: container web-db-1 exited (1)`); what follows is wharf's: the
+/// container's last lines, or its last probe's output.
 #[derive(Debug, thiserror::Error)]
 pub enum NotReady {
-    /// It exited; `lines`: its last lines, indented, when they were read.
-    #[error("{who} exited with code {code}{}", lines.as_deref().map(|l| format!("; its last lines:{l}")).unwrap_or_default())]
-    Exited { who: Who, code: i64, lines: Option<String> },
-    /// Its healthcheck failed; `probe`: what the last probe printed.
-    #[error("{who} is unhealthy: {probe}")]
-    Unhealthy { who: Who, probe: String },
+    /// A dependency that had to be healthy exited; `lines`: its last lines, indented.
+    #[error("dependency failed to start: container {container} exited ({code}){}", tail(lines))]
+    DependencyExited { container: String, code: i64, lines: Option<String> },
+    /// A dependency that had to complete successfully exited with another code.
+    #[error("service {service:?} didn't complete successfully: exit {code}{}", tail(lines))]
+    NotCompleted { service: String, code: i64, lines: Option<String> },
+    /// A dependency's healthcheck failed; `probe`: what its last probe printed.
+    #[error("dependency failed to start: container {container} is unhealthy{}", probe_tail(probe))]
+    DependencyUnhealthy { container: String, probe: String },
+    /// A container `up --wait` waits for exited.
+    #[error("{container} exited with code {code}{}", tail(lines))]
+    Exited { container: String, code: i64, lines: Option<String> },
+    /// A container `up --wait` waits for is unhealthy.
+    #[error("{container} is unhealthy{}", probe_tail(probe))]
+    Unhealthy { container: String, probe: String },
     #[error("dependency `{service}` has no healthcheck configured")]
     NoHealthcheck { service: String },
     #[error("{0}")]
     Engine(#[from] EngineError),
 }
 
+fn tail(lines: &Option<String>) -> String {
+    lines.as_deref().filter(|l| !l.trim().is_empty()).map(|l| format!("; its last lines:{l}")).unwrap_or_default()
+}
+
+fn probe_tail(probe: &str) -> String {
+    if probe.is_empty() { String::new() } else { format!(": {probe}") }
+}
+
 /// Why `up --wait` ended without the project ready: each container not ready, with its state
 /// (or why it failed) and its last lines.
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
-    #[error("the project was not ready within {seconds} s:{}", list(containers))]
+    #[error("application not healthy after {seconds}s; still waiting for:{}", list(containers))]
     Timeout { seconds: u64, containers: Vec<(String, String, String)> },
     #[error("not ready:{}", failed.iter().map(|(why, lines)| format!("\n  {why}{lines}")).collect::<String>())]
     Failed { failed: Vec<(NotReady, String)> },

@@ -12,6 +12,7 @@ use super::RunError;
 use super::readiness::Readiness;
 use crate::engine::{ContainerInfo, Engine, EngineError, State};
 use crate::graph::Order;
+use crate::logs::short_name;
 use crate::model::Project;
 use crate::model::labels::SERVICE;
 use crate::progress::Report;
@@ -89,18 +90,23 @@ pub async fn stop<E: Engine>(
     timeout: Option<i64>,
     r: &Report,
 ) -> Result<(), RunError> {
-    let running: Vec<ContainerInfo> = containers.into_iter().filter(is_up).collect();
-    in_order(project, running, Order::DependentsFirst, |service, list| {
+    in_order(project, containers, Order::DependentsFirst, |service, list| {
         let (t, hooks) = super::stopping(project, service, timeout);
         let (e, r, service) = (e.clone(), r.clone(), service.to_string());
         async move {
+            // A container that is not up is reported stopped too, as compose does (its stop is
+            // a no-op for the engine, so none is sent).
             let stops = list.iter().map(|c| async {
                 r.state("Container", &c.name, "Stopping");
-                super::stop_gracefully(&e, &c.id, &c.name, t, &hooks, &r).await.or_else(gone)?;
+                let mut hook = None;
+                if is_up(c) {
+                    let site = (service.as_str(), c.name.as_str(), short_name(c));
+                    hook = stop_gracefully(&e, c, site, t, &hooks, &r).await?;
+                }
                 r.state("Container", &c.name, "Stopped");
-                Ok(())
+                Ok(hook)
             });
-            in_service(service, async { futures::future::try_join_all(stops).await.map(|_| ()) }).await
+            hooks_failed(&service, futures::future::try_join_all(stops).await)
         }
     })
     .await
@@ -164,14 +170,16 @@ pub async fn restart<E: Engine>(
         async move {
             let restarts = list.iter().map(|c| async {
                 r.state("Container", &c.name, "Restarting");
+                let mut hook = None;
                 if is_up(c) {
-                    super::stop_gracefully(&e, &c.id, &c.name, t, &hooks, &r).await.or_else(gone)?;
+                    let site = (service.as_str(), c.name.as_str(), short_name(c));
+                    hook = stop_gracefully(&e, c, site, t, &hooks, &r).await?;
                 }
                 e.start_container(&c.id).await?;
                 r.state("Container", &c.name, "Started");
-                Ok(())
+                Ok(hook)
             });
-            in_service(service, async { futures::future::try_join_all(restarts).await.map(|_| ()) }).await
+            hooks_failed(&service, futures::future::try_join_all(restarts).await)
         }
     })
     .await
@@ -192,10 +200,11 @@ pub async fn kill<E: Engine>(e: &E, containers: Vec<ContainerInfo>, signal: &str
     .await
 }
 
-/// Pauses the running containers (`pause: true`) or unpauses the paused ones.
+/// Pauses (`pause: true`) or unpauses the containers that are up. As compose, the engine is
+/// asked for each of them, so pausing a paused container (or unpausing a running one) fails
+/// with the engine's word for it.
 pub async fn pause<E: Engine>(e: &E, containers: Vec<ContainerInfo>, pause: bool, r: &Report) -> Result<(), RunError> {
-    let want = if pause { State::Running } else { State::Paused };
-    let matching: Vec<ContainerInfo> = containers.into_iter().filter(|c| c.state == want).collect();
+    let matching: Vec<ContainerInfo> = containers.into_iter().filter(is_up).collect();
     at_once(e, r, matching, |e, r, c| async move {
         if pause {
             e.pause_container(&c.id).await?;
@@ -223,6 +232,30 @@ pub async fn remove<E: Engine>(
         Ok(())
     })
     .await
+}
+
+/// [`super::stop_gracefully`] on container `c`, one that vanished meanwhile counting as stopped.
+async fn stop_gracefully<E: Engine>(
+    e: &E,
+    c: &ContainerInfo,
+    (service, name, short): (&str, &str, String),
+    timeout: Option<i64>,
+    hooks: &[crate::model::Hook],
+    r: &Report,
+) -> Result<Option<super::HookError>, EngineError> {
+    match super::stop_gracefully(e, &c.id, (service, name, &short), timeout, hooks, r).await {
+        Err(EngineError::NotFound { .. }) => Ok(None),
+        other => other,
+    }
+}
+
+/// A service's stops, done: the first engine error, else the first failed hook.
+fn hooks_failed(service: &str, done: Result<Vec<Option<super::HookError>>, EngineError>) -> Result<(), RunError> {
+    let done = done.map_err(|error| RunError::InService { service: service.to_string(), error })?;
+    match done.into_iter().flatten().next() {
+        Some(error) => Err(RunError::Hook { service: service.to_string(), error: Box::new(error) }),
+        None => Ok(()),
+    }
 }
 
 /// A container that vanished meanwhile needs nothing more.

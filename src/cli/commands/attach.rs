@@ -83,7 +83,8 @@ impl Printer {
     pub fn line(&self, l: &Line) -> String {
         let mut out = String::new();
         if self.prefix {
-            let p = format!("{:<w$} | ", l.short_name, w = self.width);
+            // As compose: names padded to one more than the longest.
+            let p = format!("{:<w$} | ", l.short_name, w = self.width + 1);
             out.push_str(&self.paint(&l.service, &p));
         }
         if self.timestamps
@@ -181,9 +182,14 @@ pub async fn attached<E: Engine>(
         Shown::Joined(name) => printer.widen(&name),
         // A container's stderr goes to ours, as compose does.
         Shown::Line(l) if l.stream == crate::engine::LogStream::Stderr => g.shown.err_line(&printer.line(&l)),
-        Shown::Line(l) => report.line(&printer.line(&l)),
-        Shown::Exited { short, service, code } => {
-            report.line(&printer.message(&short, &service, &format!("exited with code {code}")))
+        Shown::Line(l) => {
+            // A hook's lines (`web-1 ->`) widen the prefixes, as compose's do.
+            printer.widen(&l.short_name);
+            report.line(&printer.line(&l))
+        }
+        Shown::Exited { short, service, code, restarting } => {
+            let again = if restarting { " (restarting)" } else { "" };
+            report.line(&printer.message(&short, &service, &format!("exited with code {code}{again}")))
         }
         Shown::Note { short, service, text } => report.line(&printer.message(&short, &service, &text)),
         Shown::Message(m) => report.line(&m),

@@ -199,7 +199,11 @@ pub fn wait(g: &GlobalArgs, a: &WaitArgs) -> Result<ExitCode, CliError> {
     let down = a.down_project.then(|| super::lifecycle::down_request(g, Vec::new(), false, false, None));
     runtime()?.block_on(async {
         let engine = g.engine().await?;
-        let code = crate::ops::lifecycle::wait(&engine, &project, &a.service, down.as_ref()).await?;
+        let ended = crate::ops::lifecycle::wait(&engine, &project, &a.service, down.as_ref()).await?;
+        for e in &ended {
+            println!("container {:?} exited with status code {}", e.id, e.code);
+        }
+        let code = ended.last().map(|e| e.code).unwrap_or(0);
         Ok(ExitCode::from(code.clamp(0, 255) as u8))
     })
 }

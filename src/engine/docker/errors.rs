@@ -83,7 +83,10 @@ pub(super) fn map_err(e: BollardError, operation: &str, subject: &str) -> Engine
         },
         BollardError::DockerResponseServerError { status_code, message } => match status_code {
             404 => EngineError::NotFound { what: subject.to_string() },
-            409 => EngineError::Conflict { what: subject.to_string() },
+            409 => EngineError::Conflict {
+                what: subject.to_string(),
+                message: message.trim_start_matches("Conflict. ").to_string(),
+            },
             _ if message.contains("port is already allocated") || message.contains("address already in use") => {
                 let port = message
                     .split("0.0.0.0:")

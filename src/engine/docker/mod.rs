@@ -409,6 +409,7 @@ impl Engine for DockerEngine {
         let labels = c.config.and_then(|x| x.labels).map(|l| l.into_iter().collect()).unwrap_or_default();
         Ok(ContainerDetails {
             id: c.id.unwrap_or_default(),
+            name: c.name.unwrap_or_default().trim_start_matches('/').to_string(),
             labels,
             state: State::parse(&st.status.map(|s| s.to_string()).unwrap_or_default()),
             health,

@@ -254,7 +254,10 @@ impl Engine for FakeEngine {
         self.pause().await;
         let mut st = self.call("create_network", &spec.name)?;
         if st.networks.contains_key(&spec.name) {
-            return Err(EngineError::Conflict { what: format!("network `{}`", spec.name) });
+            return Err(EngineError::Conflict {
+                what: format!("network `{}`", spec.name),
+                message: "already exists".into(),
+            });
         }
         st.networks.insert(spec.name.clone(), spec.clone());
         Ok(format!("net-{}", spec.name))
@@ -310,7 +313,10 @@ impl Engine for FakeEngine {
         self.pause().await;
         let mut st = self.call("create_container", &spec.name)?;
         if st.containers.values().any(|c| c.spec.name == spec.name) {
-            return Err(EngineError::Conflict { what: format!("container `{}`", spec.name) });
+            return Err(EngineError::Conflict {
+                what: format!("container `{}`", spec.name),
+                message: "already exists".into(),
+            });
         }
         let image_id = match st.images.get(&spec.image) {
             Some(id) => id.clone(),
@@ -393,7 +399,10 @@ impl Engine for FakeEngine {
         let mut st = self.call("kill_container", &format!("{} {signal}", self.name_of(id)))?;
         let c = st.get(id)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict { what: format!("container `{id}` is not running") });
+            return Err(EngineError::Conflict {
+                what: format!("container `{id}`"),
+                message: "the container is not running".into(),
+            });
         }
         c.state = State::Exited;
         c.exit_code = Some(137);
@@ -407,7 +416,10 @@ impl Engine for FakeEngine {
         let mut st = self.call("pause_container", &self.name_of(id))?;
         let c = st.get(id)?;
         if c.state != State::Running {
-            return Err(EngineError::Conflict { what: format!("container `{id}` is not running") });
+            return Err(EngineError::Conflict {
+                what: format!("container `{id}`"),
+                message: "the container is not running".into(),
+            });
         }
         c.state = State::Paused;
         Ok(())
@@ -418,7 +430,10 @@ impl Engine for FakeEngine {
         let mut st = self.call("unpause_container", &self.name_of(id))?;
         let c = st.get(id)?;
         if c.state != State::Paused {
-            return Err(EngineError::Conflict { what: format!("container `{id}` is not paused") });
+            return Err(EngineError::Conflict {
+                what: format!("container `{id}`"),
+                message: "the container is not paused".into(),
+            });
         }
         c.state = State::Running;
         Ok(())
@@ -429,7 +444,10 @@ impl Engine for FakeEngine {
         let mut st = self.call("remove_container", &self.name_of(id))?;
         let key = st.find(id)?;
         if !force && st.containers[&key].state == State::Running {
-            return Err(EngineError::Conflict { what: format!("container `{id}` is running") });
+            return Err(EngineError::Conflict {
+                what: format!("container `{id}`"),
+                message: "the container is running".into(),
+            });
         }
         st.containers.remove(&key);
         Ok(())
@@ -439,7 +457,10 @@ impl Engine for FakeEngine {
         self.pause().await;
         let mut st = self.call("rename_container", &format!("{} {name}", self.name_of(id)))?;
         if st.containers.values().any(|c| c.spec.name == name) {
-            return Err(EngineError::Conflict { what: format!("container `{name}`") });
+            return Err(EngineError::Conflict {
+                what: format!("container `{name}`"),
+                message: "already exists".into(),
+            });
         }
         st.get(id)?.spec.name = name.to_string();
         Ok(())
@@ -451,6 +472,7 @@ impl Engine for FakeEngine {
         let c = st.get(id)?;
         Ok(ContainerDetails {
             id: c.id.clone(),
+            name: c.spec.name.clone(),
             labels: c.spec.labels.clone(),
             state: c.state,
             health: c.health.clone(),
@@ -521,7 +543,10 @@ impl Engine for FakeEngine {
         let name = self.name_of(id);
         let mut st = self.call("exec", &format!("{name} {}", cmd.join(" ")))?;
         if st.get(id)?.state != State::Running {
-            return Err(EngineError::Conflict { what: format!("container `{name}` is not running") });
+            return Err(EngineError::Conflict {
+                what: format!("container `{name}`"),
+                message: "the container is not running".into(),
+            });
         }
         let mut out = st.exec_results.get(&name).cloned().unwrap_or_default();
         if let Some(tx) = &opts.stream {
