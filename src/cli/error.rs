@@ -56,6 +56,16 @@ impl From<RunError> for CliError {
             RunError::Engine(e) => e.into(),
             RunError::Service { service, reason } => CliError::msg(format!("service `{service}`: {reason}")),
             e @ (RunError::NotReady { .. } | RunError::Hook { .. }) => CliError::msg(e.to_string()),
+            RunError::ExternalNetworkMissing { ref name } => CliError::Message {
+                hint: Some(format!("create it with `docker network create {name}`")),
+                message: e.to_string(),
+                code: 1,
+            },
+            RunError::ExternalVolumeMissing { ref name } => CliError::Message {
+                hint: Some(format!("create it with `docker volume create {name}`")),
+                message: e.to_string(),
+                code: 1,
+            },
             RunError::InService { service, error } => {
                 CliError::Message { message: format!("service `{service}`: {error}"), hint: error.hint(), code: 1 }
             }

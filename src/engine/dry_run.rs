@@ -194,6 +194,18 @@ impl<E: Engine> Engine for DryRun<E> {
         }
         self.inner.remove_network(name).await
     }
+    async fn connect_network(&self, id: &str, endpoint: &crate::engine::Endpoint) -> Result<()> {
+        if self.container_write("connect", id, Some(format!("to network {}", endpoint.network))) {
+            return Ok(());
+        }
+        self.inner.connect_network(id, endpoint).await
+    }
+    async fn disconnect_network(&self, id: &str, network: &str) -> Result<()> {
+        if self.container_write("disconnect", id, Some(format!("from network {network}"))) {
+            return Ok(());
+        }
+        self.inner.disconnect_network(id, network).await
+    }
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<()> {
         if self.dry("create", "volume", &spec.name, None) {
             return Ok(());
@@ -286,10 +298,11 @@ impl<E: Engine> Engine for DryRun<E> {
             && is_fake(id)
         {
             let started = lock(&s.started).contains_key(id);
+            let name = lock(&s.names).get(id).cloned().unwrap_or_default();
             return Ok(ContainerDetails {
                 id: id.to_string(),
-                name: lock(&s.names).get(id).cloned().unwrap_or_default(),
-                labels: lock(&s.names).get(id).map(|n| [("name".to_string(), n.clone())].into()).unwrap_or_default(),
+                labels: Some(("name".to_string(), name.clone())).filter(|_| !name.is_empty()).into_iter().collect(),
+                name,
                 state: if started { State::Exited } else { State::Created },
                 health: started.then(|| "healthy".to_string()),
                 last_health_output: None,

@@ -226,6 +226,10 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     pub ipv4: Option<String>,
     pub ipv6: Option<String>,
+    /// `links` (`container:alias`): on a user-defined network the engine resolves a link's
+    /// alias only when the endpoint carries it (the container's own `Links` serve the default
+    /// bridge).
+    pub links: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -464,6 +468,10 @@ pub trait Engine: Clone + Send + Sync + 'static {
     fn volume_exists(&self, name: &str) -> impl Future<Output = Result<bool>> + Send;
     fn create_network(&self, spec: &NetworkSpec) -> impl Future<Output = Result<String>> + Send;
     fn remove_network(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Connects container `id` to `endpoint.network`, with its aliases and addresses.
+    fn connect_network(&self, id: &str, endpoint: &Endpoint) -> impl Future<Output = Result<()>> + Send;
+    /// Disconnects container `id` (running or not) from `network`.
+    fn disconnect_network(&self, id: &str, network: &str) -> impl Future<Output = Result<()>> + Send;
     fn create_volume(&self, spec: &VolumeSpec) -> impl Future<Output = Result<()>> + Send;
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
     /// The image's ID, or `None` when it is not present locally.

@@ -280,6 +280,12 @@ impl<E: Engine> Engine for Traced<E> {
     async fn remove_network(&self, name: &str) -> Result<()> {
         timed!(self, "remove_network", name.to_string(), self.inner.remove_network(name))
     }
+    async fn connect_network(&self, id: &str, endpoint: &crate::engine::Endpoint) -> Result<()> {
+        timed!(self, "connect_network", format!("{id} {}", endpoint.network), self.inner.connect_network(id, endpoint))
+    }
+    async fn disconnect_network(&self, id: &str, network: &str) -> Result<()> {
+        timed!(self, "disconnect_network", format!("{id} {network}"), self.inner.disconnect_network(id, network))
+    }
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<()> {
         timed!(self, "create_volume", spec.name.clone(), self.inner.create_volume(spec))
     }

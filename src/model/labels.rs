@@ -15,6 +15,11 @@ pub const NETWORK: &str = "com.docker.compose.network";
 pub const VOLUME: &str = "com.docker.compose.volume";
 pub const REPLACE: &str = "com.docker.compose.replace";
 
+/// wharf's hash of a network's or volume's configuration, to recreate it when that changes.
+/// Not compose's `config-hash` (compose hashes its own model's JSON): with a label of its own,
+/// wharf leaves alone what compose created, and compose what wharf created.
+pub const RESOURCE_HASH: &str = "dev.wharf.config-hash";
+
 /// The compose version we write in `com.docker.compose.version` (the compose v2 release whose
 /// behaviour wharf follows), so compose does not consider the containers foreign.
 pub const COMPOSE_VERSION: &str = "2.40.3";

@@ -323,6 +323,7 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
                     aliases,
                     ipv4: cfg.and_then(|c| c.ipv4_address.clone()),
                     ipv6: cfg.and_then(|c| c.ipv6_address.clone()),
+                    links: s.links.clone(),
                 });
             }
             if let Some(first) = s.endpoints.first() {

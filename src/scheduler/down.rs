@@ -38,25 +38,28 @@ enum Resource {
     Volume(String),
 }
 
+/// Removes network `name`, waiting out an endpoint the engine holds for a moment after its
+/// container went (about 8 s at most).
+pub(crate) async fn remove_network<E: Engine>(e: &E, name: &str, r: &Report) -> Result<(), EngineError> {
+    for attempt in 0..100 {
+        match e.remove_network(name).await {
+            Ok(()) | Err(EngineError::NotFound { .. }) => {
+                r.state("Network", name, "Removed");
+                return Ok(());
+            }
+            Err(EngineError::NetworkInUse { .. }) | Err(EngineError::Api { .. }) => {
+                tokio::time::sleep(Duration::from_millis(if attempt < 20 { 25 } else { 100 })).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Err(EngineError::NetworkInUse { network: format!("network `{name}`") })
+}
+
 impl Resource {
     async fn remove<E: Engine>(self, e: E, r: Report) -> Result<(), EngineError> {
         match self {
-            Resource::Network(name) => {
-                // The engine may hold an endpoint for a moment after a container is removed.
-                for attempt in 0..100 {
-                    match e.remove_network(&name).await {
-                        Ok(()) | Err(EngineError::NotFound { .. }) => {
-                            r.state("Network", &name, "Removed");
-                            return Ok(());
-                        }
-                        Err(EngineError::NetworkInUse { .. }) | Err(EngineError::Api { .. }) => {
-                            tokio::time::sleep(Duration::from_millis(if attempt < 20 { 25 } else { 100 })).await;
-                        }
-                        Err(err) => return Err(err),
-                    }
-                }
-                Err(EngineError::NetworkInUse { network: format!("network `{name}`") })
-            }
+            Resource::Network(name) => remove_network(&e, &name, &r).await,
             Resource::Volume(name) => match e.remove_volume(&name).await {
                 Ok(()) | Err(EngineError::NotFound { .. }) => {
                     r.state("Volume", &name, "Removed");

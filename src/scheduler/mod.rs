@@ -40,6 +40,12 @@ pub enum RunError {
     /// An engine call for one service failed.
     #[error("service `{service}`: {error}")]
     InService { service: String, error: EngineError },
+    /// An external network the run needs does not exist (compose's words).
+    #[error("network {name} declared as external, but could not be found")]
+    ExternalNetworkMissing { name: String },
+    /// An external volume the run needs does not exist (compose's words).
+    #[error("external volume {name:?} not found")]
+    ExternalVolumeMissing { name: String },
     /// A `post_start` or `pre_stop` hook of the service failed.
     #[error("{error}")]
     Hook { service: String, error: Box<HookError> },
@@ -99,12 +105,19 @@ pub async fn execute_with<E: Engine>(
                 .iter()
                 .any(|(svc, s)| working_on.contains(svc.as_str()) && s.networks.contains_key(key));
             if needed && !engine.network_exists(&name).await? {
-                return Err(RunError::Service {
-                    service: key.clone(),
-                    reason: format!(
-                        "external network `{name}` does not exist (create it with `docker network create {name}`)"
-                    ),
-                });
+                return Err(RunError::ExternalNetworkMissing { name });
+            }
+        }
+    }
+    for (key, v) in &project.volumes {
+        if v.external == Some(true) {
+            let name = project.volume_name(key);
+            let needed = project.services.iter().any(|(svc, s)| {
+                working_on.contains(svc.as_str())
+                    && s.volumes.iter().any(|m| m.kind == "volume" && m.source.as_deref() == Some(key))
+            });
+            if needed && !engine.volume_exists(&name).await? {
+                return Err(RunError::ExternalVolumeMissing { name });
             }
         }
     }
@@ -125,6 +138,32 @@ pub async fn execute_with<E: Engine>(
                         }
                         Err(err) => Err(err),
                     }
+                });
+            }
+            Action::RecreateNetwork { spec, attached } => {
+                let (e, sem, r) = (engine.clone(), sem.clone(), r.clone());
+                resources.spawn(async move {
+                    let _permit = sem.acquire_owned().await;
+                    recreate_network(&e, &spec, &attached, &r).await
+                });
+            }
+            Action::RecreateVolume { spec, users } => {
+                let (e, sem, r) = (engine.clone(), sem.clone(), r.clone());
+                resources.spawn(async move {
+                    let _permit = sem.acquire_owned().await;
+                    let gone = users.iter().map(|(id, name, t)| async {
+                        r.state("Container", name, "Stopping");
+                        e.stop_container(id, *t).await.or_else(ignore_not_found)?;
+                        remove_stopped(&e, id, false).await?;
+                        r.state("Container", name, "Removed");
+                        Ok::<(), EngineError>(())
+                    });
+                    futures::future::try_join_all(gone).await?;
+                    e.remove_volume(&spec.name).await.or_else(ignore_not_found)?;
+                    r.state("Volume", &spec.name, "Removed");
+                    e.create_volume(&spec).await?;
+                    r.state("Volume", &spec.name, "Created");
+                    Ok(())
                 });
             }
             Action::CreateVolume(spec) => {
@@ -285,7 +324,10 @@ async fn run_service<E: Engine>(
                 remove_stopped(e, &id, false).await?;
                 r.state("Container", &name, "Removed");
             }
-            Action::CreateNetwork(_) | Action::CreateVolume(_) => {}
+            Action::CreateNetwork(_)
+            | Action::RecreateNetwork { .. }
+            | Action::CreateVolume(_)
+            | Action::RecreateVolume { .. } => {}
         }
     }
     // 2. Old containers make way for their replacements (the new one exists already).
@@ -345,6 +387,35 @@ async fn run_service<E: Engine>(
         ids.push(id);
     }
     Ok(ids)
+}
+
+/// Replaces a network whose configuration changed (see [`Action::RecreateNetwork`]): its
+/// containers stopped and disconnected, the network removed and created anew, the same
+/// containers connected again. They are started with their services.
+async fn recreate_network<E: Engine>(
+    e: &E,
+    spec: &crate::engine::NetworkSpec,
+    attached: &[crate::plan::Attached],
+    r: &Report,
+) -> Result<(), EngineError> {
+    let stops = attached.iter().filter(|a| a.stop).map(|a| async {
+        r.state("Container", &a.name, "Stopping");
+        e.stop_container(&a.id, a.timeout).await.or_else(ignore_not_found)?;
+        r.state("Container", &a.name, "Stopped");
+        Ok::<(), EngineError>(())
+    });
+    futures::future::try_join_all(stops).await?;
+    for a in attached {
+        e.disconnect_network(&a.id, &spec.name).await.or_else(ignore_not_found)?;
+    }
+    down::remove_network(e, &spec.name, r).await?;
+    r.state("Network", &spec.name, "Creating");
+    e.create_network(spec).await?;
+    r.state("Network", &spec.name, "Created");
+    for a in attached {
+        e.connect_network(&a.id, &a.endpoint).await.or_else(ignore_not_found)?;
+    }
+    Ok(())
 }
 
 /// Creates the container of `spec`, or finds it made by someone else: a name conflict means
@@ -539,7 +610,6 @@ pub(crate) async fn remove_stopped<E: Engine>(e: &E, id: &str, volumes: bool) ->
     }
 }
 
-#[allow(dead_code)]
 fn ignore_not_found(e: EngineError) -> Result<(), EngineError> {
     match e {
         EngineError::NotFound { .. } => Ok(()),

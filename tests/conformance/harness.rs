@@ -523,8 +523,11 @@ impl Play<'_> {
                     return Err(format!("the {kind} is {}", if present { "present" } else { "absent" }));
                 }
             }
-            ["inspect", name, format, ..] => {
-                let want = rest_after(3);
+            ["inspect", ..] => {
+                // `inspect NAME FORMAT VALUE`, quoted as a shell would.
+                let w = shell_words(&rest_after(1));
+                let [name, format, want @ ..] = w.as_slice() else { return Err("inspect NAME FORMAT VALUE".into()) };
+                let want = want.join(" ");
                 let got = inspect(format, name, &d);
                 if got != want {
                     return Err(format!("`{format}` is `{got}`"));

@@ -36,6 +36,10 @@ pub struct UpArgs {
     /// Recreate anonymous volumes instead of retrieving data from the previous containers
     #[arg(short = 'V', long)]
     pub renew_anon_volumes: bool,
+    /// Assume "yes" as answer to all prompts and run non-interactively (recreate volumes whose
+    /// configuration changed)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     /// Scale SERVICE to NUM instances (overrides `scale` in the compose file)
     #[arg(long, value_name = "SERVICE=NUM")]
     pub scale: Vec<String>,
@@ -107,6 +111,7 @@ impl UpArgs {
             remove_orphans: false,
             no_start: false,
             renew_anon_volumes: false,
+            yes: false,
             scale: Vec::new(),
             timeout: None,
             build: false,
@@ -219,6 +224,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
         remove_orphans: a.remove_orphans,
         ignore_orphans: env("COMPOSE_IGNORE_ORPHANS"),
         renew_anon_volumes: a.renew_anon_volumes,
+        recreate_volumes: a.yes,
         no_start,
         scale,
         services: if a.no_deps { Vec::new() } else { a.service.clone() },

@@ -14,6 +14,7 @@ use crate::engine::ContainerSpec;
 pub(super) fn endpoint_settings(e: &crate::engine::Endpoint) -> EndpointSettings {
     EndpointSettings {
         aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
+        links: (!e.links.is_empty()).then(|| e.links.clone()),
         ipam_config: (e.ipv4.is_some() || e.ipv6.is_some()).then(|| EndpointIpamConfig {
             ipv4_address: e.ipv4.clone(),
             ipv6_address: e.ipv6.clone(),
@@ -129,8 +130,13 @@ pub(super) fn create_body(s: &ContainerSpec, start_interval: bool) -> ContainerC
         links: none_if_empty(s.links.clone()),
         ..Default::default()
     };
+    // API ≥ 1.44 takes the MAC address on the endpoint (older ones ignore it there: see
+    // `raw`).
     let networking_config = s.endpoints.first().map(|e| NetworkingConfig {
-        endpoints_config: Some(HashMap::from([(e.network.clone(), endpoint_settings(e))])),
+        endpoints_config: Some(HashMap::from([(
+            e.network.clone(),
+            EndpointSettings { mac_address: s.mac_address.clone(), ..endpoint_settings(e) },
+        )])),
     });
     ContainerCreateBody {
         image: Some(s.image.clone()),

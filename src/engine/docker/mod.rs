@@ -8,7 +8,8 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::models::{
-    Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, RestartPolicy, VolumeCreateRequest,
+    Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, RestartPolicy,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
@@ -28,6 +29,7 @@ mod errors;
 use errors::{endpoint, map_err, short};
 mod exec;
 mod image;
+mod raw;
 use body::{create_body, endpoint_settings, map_if_any};
 
 /// A connection to a Docker Engine.
@@ -60,6 +62,39 @@ impl DockerEngine {
 
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// Before API 1.44 a container's MAC address is `Config.MacAddress`, which bollard's body no
+    /// longer has: such a create goes as a raw request (`None`: not needed, or no plain socket
+    /// to send it over; the endpoint then carries the address).
+    async fn mac_address_create(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Option<std::result::Result<bollard::models::ContainerCreateResponse, BollardError>> {
+        let mac = spec.mac_address.as_ref()?;
+        let v = self.docker.client_version();
+        if (v.major_version, v.minor_version) >= (1, 44) {
+            return None;
+        }
+        let socket = buildkit::Socket::parse(&self.endpoint)?;
+        let mut body = serde_json::to_value(create_body(spec, false)).ok()?;
+        body["MacAddress"] = serde_json::Value::String(mac.clone());
+        let name: String = form_urlencoded::byte_serialize(spec.name.as_bytes()).collect();
+        let path = format!("/v{}.{}/containers/create?name={name}", v.major_version, v.minor_version);
+        let deadline = std::time::Duration::from_secs(errors::TIMEOUT_S.load(std::sync::atomic::Ordering::Relaxed));
+        Some(match raw::post_json(&socket, &path, &body, deadline).await {
+            Ok((201, bytes)) => serde_json::from_slice(&bytes)
+                .map_err(|e| BollardError::DockerResponseServerError { status_code: 500, message: e.to_string() }),
+            Ok((status_code, bytes)) => {
+                let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+                Err(BollardError::DockerResponseServerError { status_code, message })
+            }
+            Err(why) if why == raw::NO_ANSWER => Err(BollardError::RequestTimeoutError),
+            Err(why) => Err(BollardError::IOError { err: std::io::Error::other(why) }),
+        })
     }
 
     /// Leaves one network named `name` (the smallest ID; every racer picks the same), removing
@@ -278,6 +313,23 @@ impl Engine for DockerEngine {
         self.docker.remove_network(name).await.map_err(|e| map_err(e, "removing", &format!("network `{name}`")))
     }
 
+    async fn connect_network(&self, id: &str, endpoint: &crate::engine::Endpoint) -> Result<()> {
+        let req =
+            NetworkConnectRequest { container: id.to_string(), endpoint_config: Some(endpoint_settings(endpoint)) };
+        self.docker
+            .connect_network(&endpoint.network, req)
+            .await
+            .map_err(|err| map_err(err, "connecting", &format!("container `{id}` to network `{}`", endpoint.network)))
+    }
+
+    async fn disconnect_network(&self, id: &str, network: &str) -> Result<()> {
+        let req = NetworkDisconnectRequest { container: id.to_string(), force: Some(true) };
+        self.docker
+            .disconnect_network(network, req)
+            .await
+            .map_err(|err| map_err(err, "disconnecting", &format!("container `{id}` from network `{network}`")))
+    }
+
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<()> {
         let req = VolumeCreateRequest {
             name: Some(spec.name.clone()),
@@ -308,8 +360,16 @@ impl Engine for DockerEngine {
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
         let opts = CreateContainerOptionsBuilder::new().name(&spec.name).build();
         let subject = format!("container `{}`", spec.name);
-        let create =
-            || self.docker.create_container(Some(opts.clone()), create_body(spec, self.supports_start_interval()));
+        let create = || async {
+            match self.mac_address_create(spec).await {
+                Some(r) => r,
+                None => {
+                    self.docker
+                        .create_container(Some(opts.clone()), create_body(spec, self.supports_start_interval()))
+                        .await
+                }
+            }
+        };
         let r = match create().await {
             // Two networks of one name (see `dedupe_network`): keep one, and try again.
             Err(BollardError::DockerResponseServerError { message, .. }) if message.contains("is ambiguous") => {

@@ -272,6 +272,25 @@ impl Engine for FakeEngine {
         st.networks.remove(name).map(|_| ()).ok_or(EngineError::NotFound { what: format!("network `{name}`") })
     }
 
+    async fn connect_network(&self, id: &str, endpoint: &crate::engine::Endpoint) -> Result<()> {
+        self.pause().await;
+        let mut st = self.call("connect_network", &self.name_of(id))?;
+        if !st.networks.contains_key(&endpoint.network) {
+            return Err(EngineError::NotFound { what: format!("network `{}`", endpoint.network) });
+        }
+        let c = st.get(id)?;
+        c.spec.endpoints.retain(|e| e.network != endpoint.network);
+        c.spec.endpoints.push(endpoint.clone());
+        Ok(())
+    }
+
+    async fn disconnect_network(&self, id: &str, network: &str) -> Result<()> {
+        self.pause().await;
+        let mut st = self.call("disconnect_network", &self.name_of(id))?;
+        st.get(id)?.spec.endpoints.retain(|e| e.network != network);
+        Ok(())
+    }
+
     async fn create_volume(&self, spec: &VolumeSpec) -> Result<()> {
         self.pause().await;
         let mut st = self.call("create_volume", &spec.name)?;
