@@ -730,7 +730,7 @@ fn regression_an_up_refused_for_a_missing_external_network_creates_nothing() {
     );
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(!ok, "{err}");
-    assert!(err.contains("external network `wharf-test-no-such-network` does not exist"), "{err}");
+    assert!(err.contains("network wharf-test-no-such-network declared as external, but could not be found"), "{err}");
     assert!(s.ids("container").is_empty());
     assert!(s.ids("network").is_empty(), "nothing was created");
 }

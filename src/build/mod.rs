@@ -13,7 +13,7 @@ pub mod ignore;
 pub mod registry;
 pub mod steps;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use futures::StreamExt;
@@ -424,6 +424,8 @@ pub async fn build_services<E: Engine>(
     r: &Report,
 ) -> Result<Vec<(String, String)>, BuildError> {
     let mut prepared: Vec<Prepared> = Vec::new();
+    // The tag each service's build makes (services sharing one image build it once).
+    let mut tag_of: HashMap<String, String> = HashMap::new();
     let buildkit = use_buildkit(e, opts);
     for name in services {
         let Some(svc) = project.services.get(name) else { continue };
@@ -432,20 +434,53 @@ pub async fn build_services<E: Engine>(
         }
         let p = prepare(project, name, svc, env, opts, buildkit)?;
         p.warnings.iter().for_each(|w| r.warning(w));
+        tag_of.insert(name.clone(), p.request.tag.clone());
         if prepared.iter().any(|q| q.request.tag == p.request.tag) {
             continue;
         }
         prepared.push(p);
     }
+    // A build waits for the builds of the services it depends on (its `FROM` may be one of
+    // their images), as compose orders them; the others run at once, `parallel` at a time.
+    let graph = crate::graph::Graph::new(project);
+    let mut done: HashMap<String, tokio::sync::watch::Sender<Option<bool>>> = HashMap::new();
+    for p in &prepared {
+        done.insert(p.request.tag.clone(), tokio::sync::watch::channel(None).0);
+    }
+    let slots = tokio::sync::Semaphore::new(opts.parallel.max(1));
     let (show, skip) = (opts.show_output, opts.skip_unchanged);
-    let results: Vec<Result<(String, String), BuildError>> = futures::stream::iter(prepared)
-        .map(|p| async move {
+    let work = prepared.into_iter().map(|p| {
+        let own = p.request.tag.clone();
+        let mut before: Vec<(String, tokio::sync::watch::Receiver<Option<bool>>)> = graph
+            .with_dependencies(std::slice::from_ref(&p.service))
+            .into_iter()
+            .filter_map(|d| tag_of.get(&d).cloned())
+            .filter(|t| *t != own)
+            .filter_map(|t| done.get(&t).map(|tx| (t, tx.subscribe())))
+            .collect();
+        before.sort_by(|a, b| a.0.cmp(&b.0));
+        before.dedup_by(|a, b| a.0 == b.0);
+        let (done, slots) = (&done, &slots);
+        async move {
             let s = p.service.clone();
-            run(e, p, show, skip, r).await.map(|id| (s, id))
-        })
-        .buffered(opts.parallel.max(1))
-        .collect()
-        .await;
+            for (tag, mut rx) in before {
+                if rx.wait_for(Option::is_some).await.ok().and_then(|v| *v) != Some(true) {
+                    let message = format!("it needs image `{tag}`, whose build failed");
+                    if let Some(tx) = done.get(&own) {
+                        tx.send_replace(Some(false));
+                    }
+                    return Err(BuildError { subject: format!("service `{s}`"), message, hint: None });
+                }
+            }
+            let _slot = slots.acquire().await;
+            let result = run(e, p, show, skip, r).await.map(|id| (s, id));
+            if let Some(tx) = done.get(&own) {
+                tx.send_replace(Some(result.is_ok()));
+            }
+            result
+        }
+    });
+    let results: Vec<Result<(String, String), BuildError>> = futures::future::join_all(work).await;
     results.into_iter().collect()
 }
 

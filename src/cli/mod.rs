@@ -66,6 +66,10 @@ pub struct GlobalArgs {
     /// Where progress goes (chosen from `--progress` once the arguments are parsed).
     #[arg(skip)]
     pub shown: progress::Shown,
+    /// The verb works on containers that exist and creates none: the file is loaded without
+    /// the checks compose makes only where it creates (two services sharing a `container_name`).
+    #[arg(skip)]
+    pub existing_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -169,6 +173,30 @@ pub fn run() -> ExitCode {
     output::install();
     let mut cli = Cli::parse();
     cli.global.shown = progress::Shown::new(cli.global.progress_mode());
+    cli.global.existing_only = matches!(
+        cli.command,
+        Command::Down(_)
+            | Command::Ps(_)
+            | Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Kill(_)
+            | Command::Rm(_)
+            | Command::Pause(_)
+            | Command::Unpause(_)
+            | Command::Logs(_)
+            | Command::Wait(_)
+            | Command::Port(_)
+            | Command::Exec(_)
+            | Command::Commit(_)
+            | Command::Export(_)
+            | Command::Attach(_)
+            | Command::Top(_)
+            | Command::Cp(_)
+            | Command::Images(_)
+            | Command::Events(_)
+            | Command::Stats(_)
+    );
     let result = match &cli.command {
         Command::Config(a) => commands::config::run(&cli.global, a),
         Command::Version(a) => commands::version::run(a),
@@ -264,13 +292,19 @@ impl GlobalArgs {
             no_interpolate,
             all_resources: self.all_resources,
             compatibility: self.compatibility,
+            skip_container_name_check: self.existing_only,
             ..LoadOptions::from_process()
         }
     }
 
     /// Loads the project, printing warnings to stderr.
     pub fn load(&self, services: &[String], no_interpolate: bool) -> Result<Loaded, CliError> {
-        let loaded = crate::load::load(&self.load_options(services, no_interpolate)).map_err(CliError::Load)?;
+        self.load_with(self.load_options(services, no_interpolate))
+    }
+
+    /// Loads the project with `opts`, printing warnings to stderr.
+    pub fn load_with(&self, opts: LoadOptions) -> Result<Loaded, CliError> {
+        let loaded = crate::load::load(&opts).map_err(CliError::Load)?;
         if !loaded.warnings.0.is_empty() {
             eprint!("{}", loaded.warnings.render());
         }

@@ -67,6 +67,12 @@ pub struct LoadOptions {
     pub all_resources: bool,
     /// `--compatibility` (or `COMPOSE_COMPATIBILITY`): containers named the v1 way.
     pub compatibility: bool,
+    /// Leave out the check that no two services share a `container_name`: compose makes it only
+    /// where containers are created (and in `config`), so `down` or `logs` work on such a file.
+    pub skip_container_name_check: bool,
+    /// Keep what compose's YAML rendering of `config` shows and its model's JSON does not: the
+    /// `x-*` keys below the top level and the top-level `models` ([`Loaded::yaml_extras`]).
+    pub yaml_extras: bool,
 }
 
 impl LoadOptions {
@@ -92,6 +98,10 @@ pub struct Loaded {
     /// With `no_interpolate`, the canonical tree as written (variables unexpanded), which is what
     /// `config --no-interpolate` prints: the typed project cannot hold `${PORT}:80` as a port.
     pub tree: Option<serde_json::Value>,
+    /// With [`LoadOptions::yaml_extras`]: a sparse tree of the canonical model holding only the
+    /// `x-*` keys below the top level and the top-level `models` (sequences keep their length,
+    /// `null` where an item has none).
+    pub yaml_extras: Option<serde_json::Value>,
 }
 
 /// Loads a project. On failure, every problem found is returned, in file order.
@@ -194,6 +204,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
         unset: BTreeSet::new(),
         include_stack: files.clone(),
         failed_extends: BTreeSet::new(),
+        included_env: IndexMap::new(),
     };
     let mut merged: Option<Node> = None;
     let first = trees.first().map(|(f, _)| Loc::line_start(f, 1)).unwrap_or_else(Loc::unknown);
@@ -254,6 +265,13 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
             diags.push(d);
         }
     }
+    let yaml_extras = opts.yaml_extras.then(|| {
+        let mut extras = extensions_below_top(&root).unwrap_or_else(|| serde_json::json!({}));
+        if let (Some(models), Some(o)) = (root.get("models"), extras.as_object_mut()) {
+            o.insert("models".into(), models.to_json());
+        }
+        extras
+    });
     let tree = raw.map(|raw| {
         let mut model = root.clone();
         canonical::model_form(&raw, &mut model, &canonical_ctx);
@@ -278,7 +296,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     for s in &opts.services {
         if !project.services.contains_key(s) && !project.disabled.contains_key(s) {
             let known: Vec<&str> = project.services.keys().map(String::as_str).collect();
-            let mut d = Diagnostic::error(Loc::unknown(), "", format!("no such service: `{s}`"));
+            let mut d = Diagnostic::error(Loc::unknown(), "", format!("no such service: {s}"));
             if let Some(m) = crate::diag::did_you_mean(s, known) {
                 d = d.with_hint(format!("did you mean `{m}`?"));
             }
@@ -288,7 +306,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     // Without interpolation compose checks the model's shape only: references between its
     // parts (undefined volumes, dependency cycles) are checked once the values are known.
     if !opts.no_interpolate {
-        validate::validate(&project, &root, &mut diags);
+        let names = (!opts.skip_container_name_check).then_some(opts.services.as_slice());
+        validate::validate(&project, &root, names, &mut diags);
     }
     if !opts.all_resources {
         project.retain_used_resources();
@@ -305,7 +324,38 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, Diagnostics> {
     vars.sort_by(|a, b| a.name.cmp(&b.name));
     vars.dedup_by(|a, b| a.name == b.name);
     project.environment = env.clone();
-    Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars, tree })
+    for (k, v) in std::mem::take(&mut ctx.included_env) {
+        project.environment.entry(k).or_insert(v);
+    }
+    Ok(Loaded { project, warnings: diags.sorted(), environment: env, variables: vars, tree, yaml_extras })
+}
+
+/// The `x-*` keys of `node` below its top level, in a tree of their own (`None`: none).
+fn extensions_below_top(node: &Node) -> Option<serde_json::Value> {
+    fn walk(node: &Node, top: bool) -> Option<serde_json::Value> {
+        match &node.value {
+            yaml::Value::Map(m) => {
+                let mut out = serde_json::Map::new();
+                for (k, v) in m {
+                    if k.starts_with("x-") {
+                        if !top {
+                            out.insert(k.clone(), v.to_json());
+                        }
+                    } else if let Some(x) = walk(v, false) {
+                        out.insert(k.clone(), x);
+                    }
+                }
+                (!out.is_empty()).then_some(serde_json::Value::Object(out))
+            }
+            yaml::Value::Seq(items) => {
+                let found: Vec<serde_json::Value> =
+                    items.iter().map(|i| walk(i, false).unwrap_or(serde_json::Value::Null)).collect();
+                found.iter().any(|x| !x.is_null()).then_some(serde_json::Value::Array(found))
+            }
+            _ => None,
+        }
+    }
+    walk(node, true)
 }
 
 fn read_yaml(f: &Path) -> Result<Node, Diagnostic> {
@@ -418,6 +468,9 @@ struct FileCtx<'a> {
     include_stack: Vec<PathBuf>,
     /// Services whose `extends` failed (their other problems are knock-ons).
     failed_extends: BTreeSet<String>,
+    /// What included files' own `.env`/`env_file` set and the environment does not: a secret
+    /// or config of an included file may come from it (as in compose).
+    included_env: IndexMap<String, String>,
 }
 
 impl FileCtx<'_> {
@@ -521,6 +574,11 @@ impl FileCtx<'_> {
                 }
             }
             let parent = self.lookup;
+            for (k, v) in &own {
+                if parent(k).is_none() {
+                    self.included_env.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
             let sub_lookup = move |n: &str| parent(n).or_else(|| own.get(n).cloned());
             let mut sub = FileCtx {
                 lookup: &sub_lookup,
@@ -529,6 +587,7 @@ impl FileCtx<'_> {
                 unset: BTreeSet::new(),
                 include_stack: self.include_stack.clone(),
                 failed_extends: BTreeSet::new(),
+                included_env: IndexMap::new(),
             };
             sub.include_stack.extend(files.iter().cloned());
             let mut merged: Option<Node> = None;
@@ -546,6 +605,9 @@ impl FileCtx<'_> {
             }
             self.unset.extend(sub.unset);
             self.failed_extends.extend(sub.failed_extends);
+            for (k, v) in sub.included_env {
+                self.included_env.entry(k).or_insert(v);
+            }
             let Some(mut inc) = merged else { continue };
             canonical::canonicalize(
                 &mut inc,

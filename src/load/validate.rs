@@ -24,7 +24,21 @@ pub fn loc_of(root: &Node, path: &[&str]) -> Loc {
     cur.loc.clone()
 }
 
-pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
+/// `selected`: the services named on the command line (all when empty). Only they and their
+/// dependencies take part in the `container_name` check, as compose checks the project it
+/// narrowed to them (`up web` is fine while two other services share a name).
+pub fn validate(p: &Project, root: &Node, selected: Option<&[String]>, diags: &mut Diagnostics) {
+    // `None`: no `container_name` check at all.
+    let (check_names, selected) = (selected.is_some(), selected.unwrap_or_default());
+    let mut in_scope: std::collections::HashSet<&str> = selected.iter().map(String::as_str).collect();
+    let mut todo: Vec<&str> = in_scope.iter().copied().collect();
+    while let Some(s) = todo.pop() {
+        for d in p.services.get(s).iter().flat_map(|svc| svc.depends_on.keys()) {
+            if in_scope.insert(d.as_str()) {
+                todo.push(d.as_str());
+            }
+        }
+    }
     // A service the typed model left out (it has a type error, reported) is still defined:
     // what refers to it is not in error too.
     let in_tree = root.get("services").and_then(Node::as_map);
@@ -73,19 +87,21 @@ pub fn validate(p: &Project, root: &Node, diags: &mut Diagnostics) {
         }
         // Two services cannot share a container name: the second would take the first's
         // container (compose refuses this before creating anything).
-        let taken_by = svc.container_name.as_deref().and_then(|cn| match container_names.entry(cn) {
-            std::collections::hash_map::Entry::Occupied(first) => Some((cn, *first.get())),
-            std::collections::hash_map::Entry::Vacant(free) => {
-                free.insert(name);
-                None
-            }
-        });
+        let checked = check_names && (selected.is_empty() || in_scope.contains(name.as_str()));
+        let taken_by =
+            svc.container_name.as_deref().filter(|_| checked).and_then(|cn| match container_names.entry(cn) {
+                std::collections::hash_map::Entry::Occupied(first) => Some((cn, *first.get())),
+                std::collections::hash_map::Entry::Vacant(free) => {
+                    free.insert(name);
+                    None
+                }
+            });
         if let Some((cn, other)) = taken_by {
             diags.push(
                 Diagnostic::error(
                     at(&["container_name"]),
                     format!("services.{name}.container_name"),
-                    format!("container name `{cn}` is already used by service `{other}`"),
+                    format!("container name \"{cn}\" is already in use by service \"{other}\""),
                 )
                 .with_hint("give each service its own `container_name`, or remove it and let compose name them"),
             );

@@ -8,7 +8,13 @@
 //! - a `false` that compose's types omit when false is left out;
 //! - `extra_hosts` entries are sorted;
 //! - `blkio_config` device entries use compose's capitalised field names;
-//! - the `exec` of a watch rule that has none is `{command: null}`.
+//! - the `exec` of a watch rule that has none is `{command: null}`;
+//! - a `deploy` always has `resources` and `placement` objects.
+//!
+//! compose's YAML rendering (`config` without `--format json`) differs from its JSON: empty
+//! structures and null commands are left out, blkio fields are in lower case, and `x-*` keys
+//! below the top level and the top-level `models` are shown. [`yaml_form`] turns the JSON form
+//! into that one.
 
 use serde_json::{Map, Value};
 
@@ -87,6 +93,11 @@ fn service(s: &mut Map<String, Value>) {
             }
         }
     }
+    if let Some(d) = s.get_mut("deploy").and_then(Value::as_object_mut) {
+        for k in ["resources", "placement"] {
+            d.entry(k).or_insert_with(|| Value::Object(Map::new()));
+        }
+    }
     if let Some(res) = s.get_mut("deploy").and_then(|d| d.get_mut("resources")).and_then(Value::as_object_mut) {
         for which in ["limits", "reservations"] {
             if let Some(r) = res.get_mut(which).and_then(Value::as_object_mut) {
@@ -133,6 +144,100 @@ fn blkio(b: &mut Map<String, Value>) {
             bytes_as_string(out.get_mut("Rate"));
             *o = out;
         }
+    }
+}
+
+/// compose's YAML form of a project already in its JSON form (see the module's notes); `extras`:
+/// the `x-*` keys below the top level and the top-level `models`, from the loader.
+pub fn yaml_form(project: &mut Value, extras: Option<&Value>) {
+    let Some(top) = project.as_object_mut() else { return };
+    let empty = |v: Option<&Value>| v.is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
+    if let Some(services) = top.get_mut("services").and_then(Value::as_object_mut) {
+        for s in services.values_mut().filter_map(Value::as_object_mut) {
+            for k in ["command", "entrypoint"] {
+                if s.get(k) == Some(&Value::Null) {
+                    s.remove(k);
+                }
+            }
+            if let Some(d) = s.get_mut("deploy").and_then(Value::as_object_mut) {
+                for k in ["resources", "placement"] {
+                    if empty(d.get(k)) {
+                        d.remove(k);
+                    }
+                }
+            }
+            if let Some(Value::Array(rules)) = s.get_mut("develop").and_then(|d| d.get_mut("watch")) {
+                for r in rules.iter_mut().filter_map(Value::as_object_mut) {
+                    if let Some(e) = r.get_mut("exec").and_then(Value::as_object_mut)
+                        && e.get("command") == Some(&Value::Null)
+                    {
+                        e.remove("command");
+                    }
+                    if empty(r.get("exec")) {
+                        r.remove("exec");
+                    }
+                }
+            }
+            if let Some(b) = s.get_mut("blkio_config").and_then(Value::as_object_mut) {
+                for items in b.values_mut().filter_map(Value::as_array_mut) {
+                    for o in items.iter_mut().filter_map(Value::as_object_mut) {
+                        let fields: Vec<(String, Value)> = std::mem::take(o).into_iter().collect();
+                        o.extend(fields.into_iter().map(|(k, v)| (k.to_lowercase(), v)));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(networks) = top.get_mut("networks").and_then(Value::as_object_mut) {
+        for n in networks.values_mut().filter_map(Value::as_object_mut) {
+            if empty(n.get("ipam")) {
+                n.remove("ipam");
+            }
+        }
+    }
+    if let Some(extras) = extras {
+        if let (Some(models), Some(top)) = (extras.get("models"), project.as_object_mut()) {
+            top.insert("models".into(), models.clone());
+        }
+        merge_extensions(project, extras);
+    }
+}
+
+/// Adds `from`'s `x-*` keys to the objects of `into` at the same places (where `into` has
+/// them: what the model left out, an unused network, stays out).
+fn merge_extensions(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(k) {
+                    Some(existing) => merge_extensions(existing, v),
+                    None if k.starts_with("x-") => {
+                        a.insert(k.clone(), v.clone());
+                    }
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (x, y) in a.iter_mut().zip(b) {
+                merge_extensions(x, y);
+            }
+        }
+        // An object with extensions where the model prints nothing (`networks: {n: null}`).
+        (into @ Value::Null, from @ Value::Object(_)) => {
+            let mut m = Map::new();
+            merge_extensions_into(&mut m, from);
+            *into = Value::Object(m);
+        }
+        _ => {}
+    }
+}
+
+fn merge_extensions_into(m: &mut Map<String, Value>, from: &Value) {
+    let mut v = Value::Object(std::mem::take(m));
+    merge_extensions(&mut v, from);
+    if let Value::Object(o) = v {
+        *m = o;
     }
 }
 

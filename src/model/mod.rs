@@ -4,7 +4,7 @@
 //!
 //! Field order follows compose's own output (alphabetical), so `wharf config` reads the same.
 
-mod compose_form;
+pub(crate) mod compose_form;
 mod duration;
 pub mod labels;
 mod service;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::Error;
 use crate::engine::{ContainerInfo, Engine, State};
 use crate::model::Project;
-use crate::model::labels::{CONFIG_FILES, ONEOFF, PROJECT, SERVICE};
+use crate::model::labels::{CONFIG_FILES, NUMBER, ONEOFF, PROJECT, SERVICE};
 use crate::progress::Report;
 use crate::scheduler::verbs;
 
@@ -195,34 +195,24 @@ pub async fn replica<E: Engine>(
         .ok_or_else(|| Error::NoReplica { service: service.to_string(), index })
 }
 
-/// The running container `exec` runs in: replica `index` of `service`; failing that, as
-/// compose, the service's one-off number `index` (in the order they were created).
+/// The running container `exec` runs in, as compose picks it: among the service's running
+/// containers, replica `index` when given; else the lowest-numbered replica, or failing that
+/// one of its one-offs.
 pub async fn running_replica<E: Engine>(
     engine: &E,
     project: &Project,
     service: &str,
-    index: u32,
+    index: Option<u32>,
 ) -> Result<ContainerInfo, Error> {
     let list = engine.list_containers(&project.name).await?;
-    let regular = verbs::replica(verbs::targets(project, list.clone(), &[]), service, index);
-    let c = match regular {
-        Some(c) => c,
-        None => {
-            let mut oneoffs: Vec<ContainerInfo> = list
-                .into_iter()
-                .filter(|c| c.label(SERVICE) == Some(service) && c.label(ONEOFF) == Some("True"))
-                .collect();
-            oneoffs.sort_by_key(|c| c.created);
-            oneoffs
-                .into_iter()
-                .nth(index.saturating_sub(1) as usize)
-                .ok_or_else(|| Error::NoReplica { service: service.to_string(), index })?
-        }
-    };
-    if c.state != State::Running {
-        return Err(Error::NotRunning { service: service.to_string(), container: c.name });
-    }
-    Ok(c)
+    let number = |c: &ContainerInfo| c.label(NUMBER).and_then(|n| n.parse::<u32>().ok());
+    let mut running: Vec<ContainerInfo> = list
+        .into_iter()
+        .filter(|c| c.label(SERVICE) == Some(service) && c.state == State::Running)
+        .filter(|c| index.is_none_or(|i| c.label(ONEOFF) != Some("True") && number(c) == Some(i)))
+        .collect();
+    running.sort_by_key(|c| (c.label(ONEOFF) == Some("True"), number(c).unwrap_or(u32::MAX), c.created));
+    running.into_iter().next().ok_or_else(|| Error::NotRunningService { service: service.to_string(), index })
 }
 
 /// `commit SERVICE [REPOSITORY[:TAG]]`: an image of replica `index` as it is now; its ID.
@@ -258,7 +248,7 @@ pub async fn attach<E: Engine>(
     index: u32,
     terminal: crate::engine::Terminal,
 ) -> Result<i64, Error> {
-    let c = running_replica(engine, project, service, index).await?;
+    let c = running_replica(engine, project, service, Some(index)).await?;
     engine.attach_container(&c.id, terminal).await?;
     let d = engine.inspect_container(&c.id).await?;
     Ok(if matches!(d.state, State::Exited | State::Dead) { d.exit_code.unwrap_or(0) } else { 0 })

@@ -234,6 +234,8 @@ fn unpack(tar: &[u8], top: &str, dest: &Path) -> Result<(), CopyError> {
         let mut comps = path.components();
         let first = comps.next().map(|c| c.as_os_str().to_os_string()).unwrap_or_default();
         let target = match (&rename, first.to_string_lossy() == top) {
+            // (Joining an empty rest would add a `/`: a file copied to a new name.)
+            (Some(new), true) if comps.as_path().as_os_str().is_empty() => root.join(new),
             (Some(new), true) => root.join(new).join(comps.as_path()),
             _ => root.join(&path),
         };
@@ -243,4 +245,34 @@ fn unpack(tar: &[u8], top: &str, dest: &Path) -> Result<(), CopyError> {
         entry.unpack(&target).map_err(|e| io(&format!("writing {}", target.display()), e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive_of(name: &str, body: &[u8]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, body).unwrap();
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn regression_a_file_copied_out_to_a_new_name_is_that_file() {
+        // `cp web:/tmp/default.txt ./from-default.txt` failed: the new name got a trailing `/`.
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("from-default.txt");
+        unpack(&archive_of("default.txt", b"hello world\n"), "default.txt", &dest).unwrap();
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "hello world\n");
+    }
+
+    #[test]
+    fn a_file_copied_into_a_directory_keeps_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        unpack(&archive_of("default.txt", b"x"), "default.txt", dir.path()).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("default.txt")).unwrap(), "x");
+    }
 }

@@ -40,36 +40,72 @@ pub struct PullRequest {
 /// Each image's transfer, in order.
 pub type Transfers = Vec<(String, Result<(), EngineError>)>;
 
-/// The images `pull` pulls: those of the selected services, except buildable ones unless
-/// named (and not `ignore_buildable`), once each.
-pub fn to_pull(project: &Project, req: &PullRequest) -> Result<Vec<String>, Error> {
-    let services = selection(project, &req.services, req.include_deps)?;
-    let mut images: Vec<String> = Vec::new();
-    for s in &services {
-        let svc = &project.services[s];
-        if svc.build.is_some() && (!req.services.contains(s) || req.ignore_buildable) {
-            continue;
-        }
-        let image = crate::plan::spec::image_name(&project.name, s, svc);
-        if !images.contains(&image) {
-            images.push(image);
-        }
-    }
-    Ok(images)
+/// One image `pull` pulls, and whether a service that wants it can build it instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToPull {
+    pub image: String,
+    /// The first selected service that wants it.
+    pub service: String,
+    pub buildable: bool,
+    /// The service's `pull_policy` says to pull only when the image is not present.
+    pub if_missing: bool,
 }
 
-/// `pull`: every image at once.
+/// The images `pull` pulls, as compose: every selected service with an `image:` (a build-only
+/// service has nothing to pull), except `pull_policy: never` or `build`, and buildable ones
+/// under `--ignore-buildable`; once each.
+pub fn to_pull(project: &Project, req: &PullRequest) -> Result<Vec<ToPull>, Error> {
+    use crate::build::registry::Policy;
+    let services = selection(project, &req.services, req.include_deps)?;
+    let mut out: Vec<ToPull> = Vec::new();
+    for s in &services {
+        let svc = &project.services[s];
+        let Some(image) = &svc.image else { continue };
+        let policy = svc.pull_policy.as_deref().map(Policy::parse).transpose().ok().flatten();
+        if matches!(policy, Some(Policy::Never | Policy::Build)) {
+            continue;
+        }
+        let buildable = svc.build.is_some();
+        if buildable && req.ignore_buildable {
+            continue;
+        }
+        if out.iter().any(|p| &p.image == image) {
+            continue;
+        }
+        let if_missing = req.only_missing || matches!(policy, Some(Policy::Missing));
+        out.push(ToPull { image: image.clone(), service: s.clone(), buildable, if_missing });
+    }
+    Ok(out)
+}
+
+/// `pull`: every image at once. An image a service could build that cannot be pulled fails
+/// too, and is named in a warning that says to build it, as compose does.
 pub async fn pull<E: Engine>(engine: &E, project: &Project, req: &PullRequest) -> Result<Transfers, Error> {
-    // One lookup per image, all at once (`--policy missing` only).
-    let wanted = futures::future::try_join_all(to_pull(project, req)?.into_iter().map(|i| async move {
-        let missing = !req.only_missing || engine.image_id(&i).await?.is_none();
-        Ok::<_, EngineError>(missing.then_some(i))
+    // One lookup per image that is pulled only when missing.
+    let wanted = futures::future::try_join_all(to_pull(project, req)?.into_iter().map(|p| async move {
+        let missing = !p.if_missing || engine.image_id(&p.image).await?.is_none();
+        Ok::<_, EngineError>(missing.then_some(p))
     }))
     .await?;
-    let images: Vec<String> = wanted.into_iter().flatten().collect();
+    let wanted: Vec<ToPull> = wanted.into_iter().flatten().collect();
     let results =
-        futures::future::join_all(images.iter().map(|i| registry::pull(engine, i, req.quiet, &req.report))).await;
-    Ok(images.into_iter().zip(results).collect())
+        futures::future::join_all(wanted.iter().map(|p| registry::pull(engine, &p.image, req.quiet, &req.report)))
+            .await;
+    let mut must_build = Vec::new();
+    let mut out = Vec::new();
+    for (p, r) in wanted.into_iter().zip(results) {
+        if r.is_err() && p.buildable {
+            must_build.push(p.service);
+        }
+        out.push((p.image, r));
+    }
+    if !must_build.is_empty() {
+        req.report.warning(&format!(
+            "Some service image(s) must be built from source by running: wharf build {}",
+            must_build.join(" ")
+        ));
+    }
+    Ok(out)
 }
 
 /// What `push` pushes, as compose: the images of services with a `build:` section and an

@@ -90,7 +90,7 @@ pub enum Error {
     #[error(transparent)]
     NotReady(#[from] WaitError),
     /// A service named that the project does not have.
-    #[error("no such service: `{service}`")]
+    #[error("no such service: {service}")]
     NoSuchService { service: String },
     /// Nothing to work on.
     #[error("no container of {} in project `{project}`", if services.is_empty() { "any service".to_string() } else { services.join(", ") })]
@@ -104,6 +104,9 @@ pub enum Error {
     /// A command for a container that is not running.
     #[error("container {container} is not running")]
     NotRunning { service: String, container: String },
+    /// No running container of the service (of that number), in compose's words.
+    #[error("service {service:?} is not running{}", index.map(|i| format!(" container #{i}")).unwrap_or_default())]
+    NotRunningService { service: String, index: Option<u32> },
     /// `port`: not published.
     #[error("no port {port}/{protocol} published for `{service}`")]
     NotPublished { service: String, port: u16, protocol: String },
@@ -140,7 +143,9 @@ impl Error {
             Error::NoContainer { .. } => Some("create them with `wharf up -d`".into()),
             Error::NothingToStart { .. } => Some("create them with `wharf up -d` (or `wharf create`)".into()),
             Error::NoReplica { .. } => Some("create it with `wharf up -d`".into()),
-            Error::NotRunning { service, .. } => Some(format!("start it with `wharf start {service}`")),
+            Error::NotRunning { service, .. } | Error::NotRunningService { service, .. } => {
+                Some(format!("start it with `wharf start {service}`"))
+            }
             Error::NotPublished { .. } | Error::Command { .. } => None,
             Error::Push { .. } => Some("check the registry is reachable and your login (`docker login`)".into()),
             Error::Lock { .. } | Error::NoSuchService { .. } | Error::EventsEnded { .. } => None,

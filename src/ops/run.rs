@@ -15,7 +15,7 @@ use super::up::UpRequest;
 use crate::build::ensure::ImageFlags;
 use crate::engine::{ContainerSpec, Engine, EngineStream, Event, LogChunk, LogOptions, Mount, PortBinding};
 use crate::model::Project;
-use crate::model::labels::{ONEOFF, SERVICE};
+use crate::model::labels::ONEOFF;
 use crate::plan::{Action, PlanError, UpOptions, reconcile};
 use crate::progress::Report;
 use crate::scheduler::readiness::Readiness;
@@ -31,6 +31,11 @@ pub struct Overrides {
     pub entrypoint: Option<Vec<String>>,
     /// `KEY=VALUE`, after the service's own.
     pub env: Vec<String>,
+    /// `--label`: added to the service's (or replacing one).
+    pub labels: Vec<(String, String)>,
+    /// `--cap-add`, `--cap-drop`: added to the service's.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
     pub user: Option<String>,
     pub workdir: Option<String>,
     /// `--service-ports`: keep the service's published ports (else none).
@@ -122,12 +127,8 @@ pub async fn create<E: Engine>(engine: &E, project: &Project, req: &RunRequest) 
     // The one-off's own networks and volumes (with `--no-deps`, or when no dependency brought
     // them up).
     let observed = observe(engine, project).await?;
-    let orphans: Vec<&crate::engine::ContainerInfo> = observed
-        .containers
-        .iter()
-        .filter(|c| c.label(ONEOFF) != Some("True"))
-        .filter(|c| !project.services.contains_key(c.label(SERVICE).unwrap_or("")))
-        .collect();
+    let orphans: Vec<&crate::engine::ContainerInfo> =
+        observed.containers.iter().filter(|c| crate::plan::select::is_orphan(project, c)).collect();
     if req.remove_orphans {
         for c in &orphans {
             engine.remove_container(&c.id, true, false).await?;
@@ -163,6 +164,8 @@ fn spec(project: &Project, name: &str, svc: &crate::model::Service, image_id: &s
     let mut spec = crate::plan::spec::container_spec(project, name, svc, 1, image_id);
     spec.name = o.name.clone().unwrap_or_else(|| format!("{}-{name}-run-{}", project.name, super::unique_hex(12)));
     spec.labels.insert(ONEOFF.into(), "True".into());
+    // A one-off has no replica number (as compose): `exec --index 1` is not it.
+    spec.labels.remove(crate::model::labels::NUMBER);
     spec.restart_policy = None;
     if !o.command.is_empty() {
         spec.cmd = Some(o.command.clone());
@@ -171,6 +174,9 @@ fn spec(project: &Project, name: &str, svc: &crate::model::Service, image_id: &s
         spec.entrypoint = Some(ep.clone());
     }
     spec.env.extend(o.env.iter().cloned());
+    spec.labels.extend(o.labels.iter().cloned());
+    spec.cap_add.extend(o.cap_add.iter().cloned());
+    spec.cap_drop.extend(o.cap_drop.iter().cloned());
     spec.user = o.user.clone().or(spec.user);
     spec.working_dir = o.workdir.clone().or(spec.working_dir);
     if !o.service_ports {
@@ -191,6 +197,10 @@ fn spec(project: &Project, name: &str, svc: &crate::model::Service, image_id: &s
     if o.stdin {
         spec.tty = o.tty;
         spec.stdin_once = true;
+    } else {
+        // Detached, stdin stays open (compose's `--interactive` is on by default): `run -d svc
+        // cat` keeps running.
+        spec.stdin_open = true;
     }
     spec.auto_remove = o.auto_remove;
     spec

@@ -491,13 +491,10 @@ pub fn reconcile(p: &Project, observed: &Observed, opts: &UpOptions) -> Result<P
         i += 1;
     }
 
-    // Orphans: containers of the project whose service is gone.
+    // Orphans: containers of the project whose service is gone, and exited one-offs.
     if opts.services.is_empty() {
-        for c in observed.containers.iter().filter(mine) {
+        for c in observed.containers.iter().filter(|c| select::is_orphan(p, c)) {
             let svc = c.label(SERVICE).unwrap_or("");
-            if p.services.contains_key(svc) {
-                continue;
-            }
             if opts.remove_orphans {
                 plan.steps.push(Step {
                     action: Action::Remove { service: svc.into(), id: c.id.clone(), name: c.name.clone() },

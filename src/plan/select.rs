@@ -18,6 +18,17 @@ pub fn targets(project: &Project, containers: Vec<ContainerInfo>, services: &[St
         .collect()
 }
 
+/// An orphan, as compose counts them: a service container whose service the project has not
+/// (enabled or disabled by a profile), or a one-off that has exited (one still running is left
+/// alone).
+pub fn is_orphan(project: &Project, c: &ContainerInfo) -> bool {
+    if c.label(ONEOFF) == Some("True") {
+        return matches!(c.state, crate::engine::State::Exited | crate::engine::State::Dead);
+    }
+    let svc = c.label(SERVICE).unwrap_or("");
+    !project.services.contains_key(svc) && !project.disabled.contains_key(svc)
+}
+
 /// Replica `n` of `service` among `containers`.
 pub fn replica(containers: Vec<ContainerInfo>, service: &str, n: u32) -> Option<ContainerInfo> {
     let n = n.to_string();

@@ -164,7 +164,16 @@ pub fn container_spec(p: &Project, service: &str, svc: &Service, n: u32, image_i
         image: image_name(&p.name, service, svc),
         cmd: svc.command.clone(),
         entrypoint: svc.entrypoint.clone(),
-        env: svc.environment.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}"))).collect(),
+        // A variable without a value (`environment: [NAME]` unset for the caller) goes bare, so
+        // the engine unsets what the image set, as compose does.
+        env: svc
+            .environment
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.clone(),
+            })
+            .collect(),
         labels: container_labels(p, service, svc, n, image_id),
         working_dir: svc.working_dir.clone(),
         user: svc.user.clone(),

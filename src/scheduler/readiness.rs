@@ -205,6 +205,7 @@ impl Readiness {
             // `start_interval` after the one before ends (they never overlap).
             let deadline = tokio::time::Instant::now() + Duration::from_nanos(period as u64);
             let mut first = true;
+            let mut said: Option<String> = None;
             loop {
                 if !first {
                     tokio::time::sleep(Duration::from_nanos(interval as u64)).await;
@@ -226,12 +227,24 @@ impl Readiness {
                 if done {
                     return;
                 }
-                if let Ok(Ok(out)) = tokio::time::timeout(timeout, e.exec(&id, &cmd)).await
-                    && out.exit_code == 0
-                {
-                    me.seen.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default().health =
-                        Some("healthy".into());
-                    me.bump.send_modify(|t| *t = t.map(|n| n + 1));
+                let why = match tokio::time::timeout(timeout, e.exec(&id, &cmd)).await {
+                    Ok(Ok(out)) => {
+                        if out.exit_code == 0 {
+                            me.seen.lock().unwrap_or_else(|p| p.into_inner()).entry(id.clone()).or_default().health =
+                                Some("healthy".into());
+                            me.bump.send_modify(|t| *t = t.map(|n| n + 1));
+                        }
+                        continue;
+                    }
+                    Ok(Err(err)) => err.to_string(),
+                    Err(_) => format!("no answer within {} s", timeout.as_secs()),
+                };
+                // A probe the engine could not run is said once per kind of failure (the engine's
+                // own probes still decide then), so a wait that goes on is explained.
+                if said.as_ref() != Some(&why) {
+                    let short = &id[..id.len().min(12)];
+                    me.report.detail("Container", short, "Probe", &format!("early health probe failed: {why}"));
+                    said = Some(why);
                 }
             }
         });

@@ -152,10 +152,13 @@ fn clean(project: &str, dir: &Path) {
             }
         }
     }
-    let reference = format!("reference={project}*");
-    let images = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", &reference], dir).stdout;
-    for i in images.split_whitespace() {
-        docker(&["image", "rm", "-f", i], dir);
+    // The project's images, and those named for a registry (`127.0.0.1:5000/PROJECT-…`).
+    for reference in [format!("reference={project}*"), format!("reference=*/{project}*")] {
+        let images =
+            docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", &reference], dir).stdout;
+        for i in images.split_whitespace() {
+            docker(&["image", "rm", "-f", i], dir);
+        }
     }
 }
 
@@ -482,6 +485,12 @@ impl Play<'_> {
                     return Err(format!("state `{got}`"));
                 }
             }
+            ["state-of", name, want] => {
+                let got = inspect("{{.State.Status}}", name, &d);
+                if got != *want {
+                    return Err(format!("state `{got}`"));
+                }
+            }
             ["exited", svc, idx, code] => {
                 let got = docker(&["wait", &self.container(svc, idx)], &d);
                 if got.stdout.trim() != *code {
@@ -534,9 +543,11 @@ impl Play<'_> {
                 }
             }
             [kind @ ("container" | "image"), name, want @ ("present" | "absent")] => {
-                let present = docker(&[kind, "inspect", name], &d).code == 0;
+                let out = docker(&[kind, "inspect", name], &d);
+                let present = out.code == 0;
                 if present != (*want == "present") {
-                    return Err(format!("the {kind} is {}", if present { "present" } else { "absent" }));
+                    let state = if present { "present" } else { "absent" };
+                    return Err(format!("the {kind} is {state}: {}", out.stderr.trim()));
                 }
             }
             ["file", path, "present" | "absent"] => {
@@ -550,6 +561,32 @@ impl Play<'_> {
                 let body = std::fs::read_to_string(self.dir.join(path)).map_err(|e| e.to_string())?;
                 if !body.contains(&text) {
                     return Err(format!("the file holds:\n{body}"));
+                }
+            }
+            ["write", path, ..] => {
+                // `write PATH TEXT`: the file under the scenario's directory now holds TEXT.
+                let p = self.dir.join(path);
+                std::fs::write(&p, format!("{}\n", rest_after(2))).map_err(|e| e.to_string())?;
+            }
+            ["until", svc, idx, ..] if step.contains(" ~ ") => {
+                // `until SERVICE N CMD… ~ TEXT`: exec CMD in the replica until its output holds
+                // TEXT (an engine condition polled under the deadline, as `watch` syncs late).
+                let (head, text) = step.split_once(" ~ ").unwrap_or((step, ""));
+                let cmd: Vec<String> = shell_words(head).into_iter().skip(3).collect();
+                let name = self.container(svc, idx);
+                let mut args = vec!["exec".to_string(), name];
+                args.extend(cmd);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let started = Instant::now();
+                loop {
+                    let out = docker(&args, &d);
+                    if out.stdout.contains(text.trim()) {
+                        break;
+                    }
+                    if started.elapsed() > Duration::from_secs(DEADLINE_S.into()) {
+                        return Err(format!("after {DEADLINE_S} s the output is:\n{}{}", out.stdout, out.stderr));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
             }
             ["remember"] => {

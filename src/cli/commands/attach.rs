@@ -143,7 +143,9 @@ pub fn logs(g: &GlobalArgs, a: &LogsArgs) -> Result<ExitCode, CliError> {
             &req,
             |names| *printer.borrow_mut() = Some(Printer::new(&project, names, color, prefix, a.timestamps)),
             |l| {
-                if let Some(p) = printer.borrow().as_ref() {
+                // A container followed later (`-f`) widens the prefixes, as compose's do.
+                if let Some(p) = printer.borrow_mut().as_mut() {
+                    p.widen(&l.short_name);
                     println!("{}", p.line(l));
                 }
             },

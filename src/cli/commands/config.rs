@@ -48,7 +48,9 @@ pub struct ConfigArgs {
 }
 
 pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
-    let loaded = g.load(&a.service, a.no_interpolate)?;
+    let yaml = a.format == "yaml" && !a.no_interpolate;
+    let loaded =
+        g.load_with(crate::load::LoadOptions { yaml_extras: yaml, ..g.load_options(&a.service, a.no_interpolate) })?;
     let mut project = loaded.project;
     if !a.service.is_empty() {
         let keep = crate::graph::Graph::new(&project).with_dependencies(&a.service);
@@ -88,7 +90,7 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
         let wanted: Vec<&str> =
             if h == "*" { project.services.keys().map(String::as_str).collect() } else { h.split(',').collect() };
         for name in wanted {
-            let svc = project.services.get(name).ok_or_else(|| CliError::msg(format!("no such service: `{name}`")))?;
+            let svc = project.services.get(name).ok_or_else(|| CliError::msg(format!("no such service: {name}")))?;
             out.push_str(&format!("{name} {}\n", service_hash(svc)));
         }
     } else if a.variables {
@@ -110,6 +112,9 @@ pub fn run(g: &GlobalArgs, a: &ConfigArgs) -> Result<ExitCode, CliError> {
             None => {
                 let mut json = project.to_json();
                 escape_dollars(&mut json);
+                if yaml {
+                    crate::model::compose_form::yaml_form(&mut json, loaded.yaml_extras.as_ref());
+                }
                 json
             }
         };

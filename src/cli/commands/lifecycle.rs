@@ -38,7 +38,7 @@ pub struct UpArgs {
     pub renew_anon_volumes: bool,
     /// Assume "yes" as answer to all prompts and run non-interactively (recreate volumes whose
     /// configuration changed)
-    #[arg(short = 'y', long)]
+    #[arg(short = 'y', long, alias = "y")]
     pub yes: bool,
     /// Scale SERVICE to NUM instances (overrides `scale` in the compose file)
     #[arg(long, value_name = "SERVICE=NUM")]
@@ -139,7 +139,7 @@ impl UpArgs {
 #[derive(Debug, Args)]
 pub struct DownArgs {
     /// Remove named volumes declared in the volumes section and anonymous volumes
-    #[arg(short, long)]
+    #[arg(short, long, alias = "volume")]
     pub volumes: bool,
     /// Remove containers for services not defined in the compose file
     #[arg(long, env = "COMPOSE_REMOVE_ORPHANS")]
@@ -186,7 +186,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
     let project = loaded.project;
     for s in a.attach.iter().chain(&a.no_attach).chain(&a.exit_code_from) {
         if !project.services.contains_key(s) {
-            return Err(CliError::msg(format!("no such service: `{s}`")));
+            return Err(CliError::msg(format!("no such service: {s}")));
         }
     }
     let mut scale = HashMap::new();
@@ -195,7 +195,7 @@ pub fn up(g: &GlobalArgs, a: &UpArgs, no_start: bool) -> Result<ExitCode, CliErr
             s.split_once('=').ok_or_else(|| CliError::msg(format!("invalid --scale {s:?}: expected SERVICE=NUM")))?;
         let n: u32 = v.parse().map_err(|_| CliError::msg(format!("invalid --scale {s:?}: {v:?} is not a number")))?;
         let Some(svc) = project.services.get(k) else {
-            return Err(CliError::msg(format!("--scale names no such service: `{k}`")));
+            return Err(CliError::msg(format!("--scale names no such service: {k}")));
         };
         if n > 1 && svc.container_name.is_some() {
             return Err(CliError::Message {
@@ -414,14 +414,18 @@ pub fn ps(g: &GlobalArgs, a: &PsArgs) -> Result<ExitCode, CliError> {
 /// One container as `docker compose ps --format json` prints it (compose's fields, in its
 /// order; `Created` is wharf's addition, seconds since the epoch).
 fn ps_json(project: &str, c: &crate::engine::ContainerInfo) -> serde_json::Value {
-    let mut publishers: Vec<&crate::engine::PortInfo> = c.ports.iter().filter(|p| p.public.is_some()).collect();
-    publishers.sort_by_key(|p| (p.private, p.protocol.clone(), p.ip.clone()));
+    // Every port, exposed-only ones too (no address, published port 0), by port as compose.
+    let mut publishers: Vec<&crate::engine::PortInfo> = c.ports.iter().collect();
+    publishers.sort_by_key(|p| p.private);
     let publishers: Vec<serde_json::Value> = publishers
         .iter()
         .map(|p| {
+            let url = match p.public {
+                Some(_) => p.ip.clone().unwrap_or_else(|| "0.0.0.0".into()),
+                None => String::new(),
+            };
             serde_json::json!({
-                "URL": p.ip.clone().unwrap_or_else(|| "0.0.0.0".into()), "TargetPort": p.private,
-                "PublishedPort": p.public, "Protocol": p.protocol,
+                "URL": url, "TargetPort": p.private, "PublishedPort": p.public.unwrap_or(0), "Protocol": p.protocol,
             })
         })
         .collect();
@@ -445,20 +449,47 @@ fn ps_json(project: &str, c: &crate::engine::ContainerInfo) -> serde_json::Value
     })
 }
 
+/// The PORTS column as the docker CLI writes it: by port number, consecutive ports of one
+/// address and protocol as a range (`8000-8010/tcp`, `0.0.0.0:8000-8001->80-81/tcp`).
 fn ports(c: &crate::engine::ContainerInfo) -> String {
-    let mut v: Vec<String> = c
+    // (public address, protocol, private, public)
+    let mut v: Vec<(String, String, u16, Option<u16>)> = c
         .ports
         .iter()
-        .map(|p| match p.public {
-            Some(public) => {
-                format!("{}:{public}->{}/{}", p.ip.clone().unwrap_or_else(|| "0.0.0.0".into()), p.private, p.protocol)
-            }
-            None => format!("{}/{}", p.private, p.protocol),
+        .map(|p| {
+            let ip = p.public.map(|_| p.ip.clone().unwrap_or_else(|| "0.0.0.0".into())).unwrap_or_default();
+            (ip, p.protocol.clone(), p.private, p.public)
         })
         .collect();
-    v.sort();
+    v.sort_by(|a, b| (a.3.is_some(), &a.0, &a.1, a.2).cmp(&(b.3.is_some(), &b.0, &b.1, b.2)));
     v.dedup();
-    v.join(", ")
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let (ip, proto, first, public) = &v[i];
+        let mut j = i;
+        while j + 1 < v.len() {
+            let (nip, nproto, next, npublic) = &v[j + 1];
+            let (_, _, last, lpublic) = &v[j];
+            let consecutive = *next == last + 1 && npublic.is_some() == lpublic.is_some();
+            let same_offset = match (lpublic, npublic) {
+                (Some(a), Some(b)) => *b == a + 1,
+                _ => true,
+            };
+            if nip != ip || nproto != proto || !consecutive || !same_offset {
+                break;
+            }
+            j += 1;
+        }
+        let last = v[j].2;
+        let range = |a: u16, b: u16| if a == b { a.to_string() } else { format!("{a}-{b}") };
+        out.push(match public {
+            Some(p) => format!("{ip}:{}->{}/{proto}", range(*p, v[j].3.unwrap_or(*p)), range(*first, last)),
+            None => format!("{}/{proto}", range(*first, last)),
+        });
+        i = j + 1;
+    }
+    out.join(", ")
 }
 
 #[derive(Debug, Args)]

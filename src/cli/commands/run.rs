@@ -37,13 +37,22 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub workdir: Option<String>,
     /// Bind mount a volume (SRC:DST[:ro])
-    #[arg(short, long)]
+    #[arg(short, long, alias = "volumes")]
     pub volume: Vec<String>,
+    /// Add or override a label
+    #[arg(short, long, alias = "labels", value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Add Linux capabilities
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short, long)]
     pub publish: Vec<String>,
     /// Run command with all service's ports enabled and mapped to the host
-    #[arg(long)]
+    #[arg(short = 'P', long)]
     pub service_ports: bool,
     /// Assign a name to the container
     #[arg(long)]
@@ -69,6 +78,12 @@ pub struct RunArgs {
     /// Pull without printing progress information
     #[arg(long)]
     pub quiet_pull: bool,
+    /// Don't print anything to STDOUT (pulls and builds included)
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Suppress progress output from the build process
+    #[arg(long)]
+    pub quiet_build: bool,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -93,7 +108,7 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
             build: a.build,
             no_build: false,
             pull: a.pull.clone(),
-            quiet: a.quiet_pull,
+            quiet: a.quiet_pull || a.quiet,
             skip_unchanged: true,
         },
         environment: loaded.environment.clone(),
@@ -146,13 +161,15 @@ pub fn run(g: &GlobalArgs, a: &RunArgs) -> Result<ExitCode, CliError> {
 }
 
 /// `-e NAME` without a value takes the caller's: the shell's, else the `--env-file`s' or the
-/// project `.env`'s (the project environment, in compose's precedence). Unset everywhere, it
-/// stays `NAME` (the engine then leaves it unset).
+/// project `.env`'s (the project environment, in compose's precedence). Unset everywhere, it is
+/// dropped, as compose does: the image's own value stays (a bare `NAME` would make the engine
+/// remove it).
 pub(crate) fn with_caller_values(vars: &[String], env: &indexmap::IndexMap<String, String>) -> Vec<String> {
     vars.iter()
-        .map(|v| match (v.contains('='), env.get(v)) {
-            (false, Some(value)) => format!("{v}={value}"),
-            _ => v.clone(),
+        .filter_map(|v| match (v.contains('='), env.get(v)) {
+            (true, _) => Some(v.clone()),
+            (false, Some(value)) => Some(format!("{v}={value}")),
+            (false, None) => None,
         })
         .collect()
 }
@@ -213,8 +230,18 @@ fn overrides(
             ..Mount::default()
         });
     }
+    let mut labels = Vec::new();
+    for l in &a.label {
+        let Some((k, v)) = l.split_once('=') else {
+            return Err(CliError::msg("label must be set as KEY=VALUE".to_string()));
+        };
+        labels.push((k.to_string(), v.to_string()));
+    }
     Ok(crate::ops::run::Overrides {
         name: a.name.clone(),
+        labels,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
         command: a.command.clone(),
         entrypoint,
         env: vars,

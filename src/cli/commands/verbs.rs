@@ -246,14 +246,15 @@ pub struct ExecArgs {
     /// Path to workdir directory for this command
     #[arg(short, long)]
     pub workdir: Option<String>,
-    /// Index of the container if service has multiple replicas
-    #[arg(long, default_value_t = 1)]
-    pub index: u32,
+    /// Index of the container if service has multiple replicas (none: the first replica, else
+    /// a one-off)
+    #[arg(long)]
+    pub index: Option<u32>,
     /// Give extended privileges to the process
     #[arg(long)]
     pub privileged: bool,
     /// Disable pseudo-TTY allocation (the default when stdin or stdout is not a terminal)
-    #[arg(short = 'T', long = "no-TTY")]
+    #[arg(short = 'T', long = "no-TTY", alias = "no-tty")]
     pub no_tty: bool,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
