@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
+use common::private_engine::PrivateEngine;
+
 /// Services of the stack the kill trials use: chains of five (each needs the one before), so a
 /// kill lands between creates, starts and dependency waits.
 const SERVICES: usize = 20;
@@ -77,13 +79,15 @@ fn docker(args: &[&str]) -> String {
 struct Project {
     name: String,
     dir: tempfile::TempDir,
+    /// `DOCKER_HOST` for every command, when the trial runs on a private engine.
+    host: Option<String>,
 }
 
 impl Project {
     fn new(trial: &str, n: usize, compose: &str) -> Project {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
-        Project { name: format!("wharft-fault{}-{trial}-{n}", std::process::id()), dir }
+        Project { name: format!("wharft-fault{}-{trial}-{n}", std::process::id()), dir, host: None }
     }
     fn write(&self, compose: &str) {
         std::fs::write(self.dir.path().join("compose.yaml"), compose).unwrap();
@@ -91,7 +95,10 @@ impl Project {
     fn wharf(&self, args: &[&str]) -> Out {
         let mut all = vec!["-p", &self.name];
         all.extend_from_slice(args);
-        run_in(self.dir.path(), wharf_bin(), &all, &[])
+        match &self.host {
+            Some(h) => run_in(self.dir.path(), wharf_bin(), &all, &[("DOCKER_HOST", h)]),
+            None => run_in(self.dir.path(), wharf_bin(), &all, &[]),
+        }
     }
     /// `wharf -p NAME ARGS…` started, not waited for.
     fn spawn(&self, program: &str, args: &[&str]) -> Child {
@@ -101,11 +108,30 @@ impl Project {
         } else {
             cmd.args(["-p", &self.name]);
         }
+        if let Some(h) = &self.host {
+            cmd.env("DOCKER_HOST", h);
+        }
         cmd.args(args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    }
+    /// [`Project::spawn`] with stdout and stderr written to `.wharf.err` in the project's
+    /// directory, to be read while it runs.
+    fn spawn_logged(&self, program: &str, args: &[&str]) -> Child {
+        let log = std::fs::File::create(self.dir.path().join(".wharf.err")).expect("a log file");
+        let mut cmd = Command::new(program);
+        cmd.args(["-p", &self.name]).args(args);
+        if let Some(h) = &self.host {
+            cmd.env("DOCKER_HOST", h);
+        }
+        cmd.current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("a log file"))
+            .stderr(log)
             .spawn()
             .expect("spawn")
     }
@@ -115,6 +141,14 @@ impl Project {
     /// `NAME STATE` of every container of the project, one-offs included.
     fn containers(&self) -> Vec<(String, String)> {
         docker(&["ps", "-a", "--filter", &self.label(), "--format", "{{.Names}} {{.State}}"])
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(n, s)| (n.to_string(), s.to_string())))
+            .collect()
+    }
+    /// `NAME STATE` of the project's service containers (one-offs left out).
+    fn service_containers(&self) -> Vec<(String, String)> {
+        let filter = ["--filter", "label=com.docker.compose.oneoff=False"];
+        docker(&["ps", "-a", "--filter", &self.label(), filter[0], filter[1], "--format", "{{.Names}} {{.State}}"])
             .lines()
             .filter_map(|l| l.split_once(' ').map(|(n, s)| (n.to_string(), s.to_string())))
             .collect()
@@ -145,6 +179,10 @@ impl Drop for Project {
         for id in docker(&["volume", "ls", "-q", "--filter", &l]).lines() {
             docker(&["volume", "rm", "-f", id]);
         }
+        let reference = format!("reference={}-*", self.name);
+        for image in docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", &reference]).lines() {
+            docker(&["image", "rm", "-f", image]);
+        }
     }
 }
 
@@ -171,12 +209,18 @@ fn stack(value: &str) -> String {
 /// service, named `PROJECT-SERVICE-1`, each with `VALUE=value`; then `down -v` exits 0 and
 /// leaves nothing with the project's label.
 fn holds(p: &Project, value: &str) -> Result<(), String> {
+    holds_with(p, value, false)
+}
+
+/// [`holds`], with `oneoffs_allowed`: one-off containers a killed `run` left are no stray (they
+/// are labelled as one-offs, compose leaves them too, and `down` removes them).
+fn holds_with(p: &Project, value: &str, oneoffs_allowed: bool) -> Result<(), String> {
     let up = p.wharf(&["up", "-d"]);
     if up.code != 0 {
         return Err(format!("the next `up -d` exited {}:\n{}", up.code, up.stderr));
     }
     let want: BTreeSet<String> = (0..SERVICES).map(|i| format!("{}-s{i}-1", p.name)).collect();
-    let have = p.containers();
+    let have = if oneoffs_allowed { p.service_containers() } else { p.containers() };
     let names: BTreeSet<String> = have.iter().map(|(n, _)| n.clone()).collect();
     if names != want || have.len() != SERVICES {
         let extra: Vec<_> = names.difference(&want).collect();
@@ -316,6 +360,172 @@ fn kill_scale(c: &mut Ctx, n: usize) -> Result<String, String> {
     holds(&p, "a").map(|()| format!("killed at {} ms", at.as_millis()))
 }
 
+/// SIGKILL a `run --rm` (dependencies converged, a one-off created, started, waited for,
+/// removed: the kill lands anywhere in that); the project's services are intact and `down`
+/// removes whatever one-off is left.
+fn kill_run_rm(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("kill-run-rm", n, &stack("a"));
+    up_first(&p)?;
+    let at = Duration::from_millis(c.rng.below(1500));
+    kill_after(&p, wharf_bin(), &["run", "--rm", "s4", "sh", "-c", "echo one-off"], at);
+    let left = p.containers().len() - p.service_containers().len();
+    holds_with(&p, "a", true).map(|()| format!("killed at {} ms, {left} one-off(s) left", at.as_millis()))
+}
+
+/// SIGKILL a `build`; the next `build` succeeds, `up -d` runs the built image, and `down -v
+/// --rmi local` leaves nothing (no container, network, volume or image of the project).
+fn kill_build(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let p = Project::new("kill-build", n, KILL_BUILD_COMPOSE);
+    std::fs::create_dir_all(p.dir.path().join("app")).map_err(|e| e.to_string())?;
+    // A build of a few steps, each different per trial so that no cache makes it instant.
+    let dockerfile = format!(
+        "FROM wharf-busybox:latest\nRUN echo {n}-{} > /one\nRUN sleep 0.3 && cat /one > /two\nRUN cat /two /one > /three\n",
+        c.rng.next()
+    );
+    std::fs::write(p.dir.path().join("app/Dockerfile"), dockerfile).map_err(|e| e.to_string())?;
+    let at = Duration::from_millis(c.rng.below(2500));
+    kill_after(&p, wharf_bin(), &["build"], at);
+    let image = format!("{}-app", p.name);
+    let build = p.wharf(&["build"]);
+    if build.code != 0 {
+        return Err(format!("the `build` after the kill exited {}:\n{}", build.code, build.stderr));
+    }
+    let up = p.wharf(&["up", "-d"]);
+    let have = p.containers();
+    if up.code != 0 || have.len() != 1 || have[0].1 != "running" {
+        return Err(format!("after the kill, `up -d` exited {} with {have:?}:\n{}", up.code, up.stderr));
+    }
+    let made = docker(&["inspect", "-f", "{{.Config.Image}}", &format!("{}-app-1", p.name)]);
+    if made.trim() != image {
+        return Err(format!("the container runs `{}`, not the built `{image}`", made.trim()));
+    }
+    let down = p.wharf(&["down", "-v", "--rmi", "local", "-t", "1"]);
+    if down.code != 0 {
+        return Err(format!("`down -v --rmi local` exited {}:\n{}", down.code, down.stderr));
+    }
+    let left = p.leftovers();
+    let images = docker(&["image", "ls", "-q", &image]);
+    if !left.is_empty() || !images.trim().is_empty() {
+        return Err(format!("left after `down -v --rmi local`: {left:?}, image {}", images.trim()));
+    }
+    Ok(format!("killed at {} ms", at.as_millis()))
+}
+
+const KILL_BUILD_COMPOSE: &str =
+    "services:\n  app:\n    build: ./app\n    init: true\n    command: [\"sleep\", \"3600\"]\n";
+
+/// The engine stopped (SIGKILL, as a crash) under a running wharf: a cold `up -d` at a random
+/// moment, an attached `up` streaming logs, a `watch` (the kind follows the trial number). wharf
+/// must end on its own within `ENGINE_GONE_S` of the stop, non-zero unless it had finished
+/// first, naming the engine and without a panic; once the engine is back, `up -d` converges
+/// and `down -v` leaves nothing. Runs on a private engine it starts and stops itself.
+fn engine_stopped(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let kind = ["up -d", "attached up", "watch"][n % 3];
+    let mut engine = PrivateEngine::start(&format!("es{n}"))?;
+    let host = engine.host();
+    let mut compose = stack("a");
+    if kind == "watch" {
+        compose = compose.replacen(
+            "  s0:\n",
+            "  s0:\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /src}\n",
+            1,
+        );
+    }
+    let mut p = Project::new("engine-stopped", n, &compose);
+    std::fs::create_dir_all(p.dir.path().join("src")).map_err(|e| e.to_string())?;
+    p.host = Some(host.clone());
+    let mut child = match kind {
+        "up -d" => p.spawn_logged(wharf_bin(), &["up", "-d"]),
+        "attached up" => p.spawn_logged(wharf_bin(), &["up"]),
+        _ => {
+            let up = p.wharf(&["up", "-d"]);
+            if up.code != 0 {
+                return Err(format!("the first `up -d` exited {}:\n{}", up.code, up.stderr));
+            }
+            p.spawn_logged(wharf_bin(), &["watch"])
+        }
+    };
+    // The moment of the stop: at random during a cold up, once everything is up otherwise.
+    let start = Instant::now();
+    let at = Duration::from_millis(c.rng.below(c.cold_up.as_millis() as u64 + 1));
+    loop {
+        let log = std::fs::read_to_string(p.dir.path().join(".wharf.err")).unwrap_or_default();
+        let ready = match kind {
+            "up -d" => start.elapsed() >= at,
+            "attached up" => log.contains("Attaching to") && dock(&host, &["ps", "-q"]).lines().count() == SERVICES,
+            _ => log.contains("Watch enabled"),
+        };
+        if ready || child.try_wait().ok().flatten().is_some() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(DEADLINE_S) {
+            sigkill(&mut child);
+            return Err(format!("{kind} did not get going within {DEADLINE_S} s:\n{log}"));
+        }
+        // Fault injection: polling for the moment to stop the engine.
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let finished_first = child.try_wait().ok().flatten().is_some();
+    engine.stop(true);
+    let stopped = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status.code().unwrap_or(-1);
+        }
+        if stopped.elapsed() > Duration::from_secs(ENGINE_GONE_S) {
+            sigkill(&mut child);
+            return Err(format!("{kind} was still running {ENGINE_GONE_S} s after the engine stopped"));
+        }
+        // Polling the child we must also be able to kill on time.
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = stopped.elapsed();
+    let err = std::fs::read_to_string(p.dir.path().join(".wharf.err")).unwrap_or_default();
+    if err.contains("panicked") {
+        return Err(format!("{kind} panicked when the engine stopped:\n{err}"));
+    }
+    if !finished_first && (code == 0 || !err.contains(&host)) {
+        return Err(format!("{kind} exited {code} when the engine stopped, without naming it ({host}):\n{err}"));
+    }
+    engine.restart()?;
+    let up = p.wharf(&["up", "-d"]);
+    if up.code != 0 {
+        return Err(format!("`up -d` after the engine came back exited {}:\n{}", up.code, up.stderr));
+    }
+    let label = format!("label=com.docker.compose.project={}", p.name);
+    let running = dock(&host, &["ps", "--filter", &label, "--format", "{{.Names}}"]);
+    let all = dock(&host, &["ps", "-a", "--filter", &label, "--format", "{{.Names}}"]);
+    let want: BTreeSet<String> = (0..SERVICES).map(|i| format!("{}-s{i}-1", p.name)).collect();
+    let have: BTreeSet<String> = running.lines().map(String::from).collect();
+    if have != want || all.lines().count() != SERVICES {
+        return Err(format!("after the engine came back and `up -d`: running {have:?}, all {all}"));
+    }
+    let down = p.wharf(&["down", "-v", "-t", "1"]);
+    let left = dock(&host, &["ps", "-aq", "--filter", &label])
+        + &dock(&host, &["network", "ls", "-q", "--filter", &label])
+        + &dock(&host, &["volume", "ls", "-q", "--filter", &label]);
+    if down.code != 0 || !left.trim().is_empty() {
+        return Err(format!("`down -v` exited {} leaving {left:?}:\n{}", down.code, down.stderr));
+    }
+    let said = err.lines().find(|l| l.starts_with("error")).unwrap_or("").to_string();
+    let when = if finished_first {
+        "after it finished".to_string()
+    } else {
+        format!("exit {code} in {} ms: {said}", took.as_millis())
+    };
+    Ok(format!("{kind}: engine stopped at {} ms, {when}", at.as_millis()))
+}
+
+/// How long wharf may take to give up once its engine is gone.
+const ENGINE_GONE_S: u64 = 30;
+
+/// `docker -H HOST ARGS…` under a deadline: its stdout.
+fn dock(host: &str, args: &[&str]) -> String {
+    let mut all = vec!["-H", host];
+    all.extend_from_slice(args);
+    run_in(Path::new("/"), "docker", &all, &[]).stdout
+}
+
 /// Waits for a spawned command: (exit code, stderr).
 fn finish(mut c: Child) -> (i32, String) {
     let mut err = String::new();
@@ -366,6 +576,9 @@ const RANDOM: &[(&str, TrialFn)] = &[
     ("kill-up-recreate", kill_up_recreate),
     ("kill-down", kill_down),
     ("kill-scale", kill_scale),
+    ("kill-run-rm", kill_run_rm),
+    ("kill-build", kill_build),
+    ("engine-stopped", engine_stopped),
     ("two-ups", two_ups),
     ("up-vs-compose", up_vs_compose),
     ("up-vs-down", up_vs_down),

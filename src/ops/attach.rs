@@ -235,8 +235,16 @@ where
                     }
                 }
             },
-            Some(ev) = events.next() => {
-                let Ok(ev) = ev else { continue };
+            ev = events.next() => {
+                let Some(Ok(ev)) = ev else {
+                    // The event stream broke: an engine that has gone away ends the run with an
+                    // error naming it (the containers' exits could never be learnt); one that
+                    // answers gets a new subscription.
+                    e.list_containers(&project.name).await?;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    events = e.events(&project.name);
+                    continue;
+                };
                 let is_start = ev.kind == EventKind::Start;
                 let is_die = matches!(ev.kind, EventKind::Die { .. });
                 if !all_ids.contains(&ev.id) && !is_start {

@@ -62,6 +62,10 @@ async fn running<E: Engine>(e: &E, project: &str) -> Running {
     out
 }
 
+/// The pause before subscribing to events again after the stream broke (a stream that keeps
+/// breaking while the engine answers is not retried hot).
+const RESUBSCRIBE: Duration = Duration::from_millis(100);
+
 /// Watches until `stop` completes. Errors in one batch are reported and the loop goes on; only
 /// rules that cannot work, or a watch that cannot be set up, end it.
 pub async fn run<E: Engine>(
@@ -133,7 +137,16 @@ pub async fn run<E: Engine>(
                     ));
                 }
             }
-            Some(Ok(ev)) = events.next() => {
+            ev = events.next() => {
+                let Some(Ok(ev)) = ev else {
+                    // The event stream broke: an engine that has gone away ends the watch with
+                    // an error naming it; one that answers gets a new subscription.
+                    e.list_containers(&project.name).await?;
+                    tokio::time::sleep(RESUBSCRIBE).await;
+                    events = e.events(&project.name);
+                    live = running(e, &project.name).await;
+                    continue;
+                };
                 // A (re)started container gets the synced paths again, in full.
                 let svc = ev.label(SERVICE).unwrap_or("").to_string();
                 let changed = match &ev.kind {

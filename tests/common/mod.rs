@@ -3,6 +3,7 @@
 //! a failed assertion.
 #![allow(dead_code)]
 
+pub mod private_engine;
 pub mod wedged;
 
 use std::process::Command;
