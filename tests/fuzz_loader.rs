@@ -1,6 +1,6 @@
 //! Property tests: the loader never panics, whatever it is fed; it answers with a project or
-//! with diagnostics. (cargo-fuzz needs a nightly toolchain, which cannot be installed here; these
-//! proptest cases run in every `cargo test`, and `PROPTEST_CASES=20000` runs a longer campaign.)
+//! with diagnostics. These proptest cases run in every `cargo test` (`PROPTEST_CASES=20000` runs a
+//! longer campaign); the coverage-guided target in `fuzz/` (`scripts/fuzz.sh`) runs in CI too.
 
 use proptest::prelude::*;
 use std::path::Path;
