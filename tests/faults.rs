@@ -590,6 +590,7 @@ const ONCE: &[(&str, TrialFn)] = &[
     ("secrets-stay-secret", secrets_stay_secret),
     ("wedged-engine", wedged_engine),
     ("signals-attached", signals_attached),
+    ("crash-loop", crash_loop),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -1011,6 +1012,63 @@ fn signals_attached(_: &mut Ctx, n: usize) -> Result<String, String> {
         said.push(format!("SIG{name}: {} {:?}", got.0, got.1));
     }
     Ok(said.join(", "))
+}
+
+/// A crash-looping service under an attached `up` with `restart_policy` limits, on compose v2
+/// and on wharf: the same number of runs, the container left exited with the command's code,
+/// wharf exiting 0 as a plain attached `up` does (compose v2.40.3 exits 0 or 1 here from one run
+/// to the next: "context canceled"); and wharf's restarts back off (each announced delay longer than the one
+/// before, with the reason and the attempt), never a hot loop.
+fn crash_loop(_: &mut Ctx, n: usize) -> Result<String, String> {
+    let compose = "services:\n  boom:\n    image: wharf-busybox:latest\n    command: [\"sh\", \"-c\", \"echo boom; exit 3\"]\n    deploy:\n      restart_policy: {condition: on-failure, max_attempts: 3}\n";
+    let p = Project::new("crash-loop", n, compose);
+    let mut seen = Vec::new();
+    for tool in ["compose", "wharf"] {
+        let program = if tool == "compose" { "docker" } else { wharf_bin() };
+        let mut args = vec!["up", "--no-color"];
+        if tool == "compose" {
+            args.insert(0, "-p");
+            args.insert(1, &p.name);
+            args.insert(0, "compose");
+        } else {
+            args.insert(0, &p.name);
+            args.insert(0, "-p");
+        }
+        let out = run_in(p.dir.path(), program, &args, &[]);
+        let text = format!("{}{}", out.stdout, out.stderr);
+        let name = format!("{}-boom-1", p.name);
+        // Runs: compose leaves restarts to the engine (its restart count), and its attached
+        // output can miss a run's lines (its log stream of a restarting container is cancelled:
+        // seen here, "context canceled" and exit 1); wharf restarts the container itself and
+        // shows each run.
+        let runs = if tool == "compose" {
+            docker(&["inspect", "-f", "{{.RestartCount}}", &name]).trim().parse::<usize>().unwrap_or(0) + 1
+        } else {
+            text.lines().filter(|l| l.ends_with("| boom")).count()
+        };
+        let state = docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", &name]).trim().to_string();
+        if tool == "wharf" {
+            // `restarting in N ms (attempt k of 3)`: N grows from one attempt to the next.
+            let delays: Vec<u64> = text
+                .lines()
+                .filter_map(|l| l.split("restarting in ").nth(1))
+                .filter_map(|r| r.split(" ms").next()?.parse().ok())
+                .collect();
+            if delays.len() != 3 || delays.windows(2).any(|w| w[1] <= w[0]) || !text.contains("exited with code 3") {
+                return Err(format!("wharf's restarts: delays {delays:?}, output:\n{text}"));
+            }
+        }
+        seen.push((tool, out.code, runs, state));
+        let _ = run_in(p.dir.path(), wharf_bin(), &["-p", &p.name, "down", "-t", "0"], &[]);
+    }
+    let (c, w) = (&seen[0], &seen[1]);
+    if (c.2, &c.3) != (w.2, &w.3) || w.1 != 0 {
+        return Err(format!(
+            "compose: exit {}, {} runs, left `{}`; wharf: exit {}, {} runs, left `{}`",
+            c.1, c.2, c.3, w.1, w.2, w.3
+        ));
+    }
+    Ok(format!("{} runs, left `{}` on both; wharf exit {}, compose exit {}", w.2, w.3, w.1, c.1))
 }
 
 // ---------------------------------------------------------------------------------------------
