@@ -4,8 +4,6 @@
 //! and `healthcheck.test` are replaced; list-or-map keys (`environment`, `labels`, …) merge as
 //! mappings; `!reset` clears a value and `!override` replaces it wholesale.
 
-use indexmap::IndexMap;
-
 use crate::load::yaml::{Node, Tag, Value};
 
 /// How a service key is merged, by its path below `services.<name>`.
@@ -199,7 +197,7 @@ pub fn strip_reset(mut n: Node) -> Node {
 pub fn to_map(n: Node) -> Node {
     match n.value {
         Value::Seq(items) => {
-            let mut m = IndexMap::new();
+            let mut m = crate::load::yaml::YamlMap::default();
             for item in items {
                 match &item.value {
                     Value::Str(s) => {

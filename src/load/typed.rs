@@ -2,6 +2,7 @@
 //! its own, and every type error in it is reported, mapped back to the file, line and column of
 //! the key it concerns.
 
+use crate::load::yaml::YamlMap;
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
@@ -89,11 +90,7 @@ fn has_dollar(n: &Node) -> bool {
     }
 }
 
-fn section<'a>(
-    top: &'a IndexMap<String, Node>,
-    key: &str,
-    diags: &mut Diagnostics,
-) -> Option<&'a IndexMap<String, Node>> {
+fn section<'a>(top: &'a YamlMap, key: &str, diags: &mut Diagnostics) -> Option<&'a YamlMap> {
     let node = top.get(key)?;
     match &node.value {
         Value::Map(m) => Some(m),
@@ -105,12 +102,7 @@ fn section<'a>(
     }
 }
 
-fn objects<T: DeserializeOwned>(
-    top: &IndexMap<String, Node>,
-    key: &str,
-    out: &mut IndexMap<String, T>,
-    diags: &mut Diagnostics,
-) {
+fn objects<T: DeserializeOwned>(top: &YamlMap, key: &str, out: &mut IndexMap<String, T>, diags: &mut Diagnostics) {
     if let Some(m) = section(top, key, diags) {
         for (name, node) in m {
             if let Some(v) = convert::<T>(node, &format!("{key}.{name}"), diags) {

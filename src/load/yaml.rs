@@ -10,6 +10,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+
+/// A YAML mapping, in file order. Hashed with foldhash: the loader looks keys up in every
+/// mapping of every file, and SipHash was an eighth of `config`'s instructions.
+pub type YamlMap = IndexMap<String, Node, foldhash::fast::RandomState>;
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Spanned, Tagged};
 
@@ -32,7 +36,7 @@ pub enum Value {
     Float(f64),
     Str(String),
     Seq(Vec<Node>),
-    Map(IndexMap<String, Node>),
+    Map(YamlMap),
 }
 
 /// A value with the place it was written. For a mapping entry, `loc` is where its key is.
@@ -51,15 +55,15 @@ impl Node {
         Node::new(Value::Str(s.into()), loc)
     }
     pub fn map(loc: Loc) -> Self {
-        Node::new(Value::Map(IndexMap::new()), loc)
+        Node::new(Value::Map(YamlMap::default()), loc)
     }
-    pub fn as_map(&self) -> Option<&IndexMap<String, Node>> {
+    pub fn as_map(&self) -> Option<&YamlMap> {
         match &self.value {
             Value::Map(m) => Some(m),
             _ => None,
         }
     }
-    pub fn as_map_mut(&mut self) -> Option<&mut IndexMap<String, Node>> {
+    pub fn as_map_mut(&mut self) -> Option<&mut YamlMap> {
         match &mut self.value {
             Value::Map(m) => Some(m),
             _ => None,
@@ -337,7 +341,7 @@ fn convert_value(value: RawValue, tag: Option<String>, loc: Loc, file: &Arc<Path
         RawValue::Str(s) => Value::Str(s),
         RawValue::Seq(items) => Value::Seq(items.into_iter().map(|r| convert(r, file)).collect()),
         RawValue::Map(entries) => {
-            let mut m = IndexMap::with_capacity(entries.len());
+            let mut m = YamlMap::with_capacity_and_hasher(entries.len(), Default::default());
             for (k, v) in entries {
                 let key_loc = Loc::new(file, k.referenced.line() as usize, k.referenced.column() as usize);
                 let mut child = convert(v, file);

@@ -11,11 +11,11 @@
 //! and a file near one of serde-saphyr's budgets. Then the errors, and the limits, are
 //! serde-saphyr's own. The unit tests check both paths give the same tree, locations included.
 
+use crate::load::yaml::YamlMap;
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use serde_saphyr::granit_parser::{Event, Options, Parser, ScalarStyle, Span, StrInput};
 
 use super::yaml::{Node, Value};
@@ -150,8 +150,8 @@ impl<'a> Composer<'a> {
 
     /// The entries of a mapping, its `<<` merges applied: keys written in the mapping win over
     /// merged ones, and of several merged mappings the first one wins.
-    fn mapping(&mut self, depth: usize) -> Option<IndexMap<String, Node>> {
-        let mut entries: IndexMap<String, Node> = IndexMap::new();
+    fn mapping(&mut self, depth: usize) -> Option<YamlMap> {
+        let mut entries: YamlMap = YamlMap::default();
         let mut merged: Vec<Node> = Vec::new();
         loop {
             let (ev, span) = self.next()?;

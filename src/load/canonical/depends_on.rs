@@ -1,6 +1,6 @@
 //! The dependencies a service has without writing them in `depends_on`.
 
-use indexmap::IndexMap;
+use crate::load::yaml::YamlMap;
 
 use crate::diag::Loc;
 use crate::load::yaml::{Node, Value};
@@ -8,7 +8,7 @@ use crate::load::yaml::{Node, Value};
 /// `links`, `volumes_from` and the `service:X` namespaces make the service depend on X, as
 /// compose's normaliser records it (`restart: true` except for `volumes_from`); an explicit
 /// `depends_on` entry wins.
-pub(super) fn implied_dependencies(m: &mut IndexMap<String, Node>, loc: &Loc) {
+pub(super) fn implied_dependencies(m: &mut YamlMap, loc: &Loc) {
     let mut implied: Vec<(String, bool)> = Vec::new();
     if let Some(items) = m.get("links").and_then(Node::as_seq) {
         for l in items.iter().filter_map(Node::as_str) {
@@ -32,7 +32,7 @@ pub(super) fn implied_dependencies(m: &mut IndexMap<String, Node>, loc: &Loc) {
     let Some(dm) = deps.as_map_mut() else { return };
     for (name, restart) in implied {
         dm.entry(name).or_insert_with(|| {
-            let mut d = IndexMap::new();
+            let mut d = YamlMap::default();
             d.insert("condition".to_string(), Node::str("service_started", loc.clone()));
             d.insert("restart".to_string(), Node::new(Value::Bool(restart), loc.clone()));
             d.insert("required".to_string(), Node::new(Value::Bool(true), loc.clone()));

@@ -1,5 +1,6 @@
 //! `env_file`: the short and long forms, and reading the files into `environment`.
 
+use crate::load::yaml::YamlMap;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -21,7 +22,7 @@ pub(super) fn env_files(files: &mut Node, ctx: &Context) {
     if let Some(items) = lf_items(files) {
         for it in items {
             if let Some(s) = it.as_str() {
-                let mut m = IndexMap::new();
+                let mut m = YamlMap::default();
                 m.insert("path".to_string(), Node::str(s, it.loc.clone()));
                 it.value = Value::Map(m);
             }
@@ -47,7 +48,7 @@ pub(super) fn read_env_files(
     ctx: &Context,
     service_env: &dyn Fn(&str) -> Option<String>,
     diags: &mut Diagnostics,
-) -> IndexMap<String, Node> {
+) -> YamlMap {
     let mut vars: IndexMap<String, String> = IndexMap::new();
     let mut locs: IndexMap<String, Loc> = IndexMap::new();
     for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
@@ -110,13 +111,8 @@ pub(super) fn label_files(files: &mut Node, ctx: &Context) {
 }
 
 /// The `label_file`s of a service (absolute paths), read as env files are.
-pub(super) fn read_label_files(
-    files: &Node,
-    path: &str,
-    ctx: &Context,
-    diags: &mut Diagnostics,
-) -> IndexMap<String, Node> {
-    let mut out = IndexMap::new();
+pub(super) fn read_label_files(files: &Node, path: &str, ctx: &Context, diags: &mut Diagnostics) -> YamlMap {
+    let mut out = YamlMap::default();
     for (i, f) in files.as_seq().into_iter().flatten().enumerate() {
         let Some(p) = f.as_str() else { continue };
         let item_path = format!("{path}.label_file[{i}]");

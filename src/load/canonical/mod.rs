@@ -10,6 +10,7 @@ pub mod ports;
 mod shapes;
 pub mod volumes;
 
+use crate::load::yaml::YamlMap;
 use std::path::Path;
 
 use indexmap::IndexMap;
@@ -152,7 +153,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     // build
     if let Some(b) = m.get_mut("build") {
         if let Some(s) = b.as_str() {
-            let mut bm = IndexMap::new();
+            let mut bm = YamlMap::default();
             bm.insert("context".to_string(), Node::str(s, b.loc.clone()));
             b.value = Value::Map(bm);
         }
@@ -296,7 +297,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
         && !m.contains_key("provider")
         && m.get("networks").and_then(Node::as_map).is_none_or(|n| n.is_empty())
     {
-        let mut nets = IndexMap::new();
+        let mut nets = YamlMap::default();
         nets.insert("default".to_string(), Node::new(Value::Null, loc.clone()));
         m.insert("networks".into(), Node::new(Value::Map(nets), loc.clone()));
     }
@@ -360,7 +361,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
         for it in items {
             if let Some(s) = it.as_str() {
                 let parts: Vec<&str> = s.split(':').collect();
-                let mut dm = IndexMap::new();
+                let mut dm = YamlMap::default();
                 let l = it.loc.clone();
                 dm.insert("source".to_string(), Node::str(parts[0], l.clone()));
                 dm.insert("target".to_string(), Node::str(*parts.get(1).unwrap_or(&parts[0]), l.clone()));
@@ -377,7 +378,7 @@ fn service(svc: &mut Node, path: &str, ctx: &Context, diags: &mut Diagnostics) {
     if let Some(g) = m.get_mut("gpus")
         && g.as_str() == Some("all")
     {
-        let mut req = IndexMap::new();
+        let mut req = YamlMap::default();
         req.insert("count".to_string(), Node::new(Value::Int(-1), g.loc.clone()));
         g.value = Value::Seq(vec![Node::new(Value::Map(req), g.loc.clone())]);
     }

@@ -5,7 +5,7 @@
 //! (`command: echo hi`, `environment: [A=1]`, `mem_limit: 1g`), and env and label files are
 //! listed, not read.
 
-use indexmap::IndexMap;
+use crate::load::yaml::YamlMap;
 
 use super::Context;
 use super::env_file::{env_files, label_files};
@@ -49,7 +49,7 @@ pub fn model_form(raw: &Node, canonical: &mut Node, ctx: &Context) {
 }
 
 /// `key` as written in `raw`, or absent when `raw` has none.
-fn as_written(m: &mut IndexMap<String, Node>, raw: &IndexMap<String, Node>, key: &str) {
+fn as_written(m: &mut YamlMap, raw: &YamlMap, key: &str) {
     match raw.get(key) {
         Some(v) => {
             m.insert(key.to_string(), v.clone());
@@ -60,7 +60,7 @@ fn as_written(m: &mut IndexMap<String, Node>, raw: &IndexMap<String, Node>, key:
     }
 }
 
-fn service(raw: &IndexMap<String, Node>, m: &mut IndexMap<String, Node>, ctx: &Context) {
+fn service(raw: &YamlMap, m: &mut YamlMap, ctx: &Context) {
     for (k, v) in raw {
         if !TRANSFORMED.contains(&k.as_str()) && m.contains_key(k) {
             m.insert(k.clone(), v.clone());

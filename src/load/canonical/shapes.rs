@@ -1,7 +1,7 @@
 //! Normalising the shape of one value: list-or-map to map, scalar-or-list to list, strings for
 //! scalars, commands split into words, durations and sizes in canonical form.
 
-use indexmap::IndexMap;
+use crate::load::yaml::YamlMap;
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::load::merge::to_map;
@@ -71,7 +71,7 @@ pub(super) fn stringify_values(n: &mut Node) {
     }
 }
 
-pub(super) fn map_of_strings(m: &mut IndexMap<String, Node>, key: &str) {
+pub(super) fn map_of_strings(m: &mut YamlMap, key: &str) {
     if let Some(n) = m.get_mut(key) {
         *n = to_map(n.clone());
         if let Some(mm) = n.as_map_mut() {
@@ -86,7 +86,7 @@ pub(super) fn map_of_strings(m: &mut IndexMap<String, Node>, key: &str) {
 }
 
 /// A single string becomes a one-item list; items become strings.
-pub(super) fn string_list(m: &mut IndexMap<String, Node>, key: &str) {
+pub(super) fn string_list(m: &mut YamlMap, key: &str) {
     // Keys compose's schema types `string_or_list`; the others must be lists already.
     const STRING_OR_LIST: &[&str] = &["dns", "dns_search", "tmpfs", "label_file"];
     if let Some(n) = m.get_mut(key) {
@@ -106,7 +106,7 @@ pub(super) fn string_list(m: &mut IndexMap<String, Node>, key: &str) {
 }
 
 /// `extra_hosts` as `host=ip` items, from a mapping or `host:ip` / `host=ip` items.
-pub(super) fn extra_hosts(m: &mut IndexMap<String, Node>) {
+pub(super) fn extra_hosts(m: &mut YamlMap) {
     let Some(n) = m.get_mut("extra_hosts") else {
         return;
     };
@@ -142,7 +142,7 @@ pub(super) fn file_refs(n: &mut Node) {
     if let Some(items) = lf_items(n) {
         for it in items {
             if let Some(s) = it.as_str() {
-                let mut m = IndexMap::new();
+                let mut m = YamlMap::default();
                 m.insert("source".to_string(), Node::str(s, it.loc.clone()));
                 it.value = Value::Map(m);
             }
