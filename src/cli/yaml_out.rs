@@ -100,29 +100,34 @@ fn string(s: &str, out: &mut String) {
     }
 }
 
-/// Whether `s` written plain reads back as the same string in YAML 1.2 (and go-yaml).
+/// Whether `s` written plain reads back as the same string in YAML 1.2 (and go-yaml). One pass
+/// over the bytes, no allocation: `config` asks this of every string it prints.
 fn plain_is_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else { return false };
-    if !(first.is_ascii_alphanumeric() || first == '/' || first == '_' || first == '.') {
+    let b = s.as_bytes();
+    let (Some(&first), Some(&last)) = (b.first(), b.last()) else { return false };
+    if !(first.is_ascii_alphanumeric() || matches!(first, b'/' | b'_' | b'.')) || matches!(last, b' ' | b':') {
         return false;
     }
-    if s.ends_with([' ', ':']) || s.contains(": ") || s.contains(" #") {
-        return false;
+    let mut prev = 0u8;
+    for &c in b {
+        let refused = !(c.is_ascii_graphic() || c == b' ')
+            || matches!(
+                c,
+                b'{' | b'}' | b'[' | b']' | b',' | b'"' | b'\'' | b'`' | b'|' | b'>' | b'&' | b'*' | b'!' | b'%' | b'@'
+            )
+            || (prev == b':' && c == b' ')
+            || (prev == b' ' && c == b'#');
+        if refused {
+            return false;
+        }
+        prev = c;
     }
-    if !s.chars().all(|c| c.is_ascii_graphic() || c == ' ')
-        || s.contains(['{', '}', '[', ']', ',', '"', '\'', '`', '|', '>', '&', '*', '!', '%', '@'])
-    {
-        return false;
-    }
-    let lower = s.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~" | ".inf" | ".nan"
-    ) {
+    const WORDS: [&str; 12] = ["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~", ".inf", ".nan"];
+    if b.len() <= 5 && WORDS.iter().any(|w| s.eq_ignore_ascii_case(w)) {
         return false;
     }
     // Anything that looks like a number (including 0x, 0o, 1e3, 1_000, 12:30) stays quoted.
-    !(first.is_ascii_digit() || first == '.') || s.parse::<f64>().is_err() && !looks_numeric(s)
+    !(first.is_ascii_digit() || first == b'.') || s.parse::<f64>().is_err() && !looks_numeric(s)
 }
 
 fn looks_numeric(s: &str) -> bool {
