@@ -63,6 +63,11 @@ impl Rule {
     /// `host` relative to the rule's path (`""` for the path itself), if under it.
     pub fn relative(&self, host: &Path) -> Option<String> {
         let rel = host.strip_prefix(&self.path).ok()?;
+        // `src/../etc` is under `src` to strip_prefix, and would name `/app/../etc` in the
+        // container: a path that is not plainly below the rule's path is none of its business.
+        if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+            return None;
+        }
         Some(rel.to_string_lossy().replace('\\', "/"))
     }
 

@@ -262,6 +262,41 @@ mod tests {
     }
 
     #[test]
+    fn parent_components_never_reach_outside_the_target() {
+        // Issue 22: a changed path spelled through `..` must not copy or delete outside `/app`.
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("src");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(d.path().join("secret"), "s").unwrap();
+        let r = rule(&root);
+        let paths = [root.join("../secret"), root.join("../gone"), root.join("a/../../gone")];
+        let (tar, deletes, done) = prepare(&r, &paths).unwrap();
+        assert!(names(&tar).is_empty(), "{:?}", names(&tar));
+        assert!(deletes.is_empty(), "{deletes:?}");
+        assert_eq!((done.copied, done.deleted), (0, 0));
+    }
+
+    #[test]
+    fn a_directory_that_becomes_a_link_out_mid_run_is_refused() {
+        // Issue 22: `sub` is a directory when the change is seen and a link to a directory
+        // outside the tree when the batch is read; nothing from outside is sent.
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("src");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/f"), "inside").unwrap();
+        let outside = d.path().join("etc");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("f"), "outside").unwrap();
+        std::fs::remove_dir_all(root.join("sub")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("sub")).unwrap();
+        let r = rule(&root);
+        let (tar, deletes, done) = prepare(&r, &[root.join("sub/f"), root.join("sub")]).unwrap();
+        assert!(names(&tar).is_empty(), "{:?}", names(&tar));
+        assert!(deletes.is_empty(), "{deletes:?}");
+        assert_eq!(done.refused, [root.join("sub/f"), root.join("sub")]);
+    }
+
+    #[test]
     fn links_out_of_the_watched_tree_are_refused() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().join("src");
