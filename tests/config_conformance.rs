@@ -21,6 +21,8 @@
 //! Rerun: `cargo test --test config_conformance`; `WHARF_CONFORMANCE_ONLY=name`
 //! runs the cases whose file name contains `name`.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -166,17 +168,10 @@ fn run_args(program: &[&str], case: &Case, args: &[String], dir: &Path) -> Outco
         Some(d) => dir.join(d),
         None => dir.to_path_buf(),
     };
-    cmd.current_dir(cwd).env_clear();
+    cmd.current_dir(cwd);
     // HOME stays (a case may change it): the docker CLI finds its compose plugin under
     // DOCKER_CONFIG, which is set from the real HOME.
-    for k in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(k) {
-            cmd.env(k, v);
-        }
-    }
-    let docker_config = std::env::var("DOCKER_CONFIG")
-        .unwrap_or_else(|_| format!("{}/.docker", std::env::var("HOME").unwrap_or_default()));
-    cmd.env("DOCKER_CONFIG", docker_config);
+    common::minimal_env(&mut cmd);
     cmd.envs(case.env.iter().map(|(k, v)| (k, v)));
     let out = cmd.output().unwrap_or_else(|e| panic!("run {program:?}: {e}"));
     Outcome {

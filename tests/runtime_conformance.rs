@@ -16,6 +16,7 @@
 //! on a background command's output), and whatever happens the scenario's containers, networks,
 //! volumes and images are removed by their project label or name.
 
+mod common;
 #[path = "conformance/harness.rs"]
 mod harness;
 

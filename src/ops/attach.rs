@@ -237,12 +237,9 @@ where
             },
             ev = events.next() => {
                 let Some(Ok(ev)) = ev else {
-                    // The event stream broke: an engine that has gone away ends the run with an
-                    // error naming it (the containers' exits could never be learnt); one that
-                    // answers gets a new subscription.
-                    e.list_containers(&project.name).await?;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    events = e.events(&project.name);
+                    // The event stream broke: a dead engine ends the run, naming it (the
+                    // containers' exits could never be learnt).
+                    events = super::events_again(e, &project.name).await?.0;
                     continue;
                 };
                 let is_start = ev.kind == EventKind::Start;

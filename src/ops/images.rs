@@ -61,7 +61,7 @@ pub fn to_pull(project: &Project, req: &PullRequest) -> Result<Vec<ToPull>, Erro
     for s in &services {
         let svc = &project.services[s];
         let Some(image) = &svc.image else { continue };
-        let policy = svc.pull_policy.as_deref().map(Policy::parse).transpose().ok().flatten();
+        let policy = svc.pull_policy.as_deref().and_then(|p| Policy::parse(p).ok());
         if matches!(policy, Some(Policy::Never | Policy::Build)) {
             continue;
         }

@@ -59,6 +59,20 @@ pub(crate) fn unique_hex(digits: usize) -> String {
     all[16 - digits.min(16)..].to_string()
 }
 
+/// After `project`'s event stream broke: asks the engine for the project's containers (an
+/// engine that has gone away is the error, naming it), then, after a short pause (a stream that
+/// keeps breaking while the engine answers is not retried hot), subscribes again. The listing
+/// comes back for callers that keep state from it. Used by the loops that live on events
+/// (attached `up`, `watch`), which would otherwise wait forever on a dead engine.
+pub(crate) async fn events_again<E: crate::engine::Engine>(
+    e: &E,
+    project: &str,
+) -> Result<(crate::engine::EngineStream<crate::engine::Event>, Vec<crate::engine::ContainerInfo>), EngineError> {
+    let list = e.list_containers(project).await?;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    Ok((e.events(project), list))
+}
+
 /// The project's lock for the engine at `endpoint`, when one is given (a dry run takes none).
 pub(crate) fn lock(
     project: &crate::model::Project,

@@ -53,18 +53,18 @@ fn say(opts: &WatchOptions, text: &str) {
 type Running = BTreeMap<String, Vec<String>>;
 
 async fn running<E: Engine>(e: &E, project: &str) -> Running {
+    running_of(e.list_containers(project).await.unwrap_or_default())
+}
+
+fn running_of(list: Vec<crate::engine::ContainerInfo>) -> Running {
     let mut out = Running::new();
-    for c in e.list_containers(project).await.unwrap_or_default() {
+    for c in list {
         if c.state == State::Running && c.label(ONEOFF) != Some("True") {
             out.entry(c.label(SERVICE).unwrap_or("").to_string()).or_default().push(c.id);
         }
     }
     out
 }
-
-/// The pause before subscribing to events again after the stream broke (a stream that keeps
-/// breaking while the engine answers is not retried hot).
-const RESUBSCRIBE: Duration = Duration::from_millis(100);
 
 /// Watches until `stop` completes. Errors in one batch are reported and the loop goes on; only
 /// rules that cannot work, or a watch that cannot be set up, end it.
@@ -139,12 +139,10 @@ pub async fn run<E: Engine>(
             }
             ev = events.next() => {
                 let Some(Ok(ev)) = ev else {
-                    // The event stream broke: an engine that has gone away ends the watch with
-                    // an error naming it; one that answers gets a new subscription.
-                    e.list_containers(&project.name).await?;
-                    tokio::time::sleep(RESUBSCRIBE).await;
-                    events = e.events(&project.name);
-                    live = running(e, &project.name).await;
+                    // The event stream broke: a dead engine ends the watch, naming it.
+                    let (again, list) = super::events_again(e, &project.name).await?;
+                    events = again;
+                    live = running_of(list);
                     continue;
                 };
                 // A (re)started container gets the synced paths again, in full.

@@ -8,6 +8,21 @@ pub mod wedged;
 
 use std::process::Command;
 
+/// Clears `cmd`'s environment down to what the docker CLI and compose need: `PATH`, `HOME`, and
+/// `DOCKER_CONFIG` (where the compose plugin lives; from the real `HOME` unless set), so that a
+/// test sets everything else itself.
+pub fn minimal_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear();
+    for k in ["PATH", "HOME"] {
+        if let Ok(v) = std::env::var(k) {
+            cmd.env(k, v);
+        }
+    }
+    let docker_config = std::env::var("DOCKER_CONFIG")
+        .unwrap_or_else(|_| format!("{}/.docker", std::env::var("HOME").unwrap_or_default()));
+    cmd.env("DOCKER_CONFIG", docker_config)
+}
+
 /// Fails the test, saying what to run, when the local test image is missing.
 pub fn require_test_image() {
     assert!(

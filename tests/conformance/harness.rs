@@ -85,15 +85,8 @@ struct Outcome {
 /// then what the scenario exported.
 fn command(program: &[String], args: &[String], dir: &Path, env: &[(String, String)]) -> Command {
     let mut cmd = Command::new(&program[0]);
-    cmd.args(&program[1..]).args(args).current_dir(dir).env_clear();
-    for k in ["PATH", "HOME"] {
-        if let Ok(v) = std::env::var(k) {
-            cmd.env(k, v);
-        }
-    }
-    let docker_config = std::env::var("DOCKER_CONFIG")
-        .unwrap_or_else(|_| format!("{}/.docker", std::env::var("HOME").unwrap_or_default()));
-    cmd.env("DOCKER_CONFIG", docker_config);
+    cmd.args(&program[1..]).args(args).current_dir(dir);
+    crate::common::minimal_env(&mut cmd);
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd
 }
