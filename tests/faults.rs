@@ -504,7 +504,18 @@ fn engine_stopped(c: &mut Ctx, n: usize) -> Result<String, String> {
     let left = dock(&host, &["ps", "-aq", "--filter", &label])
         + &dock(&host, &["network", "ls", "-q", "--filter", &label])
         + &dock(&host, &["volume", "ls", "-q", "--filter", &label]);
-    if down.code != 0 || !left.trim().is_empty() {
+    // A killed engine can come back with a stale endpoint on the project network (Docker
+    // 20.10's phantom endpoint, as in `phantom_endpoint`): counted as the engine's when `down`
+    // removed every container and volume and named the network and the cause.
+    let network = format!("{}_default", p.name);
+    let phantom = down.code != 0
+        && down.stderr.contains(&format!("network `{network}` still has active endpoints"))
+        && dock(&host, &["network", "inspect", "--format", "{{len .Containers}}", &network]).trim() == "0"
+        && dock(&host, &["ps", "-aq", "--filter", &label]).trim().is_empty()
+        && dock(&host, &["volume", "ls", "-q", "--filter", &label]).trim().is_empty();
+    if phantom {
+        PHANTOMS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    } else if down.code != 0 || !left.trim().is_empty() {
         return Err(format!("`down -v` exited {} leaving {left:?}:\n{}", down.code, down.stderr));
     }
     let said = err.lines().find(|l| l.starts_with("error")).unwrap_or("").to_string();
