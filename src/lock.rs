@@ -75,9 +75,14 @@ pub fn owner_identity(pid: u32) -> Option<String> {
 
 /// Field 22 of `/proc/PID/stat`: when the process started (after the command, which may hold
 /// spaces and parentheses, so counted from its closing parenthesis).
+/// A zombie (killed, not yet reaped by its parent) is not running: it has none.
 fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    if matches!(fields.next()?, "Z" | "X" | "x") {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// What `wharf gc` may conclude about a test stack's owner.
@@ -277,6 +282,25 @@ mod tests {
         std::fs::write(&name, "4194999").unwrap();
         let after_crash = ProjectLock::acquire_in(&dirs, "unix:///x.sock", "p").unwrap();
         assert_eq!(after_crash.abandoned(), Some(4194999));
+    }
+
+    #[test]
+    fn regression_a_killed_owner_not_yet_reaped_is_gone() {
+        // Issue 22 (fault suite, kill-pool): a refill SIGKILLed and not yet reaped by its
+        // parent is a zombie; its stat still carries its start time, and `gc` called its copy
+        // "filling" and kept it.
+        let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+        let pid = child.id();
+        let id = owner_identity(pid).unwrap();
+        assert_eq!(owner_state(pid, Some(&id)), Owner::Alive);
+        child.kill().unwrap();
+        // Polling /proc until the kernel has made it a zombie (it is not reaped: no wait yet).
+        while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().rsplit(')').next().unwrap().contains(" Z ")
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(owner_state(pid, Some(&id)), Owner::Gone);
+        child.wait().unwrap();
     }
 
     #[test]

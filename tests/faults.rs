@@ -594,6 +594,7 @@ const RANDOM: &[(&str, TrialFn)] = &[
     ("up-vs-compose", up_vs_compose),
     ("up-vs-down", up_vs_down),
     ("kill-test-and-reaper", kill_test_and_reaper),
+    ("kill-pool", kill_pool),
 ];
 
 /// Trials with no random part, run once.
@@ -861,6 +862,18 @@ fn secrets_stay_secret(_: &mut Ctx, n: usize) -> Result<String, String> {
       - source: from_content
         target: /run/secrets/c
         mode: 0440
+  locked:
+    image: wharf-busybox:latest
+    profiles: [broken]
+    read_only: true
+    command: ["sleep", "3600"]
+    secrets:
+      - source: from_env
+        mode: 0400
+      - source: from_file
+        mode: 0400
+      - source: from_content
+        mode: 0400
 secrets:
   from_env:
     environment: SECRET_ENV
@@ -872,7 +885,10 @@ secrets:
     );
     let p = Project::new("secrets", n, &compose);
     std::fs::write(p.dir.path().join("secret.txt"), &file_value).unwrap();
-    let env = [("SECRET_ENV", env_value.as_str())];
+    // wharf's own log of the run: the trace of every engine call (WHARF_TRACE).
+    let trace = p.dir.path().join("trace.json");
+    let trace_s = trace.to_string_lossy().into_owned();
+    let env = [("SECRET_ENV", env_value.as_str()), ("WHARF_TRACE", trace_s.as_str())];
     let run = |args: &[&str]| {
         let mut all = vec!["-p", p.name.as_str()];
         all.extend_from_slice(args);
@@ -893,11 +909,23 @@ secrets:
         if out.code != 0 {
             return Err(format!("`{}` exited {}:\n{}", args.join(" "), out.code, out.stderr));
         }
-        let all = format!("{}{}", out.stdout, out.stderr);
+        let all = format!("{}{}{}", out.stdout, out.stderr, std::fs::read_to_string(&trace).unwrap_or_default());
         for (what, v) in [("environment", &env_value), ("file", &file_value), ("content", &content_value)] {
             if all.contains(v.as_str()) && !(what == "content" && may_show_content) {
                 seen.push(format!("the {what} secret's value in `{}`", args.join(" ")));
             }
+        }
+    }
+    // An error on the way: a service whose secrets cannot be copied in (a read-only root file
+    // system refuses the archive).
+    let broken = run(&["--profile", "broken", "up", "-d", "locked"]);
+    if broken.code == 0 {
+        return Err("`up -d locked` (read-only root file system) exited 0".into());
+    }
+    let errors = format!("{}{}{}", broken.stdout, broken.stderr, std::fs::read_to_string(&trace).unwrap_or_default());
+    for v in [&env_value, &file_value, &content_value] {
+        if errors.contains(v.as_str()) {
+            seen.push(format!("a secret's value in the failed `up -d locked`: {}", broken.stderr.trim()));
         }
     }
     let name = format!("{}-app-1", p.name);
@@ -1151,6 +1179,248 @@ fn kill_test_and_reaper(c: &mut Ctx, n: usize) -> Result<String, String> {
         return Err(format!("left after `gc`: {left:?}"));
     }
     Ok(["reaper first", "owner first"][order as usize].to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warm pools: a fill, a claimer (with its reaper and the refill it started) or a refill
+// SIGKILLed at a random moment; one `wharf gc` then leaves only ready copies, which a claim can
+// use and `pool rm` removes.
+
+/// The unix-socket inodes open in process `pid`.
+fn socket_inodes(pid: i32) -> BTreeSet<u64> {
+    let mut out = BTreeSet::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
+        if let Ok(target) = std::fs::read_link(e.path()) {
+            let t = target.to_string_lossy();
+            if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                out.extend(n.parse::<u64>().ok());
+            }
+        }
+    }
+    out
+}
+
+/// Connected unix stream sockets as `ss -x` shows them: (own inode, peer inode).
+fn unix_pairs() -> Vec<(u64, u64)> {
+    let out = run_in(Path::new("/"), "ss", &["-x", "-H"], &[]).stdout;
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.get(5)?.parse().ok()?, f.get(7)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// SIGKILLs `pids` and returns once the engine has finished every request they had sent.
+/// They are stopped first (SIGSTOP: no new connection from here on), the server ends of their
+/// sockets noted, then killed; the engine keeps a connection's server end open until its
+/// handler returns, even when the client is gone, so "no server end left" is "nothing of
+/// theirs still being carried out" — no create can land after this returns.
+fn kill_drained(pids: &[i32]) -> Result<(), String> {
+    for pid in pids {
+        // SAFETY: kill(2) of processes this trial started.
+        unsafe {
+            libc::kill(*pid, libc::SIGSTOP);
+        }
+    }
+    let mine: BTreeSet<u64> = pids.iter().flat_map(|p| socket_inodes(*p)).collect();
+    let servers: BTreeSet<u64> =
+        unix_pairs().into_iter().filter(|(_, peer)| mine.contains(peer)).map(|(own, _)| own).collect();
+    for pid in pids {
+        // SAFETY: as above.
+        unsafe {
+            libc::kill(*pid, libc::SIGKILL);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(DEADLINE_S);
+    loop {
+        let open: BTreeSet<u64> = unix_pairs().into_iter().map(|(own, _)| own).collect();
+        if servers.is_disjoint(&open) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the engine still serves a killed process's request after {DEADLINE_S} s"));
+        }
+        // Polling the kernel's socket table for the engine to finish.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A pool of its own for one trial; whatever carries its pool label is removed when dropped,
+/// processes that name it killed first.
+struct PoolTrial {
+    p: Project,
+}
+
+impl PoolTrial {
+    fn label(&self) -> String {
+        format!("label=dev.wharf.pool={}", self.p.name)
+    }
+    /// Live processes whose command line names the pool (fills, claimers, reapers of its
+    /// copies, refills), this process's own children included.
+    fn processes(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else { continue };
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            // A zombie has no command line left; one that is not ours is someone else's.
+            let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+            if !zombie && String::from_utf8_lossy(&cmd).contains(&self.p.name) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+    fn leftovers(&self) -> Vec<String> {
+        let l = self.label();
+        let mut out = Vec::new();
+        for (kind, args) in [
+            ("container", vec!["ps", "-a", "--filter", &l, "--format", "{{.Names}} {{.State}}"]),
+            ("network", vec!["network", "ls", "--filter", &l, "--format", "{{.Name}}"]),
+            ("volume", vec!["volume", "ls", "--filter", &l, "--format", "{{.Name}}"]),
+        ] {
+            out.extend(docker(&args).lines().map(|id| format!("{kind} {id}")));
+        }
+        out
+    }
+    /// `pool ls --format json`: (copy, state) of this pool's copies.
+    fn copies(&self) -> Result<Vec<(String, String)>, String> {
+        let ls = self.p.wharf(&["pool", "ls", "--format", "json"]);
+        if ls.code != 0 {
+            return Err(format!("`pool ls` exited {}:\n{}", ls.code, ls.stderr));
+        }
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&ls.stdout).map_err(|e| format!("`pool ls`: {e}"))?;
+        Ok(rows
+            .iter()
+            .filter(|r| r["Pool"] == self.p.name.as_str())
+            .map(|r| (r["Copy"].as_str().unwrap_or("").to_string(), r["State"].as_str().unwrap_or("").to_string()))
+            .collect())
+    }
+}
+
+impl Drop for PoolTrial {
+    fn drop(&mut self) {
+        let _ = kill_drained(&self.processes());
+        let l = self.label();
+        for id in docker(&["ps", "-aq", "--filter", &l]).lines() {
+            docker(&["rm", "-f", "-v", id]);
+        }
+        for id in docker(&["network", "ls", "-q", "--filter", &l]).lines() {
+            docker(&["network", "rm", id]);
+        }
+        for id in docker(&["volume", "ls", "-q", "--filter", &l]).lines() {
+            docker(&["volume", "rm", "-f", id]);
+        }
+        let _ = std::fs::remove_file(std::env::temp_dir().join("wharf-pools").join(format!("{}.log", self.p.name)));
+    }
+}
+
+const POOL_STACK: &str = r#"services:
+  db:
+    image: wharf-busybox:latest
+    init: true
+    command: ["sleep", "3600"]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+      start_interval: 100ms
+      start_period: 10s
+  app:
+    image: wharf-busybox:latest
+    init: true
+    command: ["sleep", "3600"]
+    depends_on:
+      db: {condition: service_healthy}
+    volumes: [data:/data]
+volumes:
+  data: {}
+x-wharf:
+  pool:
+    prepare: [db, sh, -c, "echo seeded > /seed"]
+"#;
+
+fn kill_pool(c: &mut Ctx, n: usize) -> Result<String, String> {
+    let t = PoolTrial { p: Project::new("kill-pool", n, POOL_STACK) };
+    let p = &t.p;
+    let kind = c.rng.below(3);
+    // Fault injection: how far the killed process got.
+    let after = Duration::from_millis(c.rng.below(3000));
+    let fill = |size: &str| -> Result<(), String> {
+        let out = p.wharf(&["pool", "fill", "--size", size]);
+        if out.code != 0 {
+            return Err(format!("`pool fill` exited {}:\n{}", out.code, out.stderr));
+        }
+        Ok(())
+    };
+    let what = match kind {
+        0 => {
+            let mut child = p.spawn(wharf_bin(), &["pool", "fill", "--size", "2"]);
+            std::thread::sleep(after);
+            let done = child.try_wait().ok().flatten().is_some();
+            let drained = kill_drained(&t.processes());
+            let _ = child.wait();
+            drained?;
+            format!("fill killed after {after:?}{}", if done { " (it had finished)" } else { "" })
+        }
+        1 => {
+            fill("1")?;
+            let mut child = p.spawn(wharf_bin(), &["test", "--pool", "--", "sleep", "60"]);
+            std::thread::sleep(after);
+            let drained = kill_drained(&t.processes());
+            let _ = child.wait();
+            drained?;
+            format!("claimer, its reaper and refill killed after {after:?}")
+        }
+        _ => {
+            fill("1")?;
+            let out = p.wharf(&["test", "--pool", "--", "true"]);
+            if out.code != 0 {
+                return Err(format!("`test --pool` exited {}:\n{}", out.code, out.stderr));
+            }
+            std::thread::sleep(after);
+            let left = t.processes();
+            kill_drained(&left)?;
+            format!("refill killed after {after:?}{}", if left.is_empty() { " (it had finished)" } else { "" })
+        }
+    };
+    // One `wharf gc`: what is left is ready copies only, each whole and frozen.
+    let gc = run_in(p.dir.path(), wharf_bin(), &["gc"], &[]);
+    if gc.code != 0 {
+        return Err(format!("{what}: `gc` exited {}:\n{}", gc.code, gc.stderr));
+    }
+    let copies = t.copies()?;
+    if let Some((copy, state)) = copies.iter().find(|(_, s)| s != "ready") {
+        return Err(format!("{what}: after `gc`, copy {copy} is {state}"));
+    }
+    let ready: Vec<&String> = copies.iter().map(|(c, _)| c).collect();
+    for l in t.leftovers() {
+        let owned = ready.iter().any(|c| l.contains(c.as_str()));
+        let frozen = !l.starts_with("container ") || l.ends_with(" paused");
+        if !owned || !frozen {
+            return Err(format!("{what}: after `gc`: {l} (ready copies: {ready:?})"));
+        }
+    }
+    for copy in &ready {
+        let n = t.leftovers().iter().filter(|l| l.starts_with("container ") && l.contains(copy.as_str())).count();
+        if n != 2 {
+            return Err(format!("{what}: ready copy {copy} has {n} containers, not 2"));
+        }
+    }
+    // A claim works (a ready copy, or a cold start), and `pool rm` leaves nothing.
+    let claim = p.wharf(&["test", "--pool", "--no-refill", "--", "true"]);
+    if claim.code != 0 {
+        return Err(format!("{what}: `test --pool` after `gc` exited {}:\n{}", claim.code, claim.stderr));
+    }
+    let rm = p.wharf(&["pool", "rm"]);
+    if rm.code != 0 {
+        return Err(format!("{what}: `pool rm` exited {}:\n{}", rm.code, rm.stderr));
+    }
+    let left = t.leftovers();
+    if !left.is_empty() {
+        return Err(format!("{what}: left after `pool rm`: {left:?}"));
+    }
+    Ok(format!("{what}; {} ready cop{} kept", ready.len(), if ready.len() == 1 { "y" } else { "ies" }))
 }
 
 // ---------------------------------------------------------------------------------------------
