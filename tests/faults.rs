@@ -5,7 +5,8 @@
 //!
 //! `cargo test --test faults` runs the bounded form CI runs (2 trials of each random kind).
 //! `WHARF_FAULT_TRIALS=50 cargo test --release --test faults` is the long form;
-//! `WHARF_FAULT_ONLY=kill-up` runs the trials whose name contains `kill-up`;
+//! `WHARF_FAULT_ONLY=kill-up` runs the trials whose name contains `kill-up` (a comma-separated
+//! list: those that contain any);
 //! `WHARF_FAULT_SEED=N` replays the random kill points of an earlier run (each run prints its
 //! seed). Every command has a deadline; whatever happens, a trial's containers, networks and
 //! volumes are removed by their project label.
@@ -1513,6 +1514,7 @@ fn wedged_engine(_: &mut Ctx, _: usize) -> Result<String, String> {
 
 fn main() {
     let only = std::env::var("WHARF_FAULT_ONLY").unwrap_or_default();
+    let picked = |name: &str| only.split(',').any(|part| name.contains(part));
     let trials: usize = std::env::var("WHARF_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     let seed: u64 = std::env::var("WHARF_FAULT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
@@ -1522,7 +1524,7 @@ fn main() {
     let mut failed = Vec::new();
     for (name, case) in HOSTILE {
         let name = format!("hostile-{name}");
-        if !name.contains(&only) {
+        if !picked(&name) {
             continue;
         }
         total += 1;
@@ -1534,9 +1536,9 @@ fn main() {
             }
         }
     }
-    let wanted: Vec<&(&str, TrialFn)> = RANDOM.iter().filter(|(n, _)| n.contains(&only)).collect();
+    let wanted: Vec<&(&str, TrialFn)> = RANDOM.iter().filter(|(n, _)| picked(n)).collect();
     let mut ctx = Ctx { rng: Rng(seed), cold_up: Duration::ZERO };
-    for (name, trial) in ONCE.iter().filter(|(n, _)| n.contains(&only)) {
+    for (name, trial) in ONCE.iter().filter(|(n, _)| picked(n)) {
         total += 1;
         match trial(&mut ctx, 0) {
             Ok(said) => println!("{name} ... ok {said}"),
