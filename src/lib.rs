@@ -25,6 +25,7 @@ pub mod plan;
 pub mod progress;
 pub mod scheduler;
 pub mod stack;
+pub mod swarm;
 pub mod watch;
 
 pub use load::{LoadOptions, Loaded, load};

@@ -164,6 +164,8 @@ pub enum Command {
     Graph(commands::graph::GraphArgs),
     /// Find secrets written into the compose files, build contexts and images, and common mistakes
     Lint(commands::lint::LintArgs),
+    /// Deploy the compose file to a Docker Swarm cluster, as `docker stack` does
+    Stack(commands::stack::StackArgs),
     /// Show the wharf version
     Version(commands::version::VersionArgs),
 }
@@ -236,6 +238,7 @@ pub fn run() -> ExitCode {
         Command::Scale(a) => commands::lifecycle::scale(&cli.global, a),
         Command::Reap(a) => commands::testenv::reap(a),
         Command::Watch(a) => commands::watch::watch(&cli.global, a),
+        Command::Stack(a) => commands::stack::run(&cli.global, a),
     };
     cli.global.shown.finish();
     context::finish_trace();

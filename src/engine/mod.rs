@@ -7,6 +7,7 @@ pub mod dry_run;
 mod event;
 pub mod fake;
 pub mod reference;
+pub mod swarm;
 pub mod time;
 pub mod trace;
 mod transfer;
@@ -343,6 +344,8 @@ pub struct ImageInfo {
     /// That healthcheck's test as the engine keeps it (`["CMD", …]`, `["CMD-SHELL", "…"]`);
     /// empty without one.
     pub health_test: Vec<String>,
+    /// `name@sha256:…` for each registry the image was pushed to or pulled from.
+    pub repo_digests: Vec<String>,
 }
 
 /// The caller's side of an attached container or TTY exec.

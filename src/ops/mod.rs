@@ -21,6 +21,7 @@
 pub mod attach;
 pub mod containers;
 pub mod copy;
+pub mod deploy;
 pub mod graph;
 pub mod images;
 pub mod inspect;

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod lint;
 pub mod pool;
 pub mod run;
+pub mod stack;
 pub mod testenv;
 pub mod verbs;
 pub mod version;

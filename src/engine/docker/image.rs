@@ -16,7 +16,7 @@ use super::super::{
 };
 use super::map_err;
 
-fn creds(c: Option<Credentials>) -> Option<DockerCredentials> {
+pub(super) fn creds(c: Option<Credentials>) -> Option<DockerCredentials> {
     c.map(|c| DockerCredentials {
         username: Some(c.username).filter(|u| !u.is_empty()),
         password: Some(c.password).filter(|p| !p.is_empty()),

@@ -30,6 +30,7 @@ use errors::{endpoint, map_err, short};
 mod exec;
 mod image;
 mod raw;
+mod swarm;
 use body::{create_body, endpoint_settings, map_if_any};
 
 /// A connection to a Docker Engine.
@@ -625,6 +626,7 @@ impl Engine for DockerEngine {
         match self.docker.inspect_image(image).await {
             Ok(i) => Ok(Some(super::ImageInfo {
                 id: i.id.unwrap_or_default(),
+                repo_digests: i.repo_digests.clone().unwrap_or_default(),
                 tags: i.repo_tags.unwrap_or_default(),
                 size: i.size.unwrap_or_default(),
                 env: i.config.as_ref().and_then(|c| c.env.clone()).unwrap_or_default(),

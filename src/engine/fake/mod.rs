@@ -633,6 +633,7 @@ impl Engine for FakeEngine {
             env: Vec::new(),
             healthcheck: false,
             health_test: Vec::new(),
+            repo_digests: Vec::new(),
         }))
     }
 
