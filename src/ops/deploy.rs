@@ -6,7 +6,9 @@
 //! its healthcheck passes — or completed), and each is waited for unless `detach`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::diag::Diagnostics;
 use crate::engine::EngineError;

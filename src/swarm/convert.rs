@@ -532,3 +532,181 @@ fn service_spec(
     put(&mut s, "EndpointSpec", Value::Object(ep));
     Value::Object(s)
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn project(yaml: &str) -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), yaml).unwrap();
+        let opts =
+            crate::LoadOptions { cwd: dir.path().to_path_buf(), project_name: Some("st".into()), ..Default::default() };
+        crate::load(&opts).unwrap().project
+    }
+
+    fn one(yaml: &str) -> Value {
+        let w = convert(&project(yaml), "st", &BTreeMap::new(), &BTreeMap::new());
+        w.services[0].spec.clone()
+    }
+
+    #[test]
+    fn a_service_gets_the_docker_cli_names_labels_and_network() {
+        let w = convert(
+            &project(
+                "services:\n  web:\n    image: nginx\n    labels: {a: b}\n    deploy:\n      labels: {tier: front}\n",
+            ),
+            "st",
+            &BTreeMap::from([("web".to_string(), "nginx@sha256:abc".to_string())]),
+            &BTreeMap::new(),
+        );
+        let s = &w.services[0].spec;
+        assert_eq!(s["Name"], "st_web");
+        assert_eq!(s["Labels"][NAMESPACE], "st");
+        assert_eq!(s["Labels"][IMAGE], "nginx");
+        assert_eq!(s["Labels"]["tier"], "front");
+        assert_eq!(s["TaskTemplate"]["ContainerSpec"]["Image"], "nginx@sha256:abc");
+        assert_eq!(s["TaskTemplate"]["ContainerSpec"]["Labels"]["a"], "b");
+        assert_eq!(s["TaskTemplate"]["ContainerSpec"]["Labels"][NAMESPACE], "st");
+        assert_eq!(s["TaskTemplate"]["Networks"], json!([{"Target": "st_default", "Aliases": ["web"]}]));
+        assert_eq!(s["Mode"], json!({"Replicated": {"Replicas": 1}}));
+        assert_eq!(w.networks.len(), 1);
+        assert_eq!(w.networks[0].name, "st_default");
+        assert_eq!(w.networks[0].driver.as_deref(), Some("overlay"));
+        assert_eq!(w.networks[0].labels[NAMESPACE], "st");
+        assert_eq!(s["Labels"][SPEC_HASH], w.services[0].hash.as_str());
+    }
+
+    #[test]
+    fn deploy_keys_become_the_api_fields() {
+        let s = one(r#"services:
+  web:
+    image: img
+    command: [serve, --port, "80"]
+    entrypoint: [/bin/app]
+    environment: {B: "2", A: "1"}
+    user: "1000"
+    working_dir: /srv
+    stop_grace_period: 3s
+    stop_signal: SIGINT
+    init: true
+    extra_hosts: ["db:10.0.0.2"]
+    healthcheck: {test: [CMD, check], interval: 2s, retries: 4}
+    ports: ["8080:80", {target: 81, published: "8081", mode: host}]
+    deploy:
+      replicas: 3
+      endpoint_mode: dnsrr
+      resources: {limits: {cpus: "0.5", memory: 64M}, reservations: {memory: 32M}}
+      restart_policy: {condition: on-failure, delay: 1s, max_attempts: 2}
+      placement: {constraints: ["node.role==worker"], preferences: [{spread: node.labels.zone}], max_replicas_per_node: 2}
+      update_config: {parallelism: 2, delay: 5s, failure_action: rollback, order: start-first}
+"#);
+        let c = &s["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(c["Command"], json!(["/bin/app"]));
+        assert_eq!(c["Args"], json!(["serve", "--port", "80"]));
+        assert_eq!(c["Env"], json!(["A=1", "B=2"]));
+        assert_eq!(c["User"], "1000");
+        assert_eq!(c["Dir"], "/srv");
+        assert_eq!(c["StopGracePeriod"], 3_000_000_000i64);
+        assert_eq!(c["StopSignal"], "SIGINT");
+        assert_eq!(c["Init"], true);
+        assert_eq!(c["Hosts"], json!(["10.0.0.2 db"]));
+        assert_eq!(c["Healthcheck"], json!({"Test": ["CMD", "check"], "Interval": 2_000_000_000i64, "Retries": 4}));
+        let t = &s["TaskTemplate"];
+        assert_eq!(t["Resources"]["Limits"], json!({"NanoCPUs": 500_000_000, "MemoryBytes": 67_108_864}));
+        assert_eq!(t["Resources"]["Reservations"], json!({"MemoryBytes": 33_554_432}));
+        assert_eq!(t["RestartPolicy"], json!({"Condition": "on-failure", "Delay": 1_000_000_000i64, "MaxAttempts": 2}));
+        assert_eq!(t["Placement"]["Constraints"], json!(["node.role==worker"]));
+        assert_eq!(t["Placement"]["Preferences"], json!([{"Spread": {"SpreadDescriptor": "node.labels.zone"}}]));
+        assert_eq!(t["Placement"]["MaxReplicas"], 2);
+        assert_eq!(s["Mode"]["Replicated"]["Replicas"], 3);
+        assert_eq!(
+            s["UpdateConfig"],
+            json!({"Parallelism": 2, "Delay": 5_000_000_000i64, "FailureAction": "rollback", "Order": "start-first"})
+        );
+        assert_eq!(s["EndpointSpec"]["Mode"], "dnsrr");
+        assert_eq!(
+            s["EndpointSpec"]["Ports"],
+            json!([
+                {"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"},
+                {"Protocol": "tcp", "TargetPort": 81, "PublishedPort": 8081, "PublishMode": "host"},
+            ])
+        );
+    }
+
+    #[test]
+    fn jobs_global_services_and_restart() {
+        let s = one("services:\n  j:\n    image: i\n    deploy: {mode: replicated-job, replicas: 2}\n");
+        assert_eq!(s["Mode"], json!({"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 2}}));
+        assert_eq!(s["TaskTemplate"]["RestartPolicy"]["Condition"], "none");
+        let s = one("services:\n  g:\n    image: i\n    deploy: {mode: global}\n");
+        assert_eq!(s["Mode"], json!({"Global": {}}));
+        let s = one("services:\n  r:\n    image: i\n    restart: on-failure:4\n");
+        assert_eq!(s["TaskTemplate"]["RestartPolicy"], json!({"Condition": "on-failure", "MaxAttempts": 4}));
+        let s = one("services:\n  r:\n    image: i\n    restart: \"no\"\n");
+        assert_eq!(s["TaskTemplate"]["RestartPolicy"], json!({"Condition": "none"}));
+    }
+
+    #[test]
+    fn volumes_secrets_and_configs() {
+        let p = project(
+            r#"services:
+  db:
+    image: i
+    volumes: [data:/var/lib/db, /srv:/srv:ro]
+    secrets: [{source: pw, target: db_pw, uid: "70", mode: 0400}]
+    configs: [conf]
+volumes:
+  data: {driver_opts: {type: tmpfs}}
+secrets:
+  pw: {file: ./pw.txt}
+configs:
+  conf: {content: "x=1"}
+"#,
+        );
+        let hashes = BTreeMap::from([
+            ((DataKind::Secret, "pw".to_string()), "0123456789abcdef".to_string()),
+            ((DataKind::Config, "conf".to_string()), "fedcba9876543210".to_string()),
+        ]);
+        let w = convert(&p, "st", &BTreeMap::new(), &hashes);
+        let c = &w.services[0].spec["TaskTemplate"]["ContainerSpec"];
+        assert_eq!(c["Mounts"][0]["Type"], "volume");
+        assert_eq!(c["Mounts"][0]["Source"], "st_data");
+        assert_eq!(c["Mounts"][0]["VolumeOptions"]["Labels"][NAMESPACE], "st");
+        assert_eq!(c["Mounts"][0]["VolumeOptions"]["DriverConfig"]["Options"]["type"], "tmpfs");
+        assert_eq!(c["Mounts"][1], json!({"Type": "bind", "Source": "/srv", "Target": "/srv", "ReadOnly": true}));
+        assert_eq!(
+            c["Secrets"][0],
+            json!({"File": {"Name": "db_pw", "UID": "70", "GID": "0", "Mode": 0o400}, "SecretID": "", "SecretName": "st_pw-0123456789"})
+        );
+        assert_eq!(c["Configs"][0]["ConfigName"], "st_conf-fedcba9876");
+        assert_eq!(c["Configs"][0]["File"]["Name"], "/conf");
+        let names: Vec<&str> = w.data.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["st_pw-0123456789", "st_conf-fedcba9876"]);
+        assert_eq!(w.data[0].labels[DATA_HASH], "0123456789abcdef");
+    }
+
+    #[test]
+    fn a_changed_secret_changes_the_name_and_the_hash() {
+        let p = project("services:\n  a:\n    image: i\n    secrets: [s]\nsecrets:\n  s: {content: x}\n");
+        let h = |x: &str| BTreeMap::from([((DataKind::Secret, "s".to_string()), x.repeat(16))]);
+        let (one, two) = (convert(&p, "st", &BTreeMap::new(), &h("a")), convert(&p, "st", &BTreeMap::new(), &h("b")));
+        assert_ne!(one.data[0].name, two.data[0].name);
+        assert_ne!(one.services[0].hash, two.services[0].hash);
+        assert_eq!(one.services[0].hash, convert(&p, "st", &BTreeMap::new(), &h("a")).services[0].hash);
+    }
+
+    #[test]
+    fn keys_swarm_cannot_express_are_named() {
+        let w = convert(
+            &project(
+                "services:\n  a:\n    image: i\n    privileged: true\n    container_name: xy\n    network_mode: host\n",
+            ),
+            "st",
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
+        let paths: Vec<String> = w.unsupported.iter().map(|u| u.path.join(".")).collect();
+        assert_eq!(paths, ["services.a.container_name", "services.a.network_mode", "services.a.privileged"]);
+    }
+}

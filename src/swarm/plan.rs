@@ -213,3 +213,103 @@ pub fn plan(wanted: &Wanted, current: &Current, prune: bool) -> Plan {
     }
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::swarm::convert;
+
+    fn wanted(yaml: &str) -> Wanted {
+        convert(&crate::swarm::convert::tests::project(yaml), "st", &BTreeMap::new(), &BTreeMap::new())
+    }
+
+    /// What the cluster would have after `w` was deployed (specs as sent).
+    fn deployed(w: &Wanted) -> Current {
+        Current {
+            services: w
+                .services
+                .iter()
+                .enumerate()
+                .map(|(i, s)| ServiceInfo {
+                    id: format!("id{i}"),
+                    name: s.name.clone(),
+                    version: 10,
+                    spec: s.spec.clone(),
+                    update_state: None,
+                    update_message: None,
+                })
+                .collect(),
+            networks: w
+                .networks
+                .iter()
+                .map(|n| SwarmObject { id: n.name.clone(), name: n.name.clone(), labels: n.labels.clone() })
+                .collect(),
+            ..Current::default()
+        }
+    }
+
+    const TWO: &str = "services:\n  a:\n    image: i\n  b:\n    image: i\n    environment: {X: \"1\"}\n";
+
+    #[test]
+    fn a_new_stack_creates_everything() {
+        let p = plan(&wanted(TWO), &Current::default(), false);
+        let lines: Vec<String> = p.actions.iter().map(Action::describe).collect();
+        assert_eq!(lines, ["create network st_default", "create service st_a", "create service st_b"]);
+    }
+
+    #[test]
+    fn nothing_changed_sends_nothing() {
+        let w = wanted(TWO);
+        let p = plan(&w, &deployed(&w), true);
+        assert!(p.actions.iter().all(|a| matches!(a, Action::KeepService { .. })), "{p:?}");
+    }
+
+    #[test]
+    fn a_change_updates_that_service_with_its_fields() {
+        let cur = deployed(&wanted(TWO));
+        let p = plan(&wanted(&TWO.replace("X: \"1\"", "X: \"2\"")), &cur, false);
+        assert_eq!(p.actions[0], Action::KeepService { service: "a".into(), name: "st_a".into() });
+        assert_eq!(
+            p.actions[1],
+            Action::UpdateService {
+                service: "b".into(),
+                name: "st_b".into(),
+                id: "id1".into(),
+                version: 10,
+                fields: vec!["TaskTemplate.ContainerSpec.Env".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn prune_removes_what_the_file_dropped_and_old_versions_always_go() {
+        let mut cur = deployed(&wanted(TWO));
+        cur.networks.push(SwarmObject { id: "n2".into(), name: "st_old".into(), labels: BTreeMap::new() });
+        let old = SwarmObject {
+            id: "s1".into(),
+            name: "st_pw-0000000000".into(),
+            labels: BTreeMap::from([(NAMESPACE.to_string(), "st".to_string())]),
+        };
+        cur.data.push((DataKind::Secret, old));
+        let only_a = wanted("services:\n  a:\n    image: i\n");
+        let kept = plan(&only_a, &cur, false);
+        assert!(!kept.actions.iter().any(|a| matches!(a, Action::RemoveService { .. } | Action::RemoveNetwork { .. })));
+        assert!(kept.actions.iter().any(|a| matches!(a, Action::RemoveData { id, .. } if id == "s1")));
+        let pruned = plan(&only_a, &cur, true);
+        assert!(pruned.actions.contains(&Action::RemoveService { name: "st_b".into(), id: "id1".into() }));
+        assert!(pruned.actions.contains(&Action::RemoveNetwork { name: "st_old".into(), id: "n2".into() }));
+    }
+
+    #[test]
+    fn external_objects_must_exist() {
+        let w = wanted(
+            "services:\n  a:\n    image: i\n    networks: [edge]\n    secrets: [k]\nnetworks:\n  edge: {external: true}\nsecrets:\n  k: {external: true}\n",
+        );
+        let p = plan(&w, &Current::default(), false);
+        assert_eq!(p.missing, ["network `edge` (external)", "secret `k` (external)"]);
+        let mut cur = Current::default();
+        cur.all_networks.insert("edge".into());
+        cur.all_data.insert((DataKind::Secret, "k".into()));
+        assert!(plan(&w, &cur, false).missing.is_empty());
+    }
+}

@@ -15,6 +15,7 @@ use crate::model::labels::PROJECT;
 
 mod image;
 mod state;
+mod swarm;
 pub use state::FakeContainer;
 
 /// A scripted failure: the next `times` calls of `op` whose subject contains `subject` fail.
@@ -51,6 +52,8 @@ pub struct FakeState {
     events: Option<tokio::sync::broadcast::Sender<Event>>,
     /// Scripted results of `exec`, by container name.
     exec_results: BTreeMap<String, ExecOutput>,
+    /// The swarm's side: services, tasks, secrets and configs (see [`swarm`]).
+    pub swarm: swarm::FakeSwarm,
 }
 
 impl FakeState {
