@@ -27,6 +27,10 @@ apt_install() {
 command -v dot >/dev/null || { say "installing graphviz"; apt_install graphviz; }
 # GNU time measures the peak memory of each hostile-input case of the fault suite.
 [ -x /usr/bin/time ] || { say "installing time"; apt_install time; }
+# Private engines and the three-node cluster: network namespaces, veths, a bridge (iproute2:
+# ip, ss), nsenter (util-linux) and a FORWARD rule for the bridge (iptables).
+command -v ip >/dev/null && command -v ss >/dev/null || { say "installing iproute2"; apt_install iproute2; }
+command -v iptables >/dev/null || { say "installing iptables"; apt_install iptables; }
 
 if ! docker image inspect wharf-busybox:latest >/dev/null 2>&1; then
   say "building wharf-busybox:latest"

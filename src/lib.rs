@@ -7,7 +7,7 @@
 //!
 //! Each module uses only the modules before it in this order (checked by `tests/layers.rs`):
 //! `model`, `diag`, `lock`, `progress` → `hash`, `graph` → `load` → `engine` → `plan` →
-//! `logs`, `build` → `lint`, `scheduler`, `watch` (the dev loop's machinery) → `ops` → `stack` → `cli`.
+//! `swarm` (a project as Swarm objects), `logs`, `build` → `lint`, `scheduler`, `watch` (the dev loop's machinery) → `ops` → `stack` → `cli`.
 
 pub mod build;
 pub mod cli;

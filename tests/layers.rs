@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("load", &["model", "diag", "graph"]),
     ("engine", &["model"]),
     ("plan", &["model", "graph", "hash", "load", "engine"]),
+    ("swarm", &["model", "hash", "engine", "plan"]),
     ("logs", &["model", "load", "engine"]),
     ("build", &["model", "graph", "load", "engine", "plan", "progress"]),
     ("lint", &["model", "diag", "load", "build"]),
@@ -39,6 +40,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "lint",
             "scheduler",
             "watch",
+            "swarm",
         ],
     ),
     (
@@ -64,6 +66,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "watch",
             "ops",
             "stack",
+            "swarm",
         ],
     ),
 ];

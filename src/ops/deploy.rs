@@ -367,7 +367,8 @@ async fn one_service<E: Swarm>(
         Some(Action::UpdateService { fields, .. }) => fields.iter().any(|f| f.starts_with("TaskTemplate")),
         _ => false,
     };
-    converge(e, s, &before, fresh_only, req.timeout).await?;
+    let sent = matches!(action, Some(Action::CreateService { .. }) | Some(Action::UpdateService { .. }));
+    converge(e, s, &before, fresh_only, sent, req.timeout).await?;
     let took = start.elapsed();
     report(format!("service {} converged ({:.1} s)", s.name, took.as_secs_f64()));
     Ok(Some(took))
@@ -393,6 +394,7 @@ async fn converge<E: Swarm>(
     s: &crate::swarm::WantedService,
     before: &BTreeSet<String>,
     fresh_only: bool,
+    sent: bool,
     timeout: Duration,
 ) -> Result<(), DeployError> {
     let start = Instant::now();
@@ -407,7 +409,8 @@ async fn converge<E: Swarm>(
         .pointer("/TaskTemplate/ContainerSpec/Healthcheck/Test/0")
         .and_then(|t| t.as_str())
         .is_some_and(|t| t != "NONE");
-    let window = if s.job || health { Duration::ZERO } else { STABLE };
+    // An unchanged service (nothing sent) was already running before this deploy.
+    let window = if s.job || health || !sent { Duration::ZERO } else { STABLE };
     let mut since: Option<Instant> = None;
     loop {
         let tasks: Vec<TaskInfo> = e.tasks(&s.name).await?;
