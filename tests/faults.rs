@@ -981,6 +981,20 @@ fn attached_then(p: &Project, tool: &str, signals: &[i32]) -> Result<(i32, Vec<S
         c.args(["-p", &p.name]);
         c
     };
+    // As from a terminal: the signals this trial sends at their default disposition, whatever
+    // this process inherited (under `nohup`, or a shell's `&` without job control, HUP or INT
+    // arrive ignored, and both tools would keep ignoring them: seen in a CI run started with
+    // nohup, where compose "still ran 60 s after SIGHUP").
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGTERM] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd
         .args(["up", "--no-color"])
         .current_dir(p.dir.path())
