@@ -65,6 +65,14 @@ impl EngineError {
                 "the engine may be wedged (Docker 20.10 can deadlock its network layer): check whether `docker network ls` answers, and restart the daemon if it hangs; a slow engine can be given longer with `COMPOSE_HTTP_TIMEOUT=SECONDS`"
                     .into(),
             ),
+            // Seen after the engine and its containerd were killed and restarted: the dead
+            // task's directory is left, and the engine cannot start that container again.
+            EngineError::Api { message, .. } if message.contains("failed to start shim") && message.contains("file exists") => {
+                Some(
+                    "the engine kept a dead container's runtime state after an unclean stop (containerd): `wharf up -d --force-recreate` replaces the container (or restart the Docker daemon)"
+                        .into(),
+                )
+            }
             EngineError::PortAllocated { port } => {
                 Some(format!("another container or process uses host port {port}: free it or change the published port"))
             }
