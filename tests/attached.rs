@@ -180,18 +180,21 @@ fn logs_follow_and_merge_by_time() {
         "logs",
         r#"
 services:
-  # a1, b1, a2, b2 in that order, each written once the line before it was: a handshake
-  # through a shared volume, so the order does not depend on how fast the machine is.
+  # a1, b1, a2, b2 in that order, each printed only once the engine has logged the line
+  # before it: the test opens each gate (a file in a shared volume) after `wharf logs` shows
+  # that line, so the engine's timestamps follow the order however loaded the machine is
+  # (a handshake between the containers alone is not enough: the engine timestamps a line
+  # when its copier reads it, and two copiers race).
   a:
     image: wharf-busybox:latest
     init: true
     volumes: [turns:/s]
-    command: ["sh", "-c", "echo a1; touch /s/a1; until [ -f /s/b1 ]; do sleep 0.05; done; echo a2; touch /s/a2; exec sleep 300"]
+    command: ["sh", "-c", "echo a1; until [ -f /s/a2 ]; do sleep 0.05; done; echo a2; exec sleep 300"]
   b:
     image: wharf-busybox:latest
     init: true
     volumes: [turns:/s]
-    command: ["sh", "-c", "until [ -f /s/a1 ]; do sleep 0.05; done; echo b1; touch /s/b1; until [ -f /s/a2 ]; do sleep 0.05; done; echo b2; exec sleep 300"]
+    command: ["sh", "-c", "until [ -f /s/b1 ]; do sleep 0.05; done; echo b1; until [ -f /s/b2 ]; do sleep 0.05; done; echo b2; exec sleep 300"]
   ticker:
     image: wharf-busybox:latest
     init: true
@@ -202,12 +205,25 @@ volumes:
     );
     let (ok, _, err) = s.wharf(&["up", "-d"]);
     assert!(ok, "{err}");
-    // Until b's last line is there.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !s.wharf(&["logs", "b"]).1.contains("b2") {
-        assert!(Instant::now() < deadline, "b never printed b2");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let logged = |service: &str, line: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !s.wharf(&["logs", service]).1.contains(line) {
+            assert!(Instant::now() < deadline, "{service} never printed {line}");
+            // Polling the engine's log of the service.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let open = |gate: &str| {
+        let (ok, _, err) = s.wharf(&["exec", "-T", "a", "touch", &format!("/s/{gate}")]);
+        assert!(ok, "{err}");
+    };
+    logged("a", "a1");
+    open("b1");
+    logged("b", "b1");
+    open("a2");
+    logged("a", "a2");
+    open("b2");
+    logged("b", "b2");
     let (ok, merged, err) = s.wharf(&["logs", "--merge-by-time", "--no-log-prefix", "a", "b"]);
     assert!(ok, "{err}");
     assert_eq!(merged.lines().collect::<Vec<_>>(), ["a1", "b1", "a2", "b2"]);
