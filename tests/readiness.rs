@@ -153,7 +153,10 @@ services:
         ),
     );
     let started = std::time::Instant::now();
-    let (ok, _, err) = s.wharf_within(120, &["up", "-d"]);
+    // Plain progress and the trace of every engine call, so that a failure shows the early
+    // probes (issue 18: this `up` once waited out its 120 s, "health starting", in a loaded CI
+    // run; cause not found yet).
+    let (ok, _, err) = s.wharf_within_env(120, &[("WHARF_TRACE", "1")], &["--progress", "plain", "up", "-d"]);
     let took = started.elapsed();
     assert!(ok, "{err}");
     assert_eq!(s.inspect("{{.State.Status}}", &s.container("app", 1)), "running");

@@ -164,7 +164,12 @@ impl Stack {
     /// `wharf -p PROJECT ARGS…` given at most `secs` seconds (then killed: `timeout`'s exit 124
     /// reads as a failure, so a hang fails the test instead of stalling it).
     pub fn wharf_within(&self, secs: u32, args: &[&str]) -> (bool, String, String) {
+        self.wharf_within_env(secs, &[], args)
+    }
+    /// [`Stack::wharf_within`] with more environment variables.
+    pub fn wharf_within_env(&self, secs: u32, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
         let mut cmd = Command::new("timeout");
+        cmd.envs(env.iter().copied());
         cmd.args(["-k", "5", &secs.to_string(), env!("CARGO_BIN_EXE_wharf"), "-p", &self.project]).args(args);
         self.run(&mut cmd)
     }
