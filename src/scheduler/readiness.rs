@@ -110,6 +110,12 @@ impl Readiness {
             let mut tick = self.tick.clone();
             let mut said = None;
             loop {
+                // Everything bumped so far is marked seen *before* the state is read: a bump
+                // between the read and the wait (an early probe turning the container healthy,
+                // after which nothing else may come for a whole interval) then still wakes the
+                // wait. Marking it after the read lost that wake-up: issue 18's intermittent
+                // hang, `up` waiting at "health starting" until the engine's own first probe.
+                let alive = tick.borrow_and_update().is_some();
                 self.refresh(e, id).await?;
                 let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().unwrap_or_default();
                 let now = match cond {
@@ -145,15 +151,16 @@ impl Readiness {
                     }
                     break;
                 }
-                self.next_change(&mut tick, id).await;
+                self.next_change(&mut tick, alive, id).await;
             }
         }
         Ok(())
     }
 
-    /// Sleeps until the next event (or, with the stream gone for good, 100 ms and a fresh inspect).
-    async fn next_change(&self, tick: &mut watch::Receiver<Option<u64>>, id: &str) {
-        if tick.borrow_and_update().is_some() && tick.changed().await.is_ok() {
+    /// Sleeps until the next event or bump not yet seen (or, with the stream gone for good,
+    /// 100 ms and a fresh inspect).
+    async fn next_change(&self, tick: &mut watch::Receiver<Option<u64>>, alive: bool, id: &str) {
+        if alive && tick.changed().await.is_ok() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -280,6 +287,8 @@ impl Readiness {
     pub async fn wait_ready<E: Engine>(&self, e: &E, name: &str, id: &str) -> Result<(), NotReady> {
         let mut tick = self.tick.clone();
         loop {
+            // Marked seen before the read, as in `wait`.
+            let alive = tick.borrow_and_update().is_some();
             self.refresh(e, id).await?;
             let s = self.seen.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().unwrap_or_default();
             match (s.exited, s.health.as_deref()) {
@@ -294,7 +303,7 @@ impl Readiness {
                 }
                 (None, Some(_)) => {}
             }
-            self.next_change(&mut tick, id).await;
+            self.next_change(&mut tick, alive, id).await;
         }
     }
 
