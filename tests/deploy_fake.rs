@@ -49,6 +49,7 @@ fn req() -> DeployRequest {
         resolve_image: ResolveImage::Never,
         timeout: Duration::from_secs(60),
         dry_run: false,
+        strict: false,
     }
 }
 

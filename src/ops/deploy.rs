@@ -39,6 +39,8 @@ pub struct DeployRequest {
     /// How long one service may take to converge.
     pub timeout: Duration,
     pub dry_run: bool,
+    /// A key Swarm cannot express is an error (before anything changes), not a warning.
+    pub strict: bool,
 }
 
 /// Why a deploy stopped.
@@ -56,6 +58,8 @@ pub enum DeployError {
     Data { kind: &'static str, key: String, reason: String },
     #[error("service `{service}` failed: {reason}{}", log_tail(.logs))]
     Failed { service: String, reason: String, logs: Vec<String> },
+    #[error("{0} key(s) Swarm cannot express (--strict)")]
+    Strict(usize),
     #[error("service `{service}` did not converge within {} s: {state}", .waited.as_secs())]
     Timeout { service: String, waited: Duration, state: String },
 }
@@ -78,6 +82,7 @@ impl DeployError {
             DeployError::Failed { reason, .. } if reason.contains("ipvs") || reason.contains("IPVS") => {
                 Some("this kernel has no IPVS: use `deploy.endpoint_mode: dnsrr` and `mode: host` ports".into())
             }
+            DeployError::Strict(_) => Some("remove them, or deploy without --strict to ignore them".into()),
             DeployError::Timeout { service, .. } => {
                 Some(format!("`docker service ps --no-trunc {service}` shows its tasks; raise --timeout if it is slow"))
             }
@@ -220,6 +225,14 @@ pub async fn deploy<E: Swarm>(
     let plan = crate::swarm::plan(&wanted, &cur, req.prune);
     let mut out =
         Deployed { plan: plan.clone(), unsupported: locate(p, wanted.unsupported.clone()), ..Default::default() };
+    for (loc, u) in &out.unsupported {
+        let at = loc.as_ref().map(|l| format!("{l}: ")).unwrap_or_default();
+        let level = if req.strict { "error" } else { "warning" };
+        report(format!("{level}: {at}`{}`: {}", u.path.join("."), u.reason));
+    }
+    if req.strict && !out.unsupported.is_empty() {
+        return Err(DeployError::Strict(out.unsupported.len()));
+    }
     if !plan.missing.is_empty() {
         return Err(DeployError::Missing(plan.missing));
     }

@@ -116,50 +116,25 @@ fn deploy_cmd(g: &GlobalArgs, a: &DeployArgs) -> Result<ExitCode, CliError> {
         },
         timeout: Duration::from_secs(a.timeout),
         dry_run: g.dry_run,
+        strict: a.strict,
     };
     let quiet = matches!(g.progress, crate::cli::Progress::Quiet);
     let report = move |line: String| {
-        if !quiet {
+        if !quiet || line.starts_with("warning:") || line.starts_with("error:") {
             eprintln!("{line}");
         }
     };
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await?;
         let endpoint = engine.endpoint().to_string();
-        if !req.dry_run {
-            // Warnings first, so a strict run stops before anything changes.
-            let preview =
-                deploy::deploy(&engine, &project, &DeployRequest { dry_run: true, ..req.clone() }, &endpoint, &report)
-                    .await?;
-            warn_unsupported(&preview.unsupported, a.strict)?;
-            deploy::deploy(&engine, &project, &req, &endpoint, &report).await?;
-        } else {
-            let d = deploy::deploy(&engine, &project, &req, &endpoint, &report).await?;
-            warn_unsupported(&d.unsupported, a.strict)?;
+        let d = deploy::deploy(&engine, &project, &req, &endpoint, &report).await?;
+        if req.dry_run {
             for action in &d.plan.actions {
                 println!("{} (dry run)", action.describe());
             }
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-fn warn_unsupported(
-    list: &[(Option<crate::diag::Loc>, crate::swarm::convert::Unsupported)],
-    strict: bool,
-) -> Result<(), CliError> {
-    for (loc, u) in list {
-        let at = loc.as_ref().map(|l| format!("{l}: ")).unwrap_or_default();
-        eprintln!("{}{at}`{}`: {}", if strict { "error: " } else { "warning: " }, u.path.join("."), u.reason);
-    }
-    if strict && !list.is_empty() {
-        return Err(CliError::Message {
-            message: format!("{} key(s) Swarm cannot express (--strict)", list.len()),
-            hint: Some("remove them, or deploy without --strict to ignore them".into()),
-            code: 1,
-        });
-    }
-    Ok(())
 }
 
 fn rm(a: &NamesArgs) -> Result<ExitCode, CliError> {
