@@ -160,6 +160,27 @@ fn rm(a: &NamesArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// Rows as JSON lines, or as a table of `(header, field, width)` columns (the last unpadded).
+fn print_rows(rows: &[serde_json::Value], format: &str, columns: &[(&str, &str, usize)]) {
+    if format == "json" {
+        for r in rows {
+            println!("{r}");
+        }
+        return;
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for ((_, _, width), cell) in columns.iter().zip(cells) {
+            out.push_str(&format!("{cell:<width$}"));
+        }
+        println!("{out}");
+    };
+    line(columns.iter().map(|(h, _, _)| h.to_string()).collect());
+    for r in rows {
+        line(columns.iter().map(|(_, k, _)| r[*k].as_str().unwrap_or("").to_string()).collect());
+    }
+}
+
 fn short(id: &str) -> &str {
     &id[..id.len().min(12)]
 }
@@ -187,29 +208,19 @@ fn ps(a: &StackName) -> Result<ExitCode, CliError> {
                 }));
             }
         }
-        if a.format == "json" {
-            for r in rows {
-                println!("{r}");
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        println!(
-            "{:<14}{:<28}{:<28}{:<14}{:<15}{:<15}ERROR",
-            "ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE"
+        print_rows(
+            &rows,
+            &a.format,
+            &[
+                ("ID", "ID", 14),
+                ("NAME", "Name", 28),
+                ("IMAGE", "Image", 28),
+                ("NODE", "Node", 14),
+                ("DESIRED STATE", "DesiredState", 15),
+                ("CURRENT STATE", "CurrentState", 15),
+                ("ERROR", "Error", 0),
+            ],
         );
-        for r in rows {
-            let f = |k: &str| r[k].as_str().unwrap_or("").to_string();
-            println!(
-                "{:<14}{:<28}{:<28}{:<14}{:<15}{:<15}{}",
-                f("ID"),
-                f("Name"),
-                f("Image"),
-                f("Node"),
-                f("DesiredState"),
-                f("CurrentState"),
-                f("Error")
-            );
-        }
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -262,25 +273,18 @@ fn services(a: &StackName) -> Result<ExitCode, CliError> {
                 "Image": image.split('@').next().unwrap_or(""), "Ports": ports.join(", "),
             }));
         }
-        if a.format == "json" {
-            for r in rows {
-                println!("{r}");
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        println!("{:<14}{:<28}{:<16}{:<12}{:<28}PORTS", "ID", "NAME", "MODE", "REPLICAS", "IMAGE");
-        for r in rows {
-            let f = |k: &str| r[k].as_str().unwrap_or("").to_string();
-            println!(
-                "{:<14}{:<28}{:<16}{:<12}{:<28}{}",
-                f("ID"),
-                f("Name"),
-                f("Mode"),
-                f("Replicas"),
-                f("Image"),
-                f("Ports")
-            );
-        }
+        print_rows(
+            &rows,
+            &a.format,
+            &[
+                ("ID", "ID", 14),
+                ("NAME", "Name", 28),
+                ("MODE", "Mode", 16),
+                ("REPLICAS", "Replicas", 12),
+                ("IMAGE", "Image", 28),
+                ("PORTS", "Ports", 0),
+            ],
+        );
         Ok(ExitCode::SUCCESS)
     })
 }
