@@ -31,6 +31,8 @@ command -v dot >/dev/null || { say "installing graphviz"; apt_install graphviz; 
 # ip, ss), nsenter (util-linux) and a FORWARD rule for the bridge (iptables).
 command -v ip >/dev/null && command -v ss >/dev/null || { say "installing iproute2"; apt_install iproute2; }
 command -v iptables >/dev/null || { say "installing iptables"; apt_install iptables; }
+# The build-secrets test forwards a real agent with a new key: ssh-agent, ssh-add, ssh-keygen.
+command -v ssh-agent >/dev/null && command -v ssh-add >/dev/null || { say "installing openssh-client"; apt_install openssh-client; }
 
 if ! docker image inspect wharf-busybox:latest >/dev/null 2>&1; then
   say "building wharf-busybox:latest"

@@ -1,7 +1,7 @@
 //! What a builder cannot do, found before anything is sent, so the user learns which line and
 //! what to do instead of a builder error half-way through: Dockerfile syntax that only BuildKit
 //! understands (for the classic builder), and mounts that need a BuildKit session (which wharf
-//! does not open).
+//! then opens for that build only).
 
 /// One BuildKit-only construct, with its 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,10 @@
 //! Building services' images: each service's `build:` becomes a [`BuildRequest`] plus a streamed
 //! context ([`context`]) filtered by `.dockerignore` ([`ignore`]), built by the engine's embedded
-//! BuildKit (as compose v2 does; without a session) or, with `DOCKER_BUILDKIT=0`, its classic
-//! builder. What the chosen builder cannot do is refused up front ([`dockerfile`]). Builds run
-//! concurrently within a bound; a failure names the service and shows the failing step's output
-//! ([`steps`]). Pulling and pushing live in [`registry`].
+//! BuildKit (as compose v2 does; with a session only for a build that mounts secrets or an SSH
+//! agent) or, with `DOCKER_BUILDKIT=0`, its classic builder. What the chosen builder cannot do
+//! is refused up front ([`dockerfile`]). Builds run concurrently within a bound; a failure names
+//! the service and shows the failing step's output ([`steps`]). Pulling and pushing live in
+//! [`registry`].
 
 pub mod context;
 pub mod dockerfile;
@@ -19,7 +20,7 @@ use std::path::Path;
 use futures::StreamExt;
 use indexmap::IndexMap;
 
-use crate::engine::{BuildMessage, BuildRequest, Engine};
+use crate::engine::{BuildMessage, BuildRequest, BuildSession, Engine};
 use crate::model::{Project, Service};
 use crate::progress::Report;
 
@@ -81,6 +82,31 @@ pub struct Prepared {
     pub warnings: Vec<String>,
 }
 
+impl Prepared {
+    /// Which path the build takes, for the progress line: `classic builder`, `BuildKit`, or
+    /// `BuildKit with a session (secrets a, b; ssh default)`; IDs only, never values.
+    pub fn builder(&self) -> String {
+        match (&self.request.session, self.request.buildkit) {
+            (_, false) => "classic builder".into(),
+            (None, true) => "BuildKit".into(),
+            (Some(s), true) => {
+                let mut parts = Vec::new();
+                if !s.secrets.is_empty() {
+                    parts.push(format!("secrets {}", s.secrets.keys().cloned().collect::<Vec<_>>().join(", ")));
+                }
+                if !s.ssh.is_empty() {
+                    parts.push(format!("ssh {}", s.ssh.keys().cloned().collect::<Vec<_>>().join(", ")));
+                }
+                if parts.is_empty() {
+                    "BuildKit with a session".into()
+                } else {
+                    format!("BuildKit with a session ({})", parts.join("; "))
+                }
+            }
+        }
+    }
+}
+
 /// Turns `service`'s `build:` into a request for BuildKit (`buildkit`) or the classic builder,
 /// checking what can be checked before sending anything: the context and Dockerfile exist, the
 /// builder can do what the Dockerfile and the `build:` keys ask, `.dockerignore` parses.
@@ -97,9 +123,7 @@ pub fn prepare(
     };
     let buildx = "or build with `docker buildx build -t IMAGE` and run with `--no-build`";
     for (key, set, why) in [
-        ("additional_contexts", !b.additional_contexts.is_empty(), "a BuildKit session"),
-        ("secrets", !b.secrets.is_empty(), "a BuildKit session"),
-        ("ssh", !b.ssh.is_empty(), "a BuildKit session"),
+        ("additional_contexts", !b.additional_contexts.is_empty(), "the BuildKit session's file sync"),
         ("cache_to", !b.cache_to.is_empty(), "a BuildKit cache exporter"),
         ("platforms", b.platforms.len() > 1, "a multi-platform BuildKit exporter"),
     ] {
@@ -163,8 +187,11 @@ pub fn prepare(
     // sent `.dockerignore` names it; BuildKit, handed the context as a tar, keeps everything.
     // Such builds go to the classic builder unless the Dockerfile needs BuildKit.
     let hidden = inside.as_ref().is_none_or(|i| ignore.is_excluded(i));
-    let buildkit = buildkit && (!hidden || dockerfile::needs_buildkit(&text).is_some());
     let mut warnings = Vec::new();
+    let mounts = dockerfile::needs_session(&text);
+    let session = session(project, service, b, &mut warnings)?;
+    let wants_session = session.is_some() || mounts.is_some();
+    let buildkit = buildkit && (!hidden || wants_session || dockerfile::needs_buildkit(&text).is_some());
     if buildkit && hidden {
         warnings.push(format!(
             "service `{service}`: the Dockerfile `{file}` is sent inside the build context for BuildKit, so `COPY .` copies it too (as `{}`)",
@@ -193,11 +220,13 @@ pub fn prepare(
             extra.push((".dockerignore".to_string(), text.into_bytes()));
         }
     }
-    if buildkit && let Some(n) = dockerfile::needs_session(&text) {
+    if !buildkit
+        && let Some(key) = [("secrets", !b.secrets.is_empty()), ("ssh", !b.ssh.is_empty())].iter().find(|k| k.1)
+    {
         return Err(fail(
             service,
-            format!("{file}:{}: {} needs a BuildKit session, which wharf does not open: `{}`", n.line, n.what, n.text),
-            Some(format!("rewrite that line (a `type=cache` or `type=bind` mount works), {buildx}")),
+            format!("`build.{}` needs BuildKit, and this build uses the engine's classic builder", key.0),
+            Some(format!("unset `DOCKER_BUILDKIT=0` if the engine has BuildKit, {buildx}")),
         ));
     }
     if !buildkit && let Some(n) = dockerfile::needs_buildkit(&text) {
@@ -228,6 +257,10 @@ pub fn prepare(
         pull: opts.pull || b.pull == Some(true),
         platform: b.platforms.first().cloned().or_else(|| svc.platform.clone()),
         buildkit,
+        // A Dockerfile that mounts a secret or an agent the file does not provide still gets a
+        // session: an optional secret is then absent and a required one fails in the builder,
+        // as with compose.
+        session: (buildkit && wants_session).then(|| session.unwrap_or_default()),
     };
     let context = context::Context { root: root.to_path_buf(), ignore, extra };
     Ok(Prepared {
@@ -239,6 +272,119 @@ pub fn prepare(
         dockerfile_text: text,
         dockerfile_name: file,
     })
+}
+
+/// What `b`'s BuildKit session serves: `build.secrets` (from a file, or the project's
+/// environment, named by `target` or else the secret's name, as compose does) and `build.ssh`
+/// (`default` is `$SSH_AUTH_SOCK`; `ID=PATH` names an agent's socket). `None` when the build
+/// names neither.
+fn session(
+    project: &Project,
+    service: &str,
+    b: &crate::model::Build,
+    warnings: &mut Vec<String>,
+) -> Result<Option<BuildSession>, BuildError> {
+    if b.secrets.is_empty() && b.ssh.is_empty() {
+        return Ok(None);
+    }
+    let mut out = BuildSession::default();
+    for r in &b.secrets {
+        let id = r.target.clone().unwrap_or_else(|| r.source.clone());
+        let Some(def) = project.secrets.get(&r.source) else {
+            return Err(fail(
+                service,
+                format!("`build.secrets` names `{}`, which the top-level `secrets:` does not define", r.source),
+                Some(format!("add `secrets: {{{}: {{file: PATH}}}}` at the top level", r.source)),
+            ));
+        };
+        if r.uid.is_some() || r.gid.is_some() || r.mode.is_some() {
+            warnings.push(format!(
+                "service `{service}`: build secret `{}`: `uid`, `gid` and `mode` do not apply to builds (set them on the `RUN --mount`), ignored",
+                r.source
+            ));
+        }
+        match (&def.file, &def.environment) {
+            (Some(file), _) => {
+                let value = std::fs::read(file).map_err(|e| {
+                    fail(
+                        service,
+                        format!("cannot read build secret `{}` from {file}: {e}", r.source),
+                        Some(format!("fix `secrets.{}.file` (relative paths are resolved against the project directory)", r.source)),
+                    )
+                })?;
+                out.secrets.insert(id, value);
+            }
+            (None, Some(var)) => match project.environment.get(var) {
+                Some(v) => {
+                    out.secrets.insert(id, v.clone().into_bytes());
+                }
+                None => warnings.push(format!(
+                    "service `{service}`: build secret `{}` reads `{var}`, which is not set: a step that requires it fails",
+                    r.source
+                )),
+            },
+            (None, None) => {
+                return Err(fail(
+                    service,
+                    format!("build secret `{}`: `build.secrets` takes only secrets from a `file` or an `environment` variable", r.source),
+                    Some("define it with `file:` or `environment:`, or remove it from `build.secrets`".into()),
+                ));
+            }
+        }
+    }
+    for entry in &b.ssh {
+        let (id, path) = match entry.split_once('=') {
+            Some((id, path)) => (id.trim().to_string(), Some(path.trim().to_string())),
+            None => (entry.trim().to_string(), None),
+        };
+        let path = match path.filter(|p| !p.is_empty()) {
+            Some(p) => match p.strip_prefix("~/") {
+                Some(rest) => {
+                    std::env::var("HOME").map(|h| Path::new(&h).join(rest)).unwrap_or_else(|_| p.clone().into())
+                }
+                None => project.working_dir.join(&p),
+            },
+            None => match std::env::var_os("SSH_AUTH_SOCK").filter(|v| !v.is_empty()) {
+                Some(s) => s.into(),
+                None => {
+                    return Err(fail(
+                        service,
+                        format!("`build.ssh: [{entry}]` forwards the SSH agent, and `SSH_AUTH_SOCK` is not set"),
+                        Some(format!(
+                            "start an agent (`eval $(ssh-agent)`, `ssh-add KEY`), or name its socket: `{id}=PATH`"
+                        )),
+                    ));
+                }
+            },
+        };
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::metadata(&path) {
+            Ok(m) if m.file_type().is_socket() => {
+                out.ssh.insert(id, path);
+            }
+            Ok(_) => {
+                return Err(fail(
+                    service,
+                    format!(
+                        "`build.ssh: [{entry}]`: {} is not an SSH agent's socket (wharf forwards agents, not key files)",
+                        path.display()
+                    ),
+                    Some(format!(
+                        "load the key into an agent (`ssh-add {}`) and use `{id}` or `{id}=AGENT_SOCKET`",
+                        path.display()
+                    )),
+                ));
+            }
+            Err(e) => {
+                return Err(fail(
+                    service,
+                    format!("`build.ssh: [{entry}]`: cannot use {}: {e}", path.display()),
+                    Some("fix the path, or start an agent and use `default`".into()),
+                ));
+            }
+        }
+    }
+    Ok(Some(out))
 }
 
 /// `build.args` with `--build-arg` over them; a key without a value takes the environment's
@@ -329,7 +475,7 @@ pub async fn run<E: Engine>(
         r.state(kind, &tag, "Up to date");
         return Ok(existing);
     }
-    r.state(kind, &tag, "Building");
+    r.detail(kind, &tag, "Building", &p.builder());
     // A build that runs regardless is fingerprinted while the builder works (it reads the context).
     let (built, late) = futures::join!(send(e, &p, show_output, r), async {
         if skip_unchanged && always { fingerprint::of(e, &p).await } else { None }
@@ -368,21 +514,26 @@ async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool, r: &Report) -> 
     let (body, sent) = context::stream(p.context.clone());
     let mut stream = e.build_image(&p.request, body);
     let (mut output, mut steps, mut id) = (String::new(), steps::Steps::default(), None);
+    let masked = Masked::of(p.request.session.as_ref());
     let show = |lines: &mut dyn Iterator<Item = String>| {
         for line in lines.filter(|_| show_output) {
-            r.line(&format!("{}  {line}", p.service));
+            r.line(&format!("{}  {}", p.service, masked.apply(&line)));
         }
     };
     while let Some(item) = stream.next().await {
         match item {
             Ok(BuildMessage::Output(text)) => {
+                let text = masked.apply(&text);
                 show(&mut text.lines().map(plain).filter(|l| !l.trim().is_empty()));
                 output.push_str(&text);
             }
             Ok(BuildMessage::ImageId(i)) => id = Some(i),
+            Ok(BuildMessage::StepOutput { step, text }) => {
+                show(&mut steps.apply(&BuildMessage::StepOutput { step, text: masked.apply(&text) }).into_iter())
+            }
             Ok(m) => show(&mut steps.apply(&m).into_iter()),
             Err(err) => {
-                let said = steps::tidy(&err.to_string());
+                let said = masked.apply(&steps::tidy(&err.to_string()));
                 r.detail("Image", tag, "Error", &said);
                 let why = match sent.await {
                     Ok(Err(io)) => format!("cannot send the build context: {io}"),
@@ -410,6 +561,37 @@ async fn send<E: Engine>(e: &E, p: &Prepared, show_output: bool, r: &Report) -> 
             .ok()
             .flatten()
             .ok_or_else(|| fail(&p.service, format!("the builder reported no image for `{tag}`"), None)),
+    }
+}
+
+/// The build secrets' values, to be replaced by `****` wherever a step prints one (a `cat` of
+/// the secret, a tool echoing its token): wharf's output and errors never show them. Values
+/// shorter than four bytes are left alone (masking them would garble ordinary output).
+struct Masked(Vec<String>);
+
+impl Masked {
+    fn of(session: Option<&BuildSession>) -> Masked {
+        let mut values: Vec<String> = session
+            .map(|s| s.secrets.values().filter_map(|v| std::str::from_utf8(v).ok()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|v| [v.to_string(), v.trim().to_string()])
+            .filter(|v| v.len() >= 4)
+            .collect();
+        // Longest first, so a value containing another is masked whole.
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Masked(values)
+    }
+
+    fn apply(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in &self.0 {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), "****");
+            }
+        }
+        out
     }
 }
 
@@ -543,11 +725,68 @@ pub(crate) mod tests {
         let build = "services:\n  app: {build: .}\n";
         let err = prepared(build, &[("Dockerfile", KIT)], false).unwrap_err();
         assert!(err.message.starts_with("Dockerfile:2: `RUN --mount` needs BuildKit"), "{err}");
-        let secret = "FROM scratch\nRUN --mount=type=secret,id=a true\n";
-        let err = prepared(build, &[("Dockerfile", secret)], true).unwrap_err();
-        assert!(err.message.contains("needs a BuildKit session"), "{err}");
-        let ssh = "services:\n  app: {build: {context: ., ssh: [default]}}\n";
-        let err = prepared(ssh, &[("Dockerfile", CLASSIC)], true).unwrap_err();
-        assert!(err.message.starts_with("`build.ssh` needs a BuildKit session"), "{err}");
+        let secrets = "services:\n  app: {build: {context: ., secrets: [s]}}\nsecrets:\n  s: {file: ./s.txt}\n";
+        let err = prepared(secrets, &[("Dockerfile", CLASSIC), ("s.txt", "v")], false).unwrap_err();
+        assert!(
+            err.message.starts_with("`build.secrets` needs BuildKit, and this build uses the engine's classic"),
+            "{err}"
+        );
+        let contexts = "services:\n  app: {build: {context: ., additional_contexts: {x: ./x}}}\n";
+        let err = prepared(contexts, &[("Dockerfile", CLASSIC), ("x/a", "")], true).unwrap_err();
+        assert!(err.message.contains("`build.additional_contexts` needs the BuildKit session's file sync"), "{err}");
+    }
+
+    #[test]
+    fn a_build_that_mounts_a_secret_or_an_agent_gets_a_session_and_others_do_not() {
+        let yaml = "services:\n  app:\n    build:\n      context: .\n      secrets: [f, {source: e, target: tok, mode: 0400}, unset]\nsecrets:\n  f: {file: ./f.txt}\n  e: {environment: E}\n  unset: {environment: NOT_SET_ANYWHERE}\n";
+        let files = [("Dockerfile", CLASSIC), ("f.txt", "file-value"), (".env", "E=env-value\n")];
+        let p = prepared(yaml, &files, true).unwrap();
+        assert!(p.request.buildkit);
+        let session = p.request.session.as_ref().unwrap();
+        assert_eq!(session.secrets.get("f").map(Vec::as_slice), Some(&b"file-value"[..]));
+        assert_eq!(session.secrets.get("tok").map(Vec::as_slice), Some(&b"env-value"[..]), "`target` is the ID");
+        assert!(!session.secrets.contains_key("unset"));
+        assert_eq!(p.builder(), "BuildKit with a session (secrets f, tok)");
+        assert!(!format!("{:?}", p.request).contains("value"), "Debug shows no value: {:?}", p.request);
+        let said = p.warnings.join("\n");
+        assert!(said.contains("`uid`, `gid` and `mode` do not apply to builds"), "{said}");
+        assert!(said.contains("reads `NOT_SET_ANYWHERE`, which is not set"), "{said}");
+        // A Dockerfile that mounts a secret the file does not provide: a session with nothing in it.
+        let mounts = "FROM scratch\nRUN --mount=type=secret,id=a true\n";
+        let p = prepared("services:\n  app: {build: .}\n", &[("Dockerfile", mounts)], true).unwrap();
+        assert_eq!(p.request.session, Some(BuildSession::default()));
+        // Neither: no session.
+        let p = prepared("services:\n  app: {build: .}\n", &[("Dockerfile", KIT)], true).unwrap();
+        assert_eq!((p.request.session.is_none(), p.builder().as_str()), (true, "BuildKit"));
+    }
+
+    #[test]
+    fn build_secrets_and_ssh_entries_that_cannot_work_are_refused_with_a_fix() {
+        let external = "services:\n  app: {build: {context: ., secrets: [x]}}\nsecrets:\n  x: {external: true}\n";
+        let err = prepared(external, &[("Dockerfile", CLASSIC)], true).unwrap_err();
+        assert!(err.message.contains("takes only secrets from a `file` or an `environment`"), "{err}");
+        let missing = "services:\n  app: {build: {context: ., secrets: [x]}}\nsecrets:\n  x: {file: ./nope}\n";
+        let err = prepared(missing, &[("Dockerfile", CLASSIC)], true).unwrap_err();
+        assert!(err.message.starts_with("cannot read build secret `x` from "), "{err}");
+        let key = "services:\n  app: {build: {context: ., ssh: [\"k=./id_ed25519\"]}}\n";
+        let err = prepared(key, &[("Dockerfile", CLASSIC), ("id_ed25519", "KEY")], true).unwrap_err();
+        assert!(err.message.contains("is not an SSH agent's socket"), "{err}");
+        assert!(err.hint.unwrap().starts_with("load the key into an agent (`ssh-add "));
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("agent.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let agent = format!("services:\n  app: {{build: {{context: ., ssh: [\"default={}\"]}}}}\n", sock.display());
+        let p = prepared(&agent, &[("Dockerfile", CLASSIC)], true).unwrap();
+        assert_eq!(p.request.session.unwrap().ssh.get("default"), Some(&sock));
+    }
+
+    #[test]
+    fn printed_secret_values_are_masked() {
+        let mut s = BuildSession::default();
+        s.secrets.insert("a".into(), b"hunter2-long\n".to_vec());
+        s.secrets.insert("b".into(), b"abc".to_vec());
+        let m = Masked::of(Some(&s));
+        assert_eq!(m.apply("token=hunter2-long; abc stays"), "token=****; abc stays");
+        assert_eq!(Masked::of(None).apply("x"), "x");
     }
 }

@@ -12,7 +12,7 @@ pub mod time;
 pub mod trace;
 mod transfer;
 pub use event::{Event, EventKind, HealthStatus};
-pub use transfer::{BuildMessage, BuildRequest, BuildStep, ContextStream, Credentials, TransferProgress};
+pub use transfer::{BuildMessage, BuildRequest, BuildSession, BuildStep, ContextStream, Credentials, TransferProgress};
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -21,8 +21,30 @@ pub struct BuildRequest {
     /// Always try to pull newer versions of the base images.
     pub pull: bool,
     pub platform: Option<String>,
-    /// Build with the engine's embedded BuildKit (no session) instead of the classic builder.
+    /// Build with the engine's embedded BuildKit instead of the classic builder.
     pub buildkit: bool,
+    /// What a BuildKit session serves this build (secrets, SSH agents); `None` builds without
+    /// a session, as every build that mounts neither does.
+    pub session: Option<BuildSession>,
+}
+
+/// What a build's BuildKit session hands the builder when a step asks: secret values and SSH
+/// agents, each by the ID a `RUN --mount=type=secret,id=…` or `type=ssh,id=…` names. Values
+/// are never printed (its `Debug` shows the IDs only).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct BuildSession {
+    pub secrets: BTreeMap<String, Vec<u8>>,
+    /// The socket of the agent each SSH ID forwards to.
+    pub ssh: BTreeMap<String, std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for BuildSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildSession")
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("ssh", &self.ssh)
+            .finish()
+    }
 }
 
 /// What a build reports as it goes.

@@ -5,8 +5,8 @@
 //! so this one request is sent with hyper directly over the engine's socket, and the records are
 //! read with prost from the few message fields wharf uses.
 //!
-//! What a session would add (build secrets, SSH forwarding, registry credentials for private base
-//! images, local named contexts) is refused earlier, in [`crate::build`].
+//! A build that mounts a secret or an SSH agent also opens a BuildKit session first (see
+//! [`super::session`]) and names it in the request; every other build goes without one.
 
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ impl Socket {
 }
 
 /// The query string of a BuildKit build, as the docker CLI sends it.
-fn query(req: &BuildRequest) -> String {
+fn query(req: &BuildRequest, session: Option<&str>) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     q.append_pair("version", "2");
     q.append_pair("t", &req.tag);
@@ -75,6 +75,9 @@ fn query(req: &BuildRequest) -> String {
     if !req.cache_from.is_empty() {
         q.append_pair("cachefrom", &json(&req.cache_from));
     }
+    if let Some(id) = session {
+        q.append_pair("session", id);
+    }
     q.finish()
 }
 
@@ -90,10 +93,23 @@ pub(super) fn build(
     req: &BuildRequest,
     context: ContextStream,
 ) -> EngineStream<BuildMessage> {
-    let path = format!("/v{version}/build?{}", query(req));
+    let session = req.session.clone().map(|s| (super::session::new_id(), s));
+    let path = format!("/v{version}/build?{}", query(req, session.as_ref().map(|(id, _)| id.as_str())));
     let subject = format!("image `{}`", req.tag);
+    let name = req.tag.clone();
     let (tx, rx) = futures::channel::mpsc::unbounded::<Result<BuildMessage>>();
     tokio::spawn(async move {
+        // The session is open before the build names it, and closed when the build is over.
+        let _session = match session {
+            Some((id, s)) => match open_session(&socket, &version, &id, &name, s).await {
+                Ok(task) => Some(AbortOnDrop(task)),
+                Err(e) => {
+                    let _ = tx.unbounded_send(Err(e));
+                    return;
+                }
+            },
+            None => None,
+        };
         let sent = match &socket {
             Socket::Unix(p) => match tokio::net::UnixStream::connect(p).await {
                 Ok(s) => send(s, &path, context, &tx, &subject, &endpoint(&socket)).await,
@@ -109,6 +125,34 @@ pub(super) fn build(
         }
     });
     rx.boxed()
+}
+
+/// Ends the session's task when the build that opened it is over.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn open_session(
+    socket: &Socket,
+    version: &str,
+    id: &str,
+    name: &str,
+    s: crate::engine::BuildSession,
+) -> Result<tokio::task::JoinHandle<()>> {
+    match socket {
+        Socket::Unix(p) => match tokio::net::UnixStream::connect(p).await {
+            Ok(io) => super::session::open(io, version, id, name, s).await,
+            Err(e) => Err(unreachable(socket, e.to_string())),
+        },
+        Socket::Tcp(a) => match tokio::net::TcpStream::connect(a).await {
+            Ok(io) => super::session::open(io, version, id, name, s).await,
+            Err(e) => Err(unreachable(socket, e.to_string())),
+        },
+    }
 }
 
 fn endpoint(socket: &Socket) -> String {
@@ -348,7 +392,9 @@ mod tests {
             no_cache: true,
             ..Default::default()
         };
-        let q = query(&req);
+        let q = query(&req, None);
+        assert!(!q.contains("session="), "{q}");
+        assert!(query(&req, Some("abc")).ends_with("&session=abc"));
         for part in [
             "version=2",
             "t=p-web",

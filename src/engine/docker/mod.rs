@@ -30,6 +30,7 @@ use errors::{endpoint, map_err, short};
 mod exec;
 mod image;
 mod raw;
+mod session;
 mod swarm;
 use body::{create_body, endpoint_settings, map_if_any};
 
