@@ -56,6 +56,23 @@ def make_context(d, files, label):
         f.write("services:\n  app:\n    build: ./ctx\n")
 
 
+def make_secret_projects(d, label):
+    """Two one-step projects: `secret/` mounts a build secret (a session build), `plain/` runs
+    the same step on a file of the image (no session)."""
+    for name, run in (("secret", "RUN --mount=type=secret,id=tok wc -c /run/secrets/tok > /n"),
+                      ("plain", "RUN wc -c /etc/passwd > /n")):
+        p = os.path.join(d, name)
+        os.makedirs(p, exist_ok=True)
+        with open(os.path.join(p, "Dockerfile"), "w") as f:
+            f.write(f"FROM wharf-busybox:latest\nLABEL wharf.bench={label}\n{run}\n")
+        with open(os.path.join(p, "tok.txt"), "w") as f:
+            f.write("bench-secret-value\n")
+        with open(os.path.join(p, "compose.yaml"), "w") as f:
+            secrets = "\n      secrets: [tok]" if name == "secret" else ""
+            f.write(f"services:\n  app:\n    build:\n      context: .{secrets}\n"
+                    "secrets:\n  tok: {file: ./tok.txt}\n")
+
+
 class UnixHTTP(http.client.HTTPConnection):
     def __init__(self, path):
         super().__init__("docker")
@@ -142,6 +159,9 @@ def main():
     projects = {"wharf": f"{tag}w", "compose": f"{tag}c", "wharf-classic": f"{tag}wk", "classic": f"{tag}k"}
     try:
         make_context(d, a.files, tag)
+        make_secret_projects(d, tag)
+        session = {("wharf", "secret"): [], ("compose", "secret"): [], ("wharf", "plain"): [],
+                   ("compose", "plain"): []}
         body = packed_context(os.path.join(d, "ctx"))
         env_classic = dict(os.environ, DOCKER_BUILDKIT="0")
         wharf = lambda p: lambda extra: [a.wharf, "-p", p, "--progress", "quiet", "build", "-q"] + extra
@@ -187,6 +207,11 @@ def main():
                 if r.returncode != 0:
                     sys.exit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
                 steps[tool].append(context_seconds(r.stdout + r.stderr, names))
+            # A build that mounts a secret (wharf opens a session for it) and the same step without.
+            for kind in ("secret", "plain"):
+                for tool in ("wharf", "compose"):
+                    mk = (wharf if tool == "wharf" else compose)(f"{projects[tool]}{kind}")
+                    session[(tool, kind)].append(timed(mk(["--no-cache"]), os.path.join(d, kind)))
             out = subprocess.run([prep_bin, os.path.join(d, "ctx")], capture_output=True, text=True, check=True).stdout
             prep.append(dict(kv.split("=") for kv in out.split()))
             print(f"rep {rep + 1}/{a.reps} done", file=sys.stderr)
@@ -207,6 +232,11 @@ def main():
             fl = f"{f:8.3f}" if m in ("cold", "new-dir") else f"{'':8}"
             ratio = f"{w / f:9.2f}x" if m in ("cold", "new-dir") else ""
             print(f"{m:10} {w:8.3f} {c:11.3f} {fl}   {w / c:7.2f}x  {ratio}")
+        print("one RUN step, cold (BuildKit): with a build secret mounted (wharf opens a session), and without:")
+        print(f"{'':10} {'wharf':>8} {'compose v2':>11}   wharf/v2")
+        for kind in ("secret", "plain"):
+            w, c = (statistics.median(session[(t, kind)]) for t in ("wharf", "compose"))
+            print(f"{kind:10} {w:8.3f} {c:11.3f}   {w / c:7.2f}x")
         print("classic builder (DOCKER_BUILDKIT=0 for both):")
         print(f"{'':10} {'wharf':>8} {'compose v2':>11}   wharf/v2")
         for m in modes:

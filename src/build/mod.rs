@@ -122,8 +122,17 @@ pub fn prepare(
         return Err(fail(service, "has no `build:` section".into(), Some("add `build: DIR` or set `image:`".into())));
     };
     let buildx = "or build with `docker buildx build -t IMAGE` and run with `--no-build`";
+    if !b.additional_contexts.is_empty() {
+        // Named contexts reach the builder through the session's file sync (which wharf does not
+        // serve) and need Dockerfile frontend 1.4 or later (Docker 20.10's built-in one is older,
+        // and a `# syntax=` frontend must be pulled).
+        return Err(fail(
+            service,
+            "`build.additional_contexts` needs named build contexts, which wharf does not send (they need the BuildKit session's file sync and Dockerfile frontend 1.4 or later)".into(),
+            Some(format!("copy what the build needs into `build.context` (a multi-stage `COPY --from=IMAGE` also reads another image), {buildx}")),
+        ));
+    }
     for (key, set, why) in [
-        ("additional_contexts", !b.additional_contexts.is_empty(), "the BuildKit session's file sync"),
         ("cache_to", !b.cache_to.is_empty(), "a BuildKit cache exporter"),
         ("platforms", b.platforms.len() > 1, "a multi-platform BuildKit exporter"),
     ] {
@@ -733,7 +742,7 @@ pub(crate) mod tests {
         );
         let contexts = "services:\n  app: {build: {context: ., additional_contexts: {x: ./x}}}\n";
         let err = prepared(contexts, &[("Dockerfile", CLASSIC), ("x/a", "")], true).unwrap_err();
-        assert!(err.message.contains("`build.additional_contexts` needs the BuildKit session's file sync"), "{err}");
+        assert!(err.message.starts_with("`build.additional_contexts` needs named build contexts"), "{err}");
     }
 
     #[test]
