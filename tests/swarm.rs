@@ -107,11 +107,12 @@ impl<'a> Stack<'a> {
         }
         out
     }
-    /// Until the engine has removed every container of the stack (bounded).
+    /// Until no container of the stack runs any more (bounded). Stopped ones may stay: Docker
+    /// 20.10 keeps a finished job's task, and its exited container, after the service is gone.
     fn containers_gone(&self) -> bool {
         let start = std::time::Instant::now();
         while start.elapsed() < std::time::Duration::from_secs(60) {
-            if self.ctx.lines(&["ps", "-aq", "--filter", &self.label()]).is_empty() {
+            if self.ctx.lines(&["ps", "-q", "--filter", &self.label()]).is_empty() {
                 return true;
             }
             // Polling the engine for the tasks' containers to go.
@@ -125,6 +126,9 @@ impl Drop for Stack<'_> {
     fn drop(&mut self) {
         let _ = self.ctx.docker(&["stack", "rm", &self.name]);
         self.containers_gone();
+        for id in self.ctx.lines(&["ps", "-aq", "--filter", &self.label()]) {
+            let _ = self.ctx.docker(&["rm", "-f", &id]);
+        }
         for args in [["network", "ls", "-q"], ["secret", "ls", "-q"], ["config", "ls", "-q"]] {
             for id in self.ctx.lines(&[args[0], args[1], args[2], "--filter", &self.label()]) {
                 let _ = self.ctx.docker(&[args[0], "rm", &id]);
@@ -145,6 +149,8 @@ fn tasks(ctx: &Ctx, service: &str) -> Vec<(String, String, String)> {
         .collect()
 }
 
+// Long-running tasks trap SIGTERM (`trap 'exit 0' TERM; sleep 1000 & wait`): a plain `sleep`
+// as PID 1 ignores it, and every stop, update and removal then waits out the 10 s grace period.
 const APP: &str = r#"services:
   migrate:
     image: wharf-busybox:latest
@@ -180,6 +186,27 @@ secrets:
 
 type Scenario = fn(&Ctx) -> Result<String, String>;
 
+/// How long each step of a scenario took, for its `ok` line (reported, never asserted).
+#[derive(Default)]
+struct Took {
+    since: Option<std::time::Instant>,
+    steps: Vec<(&'static str, f64)>,
+}
+
+impl Took {
+    fn reset(&mut self) {
+        self.since = Some(std::time::Instant::now());
+    }
+    fn step(&mut self, name: &'static str) {
+        let t = self.since.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        self.steps.push((name, t));
+        self.reset();
+    }
+    fn said(&self) -> String {
+        self.steps.iter().map(|(n, t)| format!("{n} {t:.1} s")).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// Deploy converges (a job, a healthy service, two replicas after it), in dependency order
 /// as the tasks' own times show; `docker stack services|ps` see the stack; a redeploy with
 /// nothing changed sends no update; a changed variable rolls only its service; a changed secret
@@ -188,7 +215,10 @@ type Scenario = fn(&Ctx) -> Result<String, String>;
 fn deploy_lifecycle(ctx: &Ctx) -> Result<String, String> {
     let s = Stack::new(ctx, "life", APP);
     s.write("pw.txt", "first");
+    let mut took = Took::default();
+    took.reset();
     s.deploy(&[], &[])?;
+    took.step("deploy");
     let services = ctx.lines(&["stack", "services", &s.name, "--format", "{{.Name}} {{.Replicas}}"]);
     for want in ["life_api 2/2", "life_db 1/1"] {
         if !services.iter().any(|l| l == want) {
@@ -213,12 +243,16 @@ fn deploy_lifecycle(ctx: &Ctx) -> Result<String, String> {
     }
     // No-op redeploy: no service's version moves.
     let before = s.versions();
+    took.reset();
     s.deploy(&[], &[])?;
+    took.step("no-op");
     if s.versions() != before {
         return Err(format!("a redeploy with nothing changed updated services: {before:?} → {:?}", s.versions()));
     }
     // A changed variable: api rolled, db and migrate untouched.
+    took.reset();
     s.deploy(&[], &[("LEVEL", "two")])?;
+    took.step("env change");
     let after = s.versions();
     let moved: Vec<&String> = after.iter().filter(|a| !before.contains(a)).map(|(n, _)| n).collect();
     if moved != [&"life_api".to_string()] {
@@ -232,7 +266,9 @@ fn deploy_lifecycle(ctx: &Ctx) -> Result<String, String> {
     // A changed secret: a new version, the old one removed, the container reads the new value.
     let old = ctx.lines(&["secret", "ls", "--filter", &s.label(), "--format", "{{.Name}}"]);
     s.write("pw.txt", "second");
+    took.reset();
     s.deploy(&[], &[("LEVEL", "two")])?;
+    took.step("secret change");
     let new = ctx.lines(&["secret", "ls", "--filter", &s.label(), "--format", "{{.Name}}"]);
     if new.len() != 1 || new == old {
         return Err(format!("secrets before {old:?}, after {new:?}: expected one new version"));
@@ -243,7 +279,9 @@ fn deploy_lifecycle(ctx: &Ctx) -> Result<String, String> {
         return Err(format!("the db reads {:?} from its secret", read.stdout.trim()));
     }
     // wharf's rm leaves nothing of the stack.
+    took.reset();
     let rm = s.wharf(&["stack", "rm", &s.name], &[]);
+    took.step("rm");
     if !rm.ok {
         return Err(format!("`wharf stack rm` failed: {}", rm.stderr));
     }
@@ -251,15 +289,15 @@ fn deploy_lifecycle(ctx: &Ctx) -> Result<String, String> {
     if !left.is_empty() {
         return Err(format!("left after `wharf stack rm`: {left:?}"));
     }
-    Ok(format!("{} services, no-op redeploy sent nothing", services.len()))
+    Ok(format!("{} services, no-op redeploy sent nothing; {}", services.len(), took.said()))
 }
 
 /// `--prune` removes a service the file no longer has; without it the service stays.
 fn prune(ctx: &Ctx) -> Result<String, String> {
-    let two = "services:\n  a:\n    image: wharf-busybox:latest\n    command: [sleep, \"1000\"]\n  b:\n    image: wharf-busybox:latest\n    command: [sleep, \"1000\"]\n";
+    let two = "services:\n  a:\n    image: wharf-busybox:latest\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 1000 & wait\"]\n  b:\n    image: wharf-busybox:latest\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 1000 & wait\"]\n";
     let s = Stack::new(ctx, "prune", two);
     s.deploy(&[], &[])?;
-    s.write("compose.yaml", "services:\n  a:\n    image: wharf-busybox:latest\n    command: [sleep, \"1000\"]\n");
+    s.write("compose.yaml", "services:\n  a:\n    image: wharf-busybox:latest\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 1000 & wait\"]\n");
     s.deploy(&[], &[])?;
     if s.versions().len() != 2 {
         return Err("a deploy without --prune removed a service".into());
@@ -292,23 +330,32 @@ fn failing_service(ctx: &Ctx) -> Result<String, String> {
 /// A stack the docker CLI deployed: wharf converges it in place (same services, no duplicates),
 /// and `docker stack rm` removes a wharf stack.
 fn interop(ctx: &Ctx) -> Result<String, String> {
-    let compose = "version: \"3.8\"\nservices:\n  web:\n    image: wharf-busybox:latest\n    command: [sleep, \"1000\"]\n    deploy:\n      replicas: 2\n";
+    let compose = "version: \"3.8\"\nservices:\n  web:\n    image: wharf-busybox:latest\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 1000 & wait\"]\n    deploy:\n      replicas: 2\n";
     let s = Stack::new(ctx, "interop", compose);
+    let mut took = Took::default();
+    took.reset();
     let cli = ctx.run(s.dir.path(), "docker", &["stack", "deploy", "-c", "compose.yaml", &s.name], &[]);
     if !cli.ok {
         return Err(format!("docker stack deploy failed: {}", cli.stderr));
     }
+    took.step("docker stack deploy");
     let id_before = ctx.lines(&["service", "ls", "-q", "--filter", &s.label()]);
+    took.reset();
     s.deploy(&["-c", "compose.yaml"], &[])?;
+    took.step("wharf stack deploy");
     let id_after = ctx.lines(&["service", "ls", "-q", "--filter", &s.label()]);
     if id_before != id_after || id_after.len() != 1 {
         return Err(format!("services before {id_before:?}, after {id_after:?}: expected the same one"));
     }
+    took.reset();
     let rm = ctx.docker(&["stack", "rm", &s.name]);
-    if !rm.ok || !s.containers_gone() {
+    took.step("docker stack rm");
+    let gone = s.containers_gone();
+    took.step("its containers gone");
+    if !rm.ok || !gone {
         return Err(format!("`docker stack rm` of the wharf stack: {}", rm.stderr));
     }
-    Ok(String::new())
+    Ok(took.said())
 }
 
 /// `--dry-run` prints the plan and changes nothing.
@@ -316,7 +363,7 @@ fn dry_run(ctx: &Ctx) -> Result<String, String> {
     let s = Stack::new(
         ctx,
         "dry",
-        "services:\n  a:\n    image: wharf-busybox:latest\n    command: [sleep, \"1000\"]\n    privileged: true\n",
+        "services:\n  a:\n    image: wharf-busybox:latest\n    command: [sh, -c, \"trap 'exit 0' TERM; sleep 1000 & wait\"]\n    privileged: true\n",
     );
     let o = s.wharf(&["--dry-run", "stack", "deploy", &s.name], &[]);
     if !o.ok {
@@ -369,6 +416,7 @@ fn main() {
     } else {
         println!("not-a-manager ... ok");
     }
+    let started = std::time::Instant::now();
     let engine = match PrivateEngine::start("swarm") {
         Ok(e) => e,
         Err(why) => panic!("cannot start a private engine: {why}"),
@@ -376,10 +424,12 @@ fn main() {
     let ctx = Ctx { host: engine.host() };
     let init = ctx.docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
     assert!(init.ok, "swarm init failed: {}", init.stderr);
+    println!("private engine started and swarm initialised in {:.1} s", started.elapsed().as_secs_f64());
     for (name, scenario) in SCENARIOS.iter().filter(|(n, _)| n.contains(&only)) {
         total += 1;
+        let started = std::time::Instant::now();
         match scenario(&ctx) {
-            Ok(said) => println!("{name} ... ok {said}"),
+            Ok(said) => println!("{name} ... ok ({:.1} s) {said}", started.elapsed().as_secs_f64()),
             Err(why) => {
                 println!("{name} ... FAILED: {why}");
                 failed.push(name.to_string());

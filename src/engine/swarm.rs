@@ -62,6 +62,15 @@ pub struct TaskInfo {
     pub image: String,
 }
 
+impl TaskInfo {
+    /// Whether the task is over: its container has stopped for good (complete, shutdown,
+    /// failed, rejected, remove, orphaned) and holds no network any more. Docker 20.10 keeps a
+    /// finished job's task after its service is removed, so "no tasks left" can take minutes.
+    pub fn is_over(&self) -> bool {
+        matches!(self.state.as_str(), "complete" | "shutdown" | "failed" | "rejected" | "remove" | "orphaned")
+    }
+}
+
 /// A secret, config or network of a stack: its ID, name and labels.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SwarmObject {

@@ -538,10 +538,10 @@ pub async fn remove<E: Swarm>(e: &E, stack: &str, timeout: Duration) -> Result<R
         e.remove_service(&s.id).await?;
         out.services.push(s.name.clone());
     }
-    // Until the removed services' tasks are gone (their containers hold the networks).
+    // Until the removed services' tasks are over (their running containers hold the networks).
     let start = Instant::now();
     while start.elapsed() < timeout && !c.services.is_empty() {
-        if e.tasks_labelled(&format!("{NAMESPACE}={stack}")).await?.is_empty() {
+        if e.tasks_labelled(&format!("{NAMESPACE}={stack}")).await?.iter().all(TaskInfo::is_over) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -196,7 +196,7 @@ impl Drop for PrivateEngine {
                     "60",
                     "sh",
                     "-c",
-                    &format!("docker -H {} rm -f $(docker -H {} ps -aq) 2>/dev/null", self.host(), self.host()),
+                    &format!("docker -H {} rm -f $(docker -H {} ps -aq) >/dev/null 2>&1", self.host(), self.host()),
                 ])
                 .status();
             self.stop(false);

@@ -22,6 +22,9 @@ pub struct FakeSwarm {
     pub failing: BTreeMap<String, i64>,
     /// The order services were created or updated in, by name.
     pub sent: Vec<String>,
+    /// Finished job tasks of removed services, with their container labels: Docker 20.10 keeps
+    /// them after the service is gone, and so does the fake.
+    pub kept: Vec<(BTreeMap<String, String>, TaskInfo)>,
     clock: u64,
     next: u64,
 }
@@ -169,9 +172,15 @@ impl Swarm for FakeEngine {
     async fn remove_service(&self, id: &str) -> Result<()> {
         self.pause().await;
         let mut st = self.call("remove_service", id)?;
-        if st.swarm.services.remove(id).is_none() {
+        let Some(gone) = st.swarm.services.remove(id) else {
             return Err(EngineError::NotFound { what: format!("service {id}") });
-        }
+        };
+        let job = gone.spec.pointer("/Mode/ReplicatedJob").is_some() || gone.spec.pointer("/Mode/GlobalJob").is_some();
+        let c = gone.spec.pointer("/TaskTemplate/ContainerSpec").cloned().unwrap_or(Value::Null);
+        let labels = spec_labels(&c);
+        let (finished, _): (Vec<TaskInfo>, Vec<TaskInfo>) =
+            st.swarm.tasks.iter().filter(|t| t.service_id == id).cloned().partition(|t| job && t.is_over());
+        st.swarm.kept.extend(finished.into_iter().map(|t| (labels.clone(), t)));
         st.swarm.tasks.retain(|t| t.service_id != id);
         Ok(())
     }
@@ -198,7 +207,8 @@ impl Swarm for FakeEngine {
             })
             .map(|s| &s.id)
             .collect();
-        Ok(st.swarm.tasks.iter().filter(|t| ids.contains(&&t.service_id)).cloned().collect())
+        let kept = st.swarm.kept.iter().filter(|(l, _)| labelled(l, label)).map(|(_, t)| t.clone());
+        Ok(st.swarm.tasks.iter().filter(|t| ids.contains(&&t.service_id)).cloned().chain(kept).collect())
     }
 
     async fn swarm_networks(&self, label: &str) -> Result<Vec<SwarmObject>> {
