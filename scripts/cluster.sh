@@ -11,7 +11,8 @@
 #
 # DIR (default /tmp/wharf-cluster) holds each node's directory; node N listens on
 # unix://DIR/nN/sock and has address 10.NET.0.(10+N)/24 on the bridge `TAGbr0`. The test image is
-# loaded into every node (no registry is needed for images that are already there).
+# loaded into every node; a registry (Debian's docker-registry) serves 10.NET.0.1:5000 to all
+# three (an insecure registry in their daemon.json), for images built and pushed by a deploy.
 set -euo pipefail
 cmd=${1:-}
 case "$cmd" in stop|start) node=${2:?node number}; dir=${3:-/tmp/wharf-cluster} ;; *) dir=${2:-/tmp/wharf-cluster} ;; esac
@@ -27,8 +28,10 @@ d() { local n=$1; shift; timeout 60 docker -H "$(sock "$n")" "$@"; }
 
 start_daemon() {
   local n=$1 nd="$dir/n$1"
-  local driver; driver=$(docker info --format '{{.Driver}}' 2>/dev/null || echo vfs)
-  echo '{}' > "$nd/daemon.json"
+  # The machine's daemon.json first: a wedged engine never answers `docker info`.
+  local driver; driver=$(python3 -c 'import json; print(json.load(open("/etc/docker/daemon.json"))["storage-driver"])' 2>/dev/null ||
+    timeout 10 docker info --format '{{.Driver}}' 2>/dev/null || echo vfs)
+  echo "{\"insecure-registries\": [\"10.$net.0.1:5000\"]}" > "$nd/daemon.json"
   nsenter --net="/run/netns/$tag-n$n" dockerd --data-root "$nd/root" --exec-root "$nd/exec" \
     --pidfile "$nd/pid" -H "$(sock "$n")" --bridge none --iptables=false --ip-masq=false \
     --storage-driver "$driver" --default-address-pool "base=10.$((net - 20 - n)).0.0/16,size=24" \
@@ -58,6 +61,12 @@ up)
   # (br_netfilter): let the nodes talk to each other.
   iptables -C FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null ||
     iptables -I FORWARD -i "$bridge" -o "$bridge" -j ACCEPT
+  # The nodes' registry, on the bridge's host address.
+  mkdir -p "$dir/registry"
+  printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 10.%s.0.1:5000\n' \
+    "$dir/registry/data" "$net" > "$dir/registry/config.yml"
+  setsid /usr/bin/docker-registry serve "$dir/registry/config.yml" > "$dir/registry/log" 2>&1 < /dev/null &
+  echo $! > "$dir/registry/pid"
   for n in 1 2 3; do
     mkdir -p "$dir/n$n"
     ip netns add "$tag-n$n" 2>/dev/null || true
@@ -80,6 +89,10 @@ up)
     [ "$ready" = 3 ] && break
     sleep 0.2  # polling the manager until every node is Ready
   done
+  for _ in $(seq 50); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://10.$net.0.1:5000/v2/', timeout=1)" 2>/dev/null && break
+    sleep 0.1  # polling the registry until it answers
+  done
   d 1 node ls
   echo "export DOCKER_HOST=$(sock 1)"
   ;;
@@ -89,11 +102,12 @@ down)
     ip netns del "$tag-n$n" 2>/dev/null || true
     ip link del "$tag-h$n" 2>/dev/null || true
   done
+  [ -f "$dir/registry/pid" ] && kill "$(cat "$dir/registry/pid")" 2>/dev/null || true
   ip link del "$bridge" 2>/dev/null || true
   while iptables -D FORWARD -i "$bridge" -o "$bridge" -j ACCEPT 2>/dev/null; do :; done
   rm -rf "$dir"
   ;;
 stop) stop_daemon "$node" ;;
 start) start_daemon "$node" ;;
-*) sed -n '2,14p' "$0"; exit 2 ;;
+*) sed -n '2,15p' "$0"; exit 2 ;;
 esac

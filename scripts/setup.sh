@@ -10,11 +10,17 @@ set -euo pipefail
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 
-if ! docker info >/dev/null 2>&1; then
+# Every call has a deadline: Docker 20.10's network layer can deadlock, and `docker info` then
+# never answers (while `docker ps` still does); only a daemon restart clears it.
+if ! timeout 20 docker info >/dev/null 2>&1; then
+  if timeout 10 docker ps >/dev/null 2>&1; then
+    say "the Docker Engine answers \`docker ps\` but not \`docker info\`: its network layer is wedged; restart the daemon"
+    exit 1
+  fi
   say "the Docker Engine does not answer; trying to start it"
-  (service docker start || (nohup dockerd >/tmp/dockerd.log 2>&1 &)) >/dev/null 2>&1 || true
-  for _ in $(seq 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null 2>&1 || { say "no Docker Engine on ${DOCKER_HOST:-/var/run/docker.sock}"; exit 1; }
+  (service docker start || (setsid nohup dockerd >/tmp/dockerd.log 2>&1 </dev/null &)) >/dev/null 2>&1 || true
+  for _ in $(seq 30); do timeout 5 docker info >/dev/null 2>&1 && break; sleep 1; done
+  timeout 5 docker info >/dev/null 2>&1 || { say "no Docker Engine on ${DOCKER_HOST:-/var/run/docker.sock}"; exit 1; }
 fi
 
 apt_updated=

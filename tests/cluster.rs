@@ -2,7 +2,8 @@
 //! dockerds, each in a network namespace of its own on a bridge, one manager and two workers,
 //! and removes them afterwards whatever happens. Replicas spread over the nodes; a worker
 //! killed → its tasks rescheduled on the others and a redeploy converges; the worker back →
-//! Ready; a drained node → its tasks moved. Prints `cluster: P/T steps pass`.
+//! Ready; a drained node → its tasks moved; `stack deploy --build --push` pins the pushed digest,
+//! which every node pulls from the cluster's registry. Prints `cluster: P/T steps pass`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -74,10 +75,14 @@ impl Cluster {
     }
     /// Running tasks of service `cl_web` per node ID.
     fn spread(&self) -> Vec<(String, usize)> {
+        self.spread_of("cl_web")
+    }
+    /// Running tasks of `service` per node ID.
+    fn spread_of(&self, service: &str) -> Vec<(String, usize)> {
         let out = self.docker(&[
             "service",
             "ps",
-            "cl_web",
+            service,
             "--filter",
             "desired-state=running",
             "--format",
@@ -123,6 +128,7 @@ fn steps(c: &Cluster, dir: &Path) -> Vec<(&'static str, Result<String, String>)>
             Err(format!("deploy ok={ok} {err}; running per node {spread:?}"))
         },
     ));
+    out.push(("built, pushed to the nodes' registry, pinned: every node runs those bytes", built_and_pushed(c)));
     let (n2, n3) = (c.node_id(2), c.node_id(3));
     let killed = c.script(&["stop", "3"]).and_then(|_| {
         c.until(180, "node 3's tasks rescheduled", || {
@@ -158,6 +164,48 @@ fn steps(c: &Cluster, dir: &Path) -> Vec<(&'static str, Result<String, String>)>
         if ok && left.trim().is_empty() { Ok(String::new()) } else { Err(format!("{err} left: {left}")) },
     ));
     out
+}
+
+/// The image a service runs, as its spec says.
+fn image_of(c: &Cluster, service: &str) -> String {
+    c.docker(&["service", "inspect", service, "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}"])
+        .trim()
+        .to_string()
+}
+
+/// `stack deploy --build --push` of a service that builds (its `RUN` without a network: the
+/// nodes' engines have no default bridge): the image is built on the manager,
+/// pushed to the registry every node reaches, and the service pinned to its digest, so the
+/// workers (which never had it) pull exactly it; a changed build rolls the service to the new
+/// digest under the same tag.
+fn built_and_pushed(c: &Cluster) -> Result<String, String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let compose = "services:\n  app:\n    build: {context: ., network: none}\n    image: 10.196.0.1:5000/wharf-cl-app:latest\n    command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; sleep 100000 & wait\"]\n    deploy:\n      replicas: 3\n      endpoint_mode: dnsrr\n      placement: {max_replicas_per_node: 1}\n";
+    std::fs::write(dir.path().join("compose.yaml"), compose).map_err(|e| e.to_string())?;
+    std::fs::write(dir.path().join("Dockerfile"), "FROM wharf-busybox:latest\nRUN echo one > /built\n")
+        .map_err(|e| e.to_string())?;
+    let deploy = || c.wharf(dir.path(), &["stack", "deploy", "--build", "--push", "bp"]);
+    let result = (|| {
+        let (ok, err) = deploy();
+        let first = image_of(c, "bp_app");
+        let spread = c.spread_of("bp_app");
+        if !ok || !first.contains("@sha256:") || spread.len() != 3 {
+            return Err(format!("deploy ok={ok} {err}; image {first}; running per node {spread:?}"));
+        }
+        std::fs::write(dir.path().join("Dockerfile"), "FROM wharf-busybox:latest\nRUN echo two > /built\n")
+            .map_err(|e| e.to_string())?;
+        let (ok, err) = deploy();
+        let second = image_of(c, "bp_app");
+        let spread = c.spread_of("bp_app");
+        if !ok || second == first || !second.contains("@sha256:") || spread.len() != 3 {
+            return Err(format!(
+                "rebuilt: deploy ok={ok} {err}; image {first} -> {second}; running per node {spread:?}"
+            ));
+        }
+        Ok(format!("{first} -> {second}, on {} nodes", spread.len()))
+    })();
+    let _ = c.wharf(dir.path(), &["stack", "rm", "bp"]);
+    result
 }
 
 fn main() {

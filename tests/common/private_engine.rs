@@ -210,7 +210,17 @@ impl Drop for PrivateEngine {
 
 /// The machine engine's storage driver (`fuse-overlayfs` here), which the private one must share.
 fn storage_driver() -> String {
-    let out = Command::new("docker").args(["info", "--format", "{{.Driver}}"]).output();
+    // The machine's daemon.json first: `docker info` is one of the calls a wedged engine never
+    // answers (Docker 20.10's network-layer deadlock), so it is asked only as a fallback, and
+    // with a deadline.
+    let configured = std::fs::read_to_string("/etc/docker/daemon.json")
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("storage-driver").and_then(|d| d.as_str()).map(str::to_string));
+    if let Some(d) = configured.filter(|d| !d.is_empty()) {
+        return d;
+    }
+    let out = Command::new("timeout").args(["10", "docker", "info", "--format", "{{.Driver}}"]).output();
     out.ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|d| !d.is_empty())

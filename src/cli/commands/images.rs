@@ -67,7 +67,7 @@ pub struct PushArgs {
     pub service: Vec<String>,
 }
 
-fn parallel(g: &GlobalArgs) -> usize {
+pub(crate) fn parallel(g: &GlobalArgs) -> usize {
     if g.parallel > 0 { g.parallel as usize } else { 4 }
 }
 
@@ -127,7 +127,7 @@ pub fn push(g: &GlobalArgs, a: &PushArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Failed transfers: warnings when `ignore`, else the first one is the error.
-fn outcome(transfers: images::Transfers, ignore: bool, verb: &str) -> Result<ExitCode, CliError> {
+pub(crate) fn outcome(transfers: images::Transfers, ignore: bool, verb: &str) -> Result<ExitCode, CliError> {
     let mut first = None;
     for (image, r) in transfers {
         if let Err(e) = r {

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::build::BuildOptions;
+use crate::cli::commands::images::{outcome, parallel};
 use crate::cli::context::runtime;
 use crate::cli::{CliError, GlobalArgs};
 use crate::engine::docker::DockerEngine;
 use crate::ops::deploy::{self, DeployError, DeployRequest, ResolveImage};
+use crate::ops::images;
 
 #[derive(Debug, Args)]
 pub struct StackArgs {
@@ -56,6 +59,13 @@ pub struct DeployArgs {
     /// Send registry credentials to the nodes (accepted; images here need none)
     #[arg(long)]
     pub with_registry_auth: bool,
+    /// Build the images of services with `build:` on the manager first
+    #[arg(long)]
+    pub build: bool,
+    /// Push the images of services with `build:` to their registry first (then each service is
+    /// pinned to the digest pushed, so every node runs the same image)
+    #[arg(long)]
+    pub push: bool,
     /// Make a key Swarm cannot express an error instead of a warning
     #[arg(long)]
     pub strict: bool,
@@ -127,6 +137,21 @@ fn deploy_cmd(g: &GlobalArgs, a: &DeployArgs) -> Result<ExitCode, CliError> {
     runtime()?.block_on(async {
         let engine = DockerEngine::connect().await?;
         let endpoint = engine.endpoint().to_string();
+        if (a.build || a.push) && !req.dry_run {
+            deploy::require_manager(&engine, &endpoint).await?;
+            let r = g.report();
+            let built: Vec<String> =
+                project.services.iter().filter(|(_, s)| s.build.is_some()).map(|(n, _)| n.clone()).collect();
+            if a.build && !built.is_empty() {
+                let opts = BuildOptions { parallel: parallel(g), skip_unchanged: true, ..BuildOptions::default() };
+                images::build(&engine, &project, &built, false, &project.environment, &opts, &r).await?;
+            }
+            if a.push && !built.is_empty() {
+                let pushed = images::push(&engine, &project, &built, false, quiet, &r).await?;
+                outcome(pushed, false, "push")?;
+            }
+            g.shown.finish();
+        }
         let d = deploy::deploy(&engine, &project, &req, &endpoint, &report).await?;
         if req.dry_run {
             for action in &d.plan.actions {
