@@ -10,9 +10,10 @@ waiting for `db` to be healthy, `web` after `api`. Reports, never asserts; all i
   - `docker compose up -d --wait`, then `exec db SEED`, then CMD (and `down`, after the mark);
 - a suite of --runs test runs in a row (whole runs, teardown included): `wharf test --pool`
   with a pool of 3 refilled in the background, against as many cold `wharf test` runs
-  (target <= 0.3x).
+  (target <= 0.3x), with how busy the machine's CPUs were during each (the pooled suite is
+  bound by the engine's CPU work per copy when it nears 100%).
 
-usage: bench/pool.py [--runs 20] [--image wharf-busybox:latest] [--wharf target/release/wharf]
+usage: bench/pool.py [--runs 20] [--image wharf-busybox:latest] [--wharf target/release/wharf] [--suite-only]
 """
 import argparse
 import os
@@ -60,6 +61,19 @@ def read_mark(path):
         return float(f.read().strip())
 
 
+def cpu_ticks():
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v) - v[3] - v[4], sum(v)
+
+
+def busy(since):
+    """Percent of the machine's CPU time busy since `since` (all cores)."""
+    b, t = cpu_ticks()
+    return 100.0 * (b - since[0]) / max(1, t - since[1])
+
+
 def q(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p * (len(s) - 1))))]
@@ -74,6 +88,7 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--image", default="wharf-busybox:latest")
     ap.add_argument("--wharf", default=os.path.join(ROOT, "target/release/wharf"))
+    ap.add_argument("--suite-only", action="store_true", help="only the suite of runs in a row")
     a = ap.parse_args()
     if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0:
         sys.exit("docker compose v2 is missing: run scripts/setup.sh")
@@ -101,7 +116,7 @@ def main():
     pooled, cold, compose = [], [], []
     try:
         print(f"warm pools: {a.runs} runs each, image {a.image}")
-        for i in range(a.runs):
+        for i in range(0 if a.suite_only else a.runs):
             r = sh(wharf + ["pool", "fill", "--size", "1"])
             if r.returncode != 0:
                 sys.exit(f"pool fill failed: {r.stderr}")
@@ -123,10 +138,11 @@ def main():
             else:
                 print(f"  ! compose failed: {up.stderr.strip().splitlines()[-2:]}", file=sys.stderr)
             sh(["docker", "compose", "-p", project, "down", "-v", "-t", "0"])
-        print("launch -> test command running:")
-        show("wharf test --pool (ready copy)", pooled)
-        show("wharf test (cold)", cold)
-        show("docker compose up --wait + exec", compose)
+        if not a.suite_only:
+            print("launch -> test command running:")
+            show("wharf test --pool (ready copy)", pooled)
+            show("wharf test (cold)", cold)
+            show("docker compose up --wait + exec", compose)
         if pooled and cold and compose:
             print(f"  ratio pooled/cold    {statistics.median(pooled) / statistics.median(cold):.3f}x"
                   f"   (cold is {statistics.median(cold) / statistics.median(pooled):.1f}x slower)")
@@ -136,19 +152,22 @@ def main():
         r = sh(wharf + ["pool", "fill", "--size", "3"])
         if r.returncode != 0:
             sys.exit(f"pool fill failed: {r.stderr}")
-        t0 = time.time()
+        t0, cpu0 = time.time(), cpu_ticks()
         claimed = 0
         for i in range(a.runs):
             r = sh(wharf + ["test", "--pool", "--", "true"])
             claimed += "claimed " in r.stderr
         suite_pool = time.time() - t0
-        t0 = time.time()
+        busy_pool = busy(cpu0)
+        t0, cpu0 = time.time(), cpu_ticks()
         for i in range(a.runs):
             sh(wharf + ["test", "--", "sh", "-c", SEED])
         suite_cold = time.time() - t0
+        busy_cold = busy(cpu0)
         print(f"suite of {a.runs} runs in a row:")
-        print(f"  wharf test --pool (size 3)         {suite_pool:7.1f} s   ({claimed} of {a.runs} from the pool)")
-        print(f"  wharf test (cold)                  {suite_cold:7.1f} s")
+        print(f"  wharf test --pool (size 3)         {suite_pool:7.1f} s   ({claimed} of {a.runs} from the pool;"
+              f" CPU {busy_pool:.0f}% busy)")
+        print(f"  wharf test (cold)                  {suite_cold:7.1f} s   (CPU {busy_cold:.0f}% busy)")
         print(f"  ratio pooled/cold {suite_pool / suite_cold:.3f}x")
     finally:
         # Wait for background refills, then remove the pool.
