@@ -3,7 +3,8 @@
 //! more `up -d`, exactly one container per replica, all running, no stray or temporary names,
 //! and after `down -v` nothing of the project left. Prints `faults: P/T trials hold`.
 //!
-//! `cargo test --test faults` runs the bounded form CI runs (2 trials of each random kind).
+//! `cargo test --test faults` runs the bounded form CI runs (1 trial of each random kind: CI
+//! stays well under its time budget; the long form below is where the kinds are exercised).
 //! `WHARF_FAULT_TRIALS=50 cargo test --release --test faults` is the long form;
 //! `WHARF_FAULT_ONLY=kill-up` runs the trials whose name contains `kill-up` (a comma-separated
 //! list: those that contain any);
@@ -1579,7 +1580,7 @@ fn wedged_engine(_: &mut Ctx, _: usize) -> Result<String, String> {
 fn main() {
     let only = std::env::var("WHARF_FAULT_ONLY").unwrap_or_default();
     let picked = |name: &str| only.split(',').any(|part| name.contains(part));
-    let trials: usize = std::env::var("WHARF_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let trials: usize = std::env::var("WHARF_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let seed: u64 = std::env::var("WHARF_FAULT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1
     });
