@@ -50,6 +50,8 @@ fn req() -> DeployRequest {
         timeout: Duration::from_secs(60),
         dry_run: false,
         strict: false,
+        registry_auth: false,
+        docker_config: None,
     }
 }
 
@@ -136,4 +138,27 @@ async fn rm_removes_services_networks_and_secrets() {
     assert_eq!(removed.networks, ["st_default"]);
     assert_eq!(removed.data.len(), 1);
     assert!(e.services("").await.unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_registry_auth_sends_each_image_its_registrys_credentials() {
+    let config = tempfile::tempdir().unwrap();
+    // `auth` is base64 of `ci:s3cret`.
+    std::fs::write(
+        config.path().join("config.json"),
+        r#"{"auths": {"registry.example:5000": {"auth": "Y2k6czNjcmV0"}}}"#,
+    )
+    .unwrap();
+    let p = project("services:\n  private:\n    image: registry.example:5000/app:1\n  public:\n    image: i\n", &[]);
+    let e = swarm();
+    let with = DeployRequest { registry_auth: true, docker_config: Some(config.path().to_path_buf()), ..req() };
+    deploy::deploy(&e, &p, &with, "fake", &|_| {}).await.unwrap();
+    // Only the image whose registry the config knows gets credentials, and only that registry's.
+    assert_eq!(e.state().swarm.auth_sent, vec![("st_private".to_string(), "registry.example:5000".to_string())]);
+    // Without the flag nothing is sent, also on an update.
+    let p2 = project("services:\n  private:\n    image: registry.example:5000/app:2\n  public:\n    image: i\n", &[]);
+    let without = DeployRequest { docker_config: Some(config.path().to_path_buf()), ..req() };
+    deploy::deploy(&e, &p2, &without, "fake", &|_| {}).await.unwrap();
+    assert_eq!(e.state().swarm.auth_sent.len(), 1);
+    assert!(e.state().swarm.sent.iter().filter(|s| *s == "st_private").count() == 2, "the update was sent");
 }

@@ -94,7 +94,12 @@ fn config_dir() -> Option<std::path::PathBuf> {
 /// The credentials the docker CLI's config holds for `image`'s registry, if any: from the
 /// registry's credential helper (`credHelpers`, else `credsStore`), else from `auths`.
 pub fn credentials(image: &str) -> Option<Credentials> {
-    let text = std::fs::read_to_string(config_dir()?.join("config.json")).ok()?;
+    credentials_from(&config_dir()?, image)
+}
+
+/// [`credentials`] from the docker CLI config in directory `dir` (what `DOCKER_CONFIG` names).
+pub fn credentials_from(dir: &std::path::Path, image: &str) -> Option<Credentials> {
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
     let registry = reference::registry(image);
     helper_for(&text, registry)
         .and_then(|h| from_helper(std::process::Command::new(format!("docker-credential-{h}")), registry))

@@ -41,6 +41,13 @@ pub struct DeployRequest {
     pub dry_run: bool,
     /// A key Swarm cannot express is an error (before anything changes), not a warning.
     pub strict: bool,
+    /// Sends each service's registry credentials from the docker CLI's config (its credential
+    /// helper, else `auths`) with the create or update, so the nodes can pull a private image
+    /// (`--with-registry-auth`).
+    pub registry_auth: bool,
+    /// The docker CLI config directory credentials come from; `None`: `$DOCKER_CONFIG`, else
+    /// `~/.docker`.
+    pub docker_config: Option<std::path::PathBuf>,
 }
 
 /// Why a deploy stopped.
@@ -357,12 +364,23 @@ async fn one_service<E: Swarm>(
         }
         _ => false,
     });
+    let auth = match req.registry_auth {
+        true => {
+            s.spec.pointer("/TaskTemplate/ContainerSpec/Image").and_then(|i| i.as_str()).and_then(|image| {
+                match &req.docker_config {
+                    Some(dir) => crate::build::registry::credentials_from(dir, image),
+                    None => crate::build::registry::credentials(image),
+                }
+            })
+        }
+        false => None,
+    };
     match action {
         Some(Action::CreateService { .. }) => {
-            e.create_service(&s.spec, None).await?;
+            e.create_service(&s.spec, auth.as_ref()).await?;
         }
         Some(Action::UpdateService { id, version, .. }) => {
-            for w in e.update_service(id, *version, &s.spec, None).await? {
+            for w in e.update_service(id, *version, &s.spec, auth.as_ref()).await? {
                 report(format!("service {}: {w}", s.name));
             }
         }
@@ -381,7 +399,7 @@ async fn one_service<E: Swarm>(
         _ => false,
     };
     let sent = matches!(action, Some(Action::CreateService { .. }) | Some(Action::UpdateService { .. }));
-    converge(e, s, &before, fresh_only, sent, req.timeout).await?;
+    converge(e, s, &before, fresh_only, sent, req.timeout, report).await?;
     let took = start.elapsed();
     report(format!("service {} converged ({:.1} s)", s.name, took.as_secs_f64()));
     Ok(Some(took))
@@ -409,8 +427,11 @@ async fn converge<E: Swarm>(
     fresh_only: bool,
     sent: bool,
     timeout: Duration,
+    report: &(dyn Fn(String) + Send + Sync),
 ) -> Result<(), DeployError> {
     let start = Instant::now();
+    // The progress line last reported (one more whenever the counts change).
+    let mut shown = String::new();
     let replicas = wanted_replicas(&s.spec);
     let no_restart = s.spec.pointer("/TaskTemplate/RestartPolicy/Condition").and_then(|c| c.as_str()) == Some("none");
     let allowed_failures = if no_restart { 1 } else { 3 };
@@ -480,6 +501,11 @@ async fn converge<E: Swarm>(
                     None => running > 0 && running == live.len() as u64,
                 }
         };
+        let now = progress_line(&s.name, s.job, replicas, running, live.len() as u64, complete, updating);
+        if now != shown {
+            report(now.clone());
+            shown = now;
+        }
         match (done, since) {
             (true, Some(t)) if t.elapsed() >= window => return Ok(()),
             (true, None) if window.is_zero() => return Ok(()),
@@ -498,6 +524,25 @@ async fn converge<E: Swarm>(
         // Polling: the engine has no task events.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One line of a service's progress while a deploy waits for it: its tasks running out of
+/// those it wants (completed, for a job), and whether an update is under way. Pure.
+fn progress_line(
+    name: &str,
+    job: bool,
+    replicas: Option<u64>,
+    running: u64,
+    live: u64,
+    complete: u64,
+    updating: bool,
+) -> String {
+    let wanted = replicas.unwrap_or(live).to_string();
+    let counts = match job {
+        true => format!("{complete}/{} completed", replicas.map_or("?".to_string(), |n| n.to_string())),
+        false => format!("{running}/{wanted} running"),
+    };
+    format!("service {name}: {counts}{}", if updating { ", updating" } else { "" })
 }
 
 /// Removes network `name` once no task holds it any more (bounded by `timeout`).
@@ -583,4 +628,18 @@ pub async fn services<E: Swarm>(e: &E, stack: &str) -> Result<Vec<(ServiceInfo, 
 /// Whether the object `o` belongs to `stack`.
 pub fn of_stack(o: &SwarmObject, stack: &str) -> bool {
     o.labels.get(NAMESPACE).map(String::as_str) == Some(stack)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::progress_line;
+
+    #[test]
+    fn progress_lines_count_what_each_mode_waits_for() {
+        assert_eq!(progress_line("s_web", false, Some(3), 1, 3, 0, false), "service s_web: 1/3 running");
+        assert_eq!(progress_line("s_web", false, Some(3), 3, 4, 0, true), "service s_web: 3/3 running, updating");
+        // Global: as many as there are tasks to run (one per eligible node).
+        assert_eq!(progress_line("s_agent", false, None, 1, 2, 0, false), "service s_agent: 1/2 running");
+        assert_eq!(progress_line("s_seed", true, Some(2), 0, 1, 1, false), "service s_seed: 1/2 completed");
+    }
 }

@@ -56,7 +56,7 @@ pub struct DeployArgs {
     /// Pin images to the digest the engine knows for them: always, changed or never
     #[arg(long, value_enum, default_value = "always")]
     pub resolve_image: Resolve,
-    /// Send registry credentials to the nodes (accepted; images here need none)
+    /// Send each image's registry credentials (from the docker config) to the nodes
     #[arg(long)]
     pub with_registry_auth: bool,
     /// Build the images of services with `build:` on the manager first
@@ -127,6 +127,8 @@ fn deploy_cmd(g: &GlobalArgs, a: &DeployArgs) -> Result<ExitCode, CliError> {
         timeout: Duration::from_secs(a.timeout),
         dry_run: g.dry_run,
         strict: a.strict,
+        registry_auth: a.with_registry_auth,
+        docker_config: None,
     };
     let quiet = matches!(g.progress, crate::cli::Progress::Quiet);
     let report = move |line: String| {

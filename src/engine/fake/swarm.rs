@@ -22,6 +22,8 @@ pub struct FakeSwarm {
     pub failing: BTreeMap<String, i64>,
     /// The order services were created or updated in, by name.
     pub sent: Vec<String>,
+    /// Registry credentials sent with a service's create or update: (service, registry).
+    pub auth_sent: Vec<(String, String)>,
     /// Finished job tasks of removed services, with their container labels: Docker 20.10 keeps
     /// them after the service is gone, and so does the fake.
     pub kept: Vec<(BTreeMap<String, String>, TaskInfo)>,
@@ -114,7 +116,7 @@ impl Swarm for FakeEngine {
         Ok(st.swarm.services.values().filter(|s| labelled(&spec_labels(&s.spec), label)).cloned().collect())
     }
 
-    async fn create_service(&self, spec: &Value, _: Option<&Credentials>) -> Result<String> {
+    async fn create_service(&self, spec: &Value, auth: Option<&Credentials>) -> Result<String> {
         self.pause().await;
         let name = spec["Name"].as_str().unwrap_or_default().to_string();
         let mut st = self.call("create_service", &name)?;
@@ -133,6 +135,9 @@ impl Swarm for FakeEngine {
                 update_message: None,
             },
         );
+        if let Some(a) = auth {
+            st.swarm.auth_sent.push((name.clone(), a.server.clone()));
+        }
         st.swarm.sent.push(name);
         st.swarm.schedule(&id, spec);
         Ok(id)
@@ -143,7 +148,7 @@ impl Swarm for FakeEngine {
         id: &str,
         version: u64,
         spec: &Value,
-        _: Option<&Credentials>,
+        auth: Option<&Credentials>,
     ) -> Result<Vec<String>> {
         self.pause().await;
         let mut st = self.call("update_service", id)?;
@@ -160,6 +165,9 @@ impl Swarm for FakeEngine {
         s.version += 1;
         s.spec = spec.clone();
         let name = s.name.clone();
+        if let Some(a) = auth {
+            st.swarm.auth_sent.push((name.clone(), a.server.clone()));
+        }
         st.swarm.sent.push(name);
         for t in st.swarm.tasks.iter_mut().filter(|t| t.service_id == id && t.desired_state == "running") {
             t.desired_state = "shutdown".into();
