@@ -32,6 +32,27 @@ pub(super) async fn post_json(
     tokio::time::timeout(deadline, sent).await.map_err(|_| NO_ANSWER.to_string())?
 }
 
+/// `GET /_ping` over a local socket: the API version the engine answers with (its
+/// `API-Version` header, which is how the docker CLI negotiates), when it answers 200;
+/// `Err` when it did not answer within `deadline`.
+pub(super) async fn ping_version(path: &str, deadline: Duration) -> Result<Option<String>, ()> {
+    let asked = async {
+        let io = tokio::net::UnixStream::connect(path).await.ok()?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.ok()?;
+        tokio::spawn(conn);
+        let request = hyper::Request::get("/_ping")
+            .header(hyper::header::HOST, "docker")
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .ok()?;
+        let response = sender.send_request(request).await.ok()?;
+        if response.status() != hyper::StatusCode::OK {
+            return None;
+        }
+        response.headers().get("api-version")?.to_str().ok().map(str::to_string)
+    };
+    tokio::time::timeout(deadline, asked).await.map_err(|_| ())
+}
+
 /// What [`post_json`] says when the engine did not answer within the deadline.
 pub(super) const NO_ANSWER: &str = "no answer";
 
