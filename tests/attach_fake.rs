@@ -28,7 +28,15 @@ async fn attached(
     let converge = UpRequest { options: UpOptions { supervised: true, ..Default::default() }, ..Default::default() };
     up(e, p, &converge).await.unwrap();
     let mut shown = Vec::new();
-    let outcome = run(e, p, &req, events, interrupts, |s| shown.push(s)).await.unwrap();
+    // Time is paused: when nothing is left to wake the run, the clock jumps to this deadline,
+    // so a run that can never end fails at once instead of hanging the suite.
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(3600),
+        run(e, p, &req, events, interrupts, |s| shown.push(s)),
+    )
+    .await
+    .expect("the attached run never ended: nothing was left to wake it")
+    .unwrap();
     (outcome, shown)
 }
 

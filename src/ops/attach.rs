@@ -191,6 +191,11 @@ where
     let mut stop_done = false;
     // Exits whose last lines are being read (each ends in a `Msg::Exited`).
     let mut exits_pending = 0usize;
+    // Start events read per container, and for each restart wharf has scheduled, the count
+    // that will mean its start was read: a `Restarted` read after its container's start (and
+    // maybe its next exit) must not mark it running again.
+    let mut starts_seen: HashMap<String, u64> = HashMap::new();
+    let mut start_expected: HashMap<String, std::collections::VecDeque<u64>> = HashMap::new();
     let mut waiting = tokio::time::interval(Duration::from_secs(2));
     waiting.tick().await;
     loop {
@@ -223,14 +228,20 @@ where
                 }
                 Msg::Restarted { id, started } => {
                     pending = pending.saturating_sub(1);
-                    // Running again, whether or not its `start` event has been read yet (an
-                    // exit read before that event must not end the run).
-                    if started && ids.contains(&id) {
+                    // Its start event read already: that event (and any exit after it) decided.
+                    let seen = start_expected
+                        .get_mut(&id)
+                        .and_then(|q| q.pop_front())
+                        .is_some_and(|n| starts_seen.get(&id).copied().unwrap_or(0) >= n);
+                    // Otherwise running again, before its `start` event is read (an exit read
+                    // before that event must not end the run).
+                    if started && !seen && ids.contains(&id) {
                         running.insert(id);
                     }
                     // Once started, the container's own events decide; if it could not start,
-                    // nothing more will come from it.
-                    if !started && running.is_empty() && pending == 0 && stopping.is_none() {
+                    // or its start and exit were read already, nothing more will come from it.
+                    let over = !started || (seen && exits_pending == 0);
+                    if over && running.is_empty() && pending == 0 && stopping.is_none() {
                         break;
                     }
                 }
@@ -252,6 +263,7 @@ where
                 // Supervision first: it applies to every container of the run, shown or not.
                 let decision = match (&ev.kind, policies.get(&svc), stopping.is_some() || restarting.contains(&ev.id)) {
                     (EventKind::Start, _, _) => {
+                        *starts_seen.entry(ev.id.clone()).or_default() += 1;
                         supervisor.started(&ev.id, std::time::Instant::now());
                         restarting.remove(&ev.id);
                         None
@@ -276,6 +288,8 @@ where
                             text: format!("{why}restarting in {} ms (attempt {attempt}{of})", after.as_millis()),
                         });
                         pending += 1;
+                        let next = starts_seen.get(&ev.id).copied().unwrap_or(0) + 1;
+                        start_expected.entry(ev.id.clone()).or_default().push_back(next);
                         if stop_first {
                             restarting.insert(ev.id.clone());
                         }
