@@ -364,23 +364,12 @@ async fn one_service<E: Swarm>(
         }
         _ => false,
     });
-    let auth = match req.registry_auth {
-        true => {
-            s.spec.pointer("/TaskTemplate/ContainerSpec/Image").and_then(|i| i.as_str()).and_then(|image| {
-                match &req.docker_config {
-                    Some(dir) => crate::build::registry::credentials_from(dir, image),
-                    None => crate::build::registry::credentials(image),
-                }
-            })
-        }
-        false => None,
-    };
     match action {
         Some(Action::CreateService { .. }) => {
-            e.create_service(&s.spec, auth.as_ref()).await?;
+            e.create_service(&s.spec, registry_auth(s, req).as_ref()).await?;
         }
         Some(Action::UpdateService { id, version, .. }) => {
-            for w in e.update_service(id, *version, &s.spec, auth.as_ref()).await? {
+            for w in e.update_service(id, *version, &s.spec, registry_auth(s, req).as_ref()).await? {
                 report(format!("service {}: {w}", s.name));
             }
         }
@@ -403,6 +392,16 @@ async fn one_service<E: Swarm>(
     let took = start.elapsed();
     report(format!("service {} converged ({:.1} s)", s.name, took.as_secs_f64()));
     Ok(Some(took))
+}
+
+/// With `--with-registry-auth`, the credentials the docker config holds for `s`'s image (read
+/// only when the service is created or updated: a kept one sends nothing).
+fn registry_auth(s: &crate::swarm::WantedService, req: &DeployRequest) -> Option<crate::engine::Credentials> {
+    let image = s.spec.pointer("/TaskTemplate/ContainerSpec/Image")?.as_str().filter(|_| req.registry_auth)?;
+    match &req.docker_config {
+        Some(dir) => crate::build::registry::credentials_from(dir, image),
+        None => crate::build::registry::credentials(image),
+    }
 }
 
 /// How long the tasks of a service without a healthcheck must stay running to count.
